@@ -1,0 +1,8 @@
+"""The one exception type for mistakes a user can fix (bad file, bad field, bad name)."""
+
+
+class UserError(Exception):
+    """Bad input from the user. The CLI prints its message as one line and exits with status 2.
+
+    The message names the file, field or shard at fault and, where it helps, the fix.
+    """

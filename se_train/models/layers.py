@@ -1,0 +1,73 @@
+"""Reusable blocks and the activation-aware initialisation policy.
+
+Architectures in this package take the activation and the attention block as arguments, so
+ReLU/SELU x SE/no-SE is four argument combinations of one class, never four classes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from se_train.errors import UserError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    # torch.nn.SELU uses the exact constants of Klambauer et al. 2017
+    # (alpha ~ 1.6732632423543772, lambda ~ 1.0507009873554805).
+    "selu": nn.SELU,
+}
+
+
+def activation_layer(name: str) -> type[nn.Module]:
+    """The activation class registered under `name` ("relu" or "selu")."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise UserError(f"activation {name!r} is not one of {', '.join(ACTIVATIONS)}") from None
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-Excitation (Hu et al. 2017, arXiv:1709.01507).
+
+    squeeze: global average pool; excite: FC(C -> C/r) + ReLU + FC(C/r -> C) + sigmoid, with
+    biases as in the paper's reference; scale: channel-wise product with the input.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        if reduction < 1 or channels // reduction < 1:
+            raise UserError(f"se_reduction {reduction} leaves no hidden units for {channels} channels")
+        hidden = channels // reduction
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.mean(dim=(2, 3))
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))
+        return x * s[:, :, None, None]
+
+
+def init_weights(model: nn.Module, activation: str) -> None:
+    """Initialise every conv and linear layer for the network's activation.
+
+    ReLU: He/Kaiming normal (fan_out for convs, as torchvision's ResNet). SELU: LeCun normal,
+    variance 1/fan_in, which self-normalisation requires (Klambauer et al. 2017). PyTorch's
+    `calculate_gain('selu')` = 3/4 is documented as *not* self-normalising, and PyTorch's default
+    (kaiming_uniform with a=sqrt(5), variance 1/(3 fan_in)) shrinks activations layer by layer;
+    a SELU net without LeCun init is the first suspect for the 2017 study's NaN runs.
+    Biases start at zero; BatchNorm at gamma=1, beta=0.
+    """
+    activation_layer(activation)  # validate the name
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if activation == "selu":
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
+            else:
+                mode = "fan_out" if isinstance(m, nn.Conv2d) else "fan_in"
+                nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

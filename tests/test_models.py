@@ -1,0 +1,104 @@
+"""Models: parameter counts against references, forward/backward over the whole grid, SE math,
+and SELU self-normalisation under the project's init."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from se_train.errors import UserError
+from se_train.models import SqueezeExcite, build_model, count_parameters, init_weights, model_names
+
+
+def test_resnet50_matches_torchvision_parameter_count():
+    ours = build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=False)
+    assert count_parameters(ours) == count_parameters(torchvision.models.resnet50()) == 25_557_032
+
+
+def test_se_resnet50_has_the_se_paper_parameter_count():
+    model = build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=True, se_reduction=16)
+    assert count_parameters(model) == 28_088_024  # SE paper, Table: SE-ResNet-50 28.1 M
+
+
+def test_simple_cnn_se_has_16_hidden_units_as_the_study():
+    model = build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=True)
+    se = [m for m in model.modules() if isinstance(m, SqueezeExcite)]
+    assert len(se) == 1 and se[0].fc1.out_features == 16 and se[0].fc1.in_features == 64
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 128, 128)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("se", [False, True], ids=["plain", "se"])
+@pytest.mark.parametrize("activation", ["relu", "selu"])
+@pytest.mark.parametrize("name", model_names())
+def test_forward_backward(name, activation, se, shape):
+    torch.manual_seed(0)
+    channels, side, _ = shape
+    options = {"image_size": side} if name == "simple_cnn" else {}
+    model = build_model(name, num_classes=7, in_channels=channels, activation=activation, se=se, **options)
+    x = torch.randn(2, *shape)
+    out = model(x)
+    assert out.shape == (2, 7)
+    assert torch.isfinite(out).all()
+    out.logsumexp(dim=1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    assert any(isinstance(m, SqueezeExcite) for m in model.modules()) == se
+    act = nn.SELU if activation == "selu" else nn.ReLU
+    assert any(isinstance(m, act) for m in model.modules())
+
+
+def test_resnet_stem_and_head_options():
+    kw = dict(num_classes=10, in_channels=3, activation="relu", se=False)
+    cifar = build_model("resnet50", stem="cifar", **kw)
+    assert cifar(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in cifar.modules())
+    study = build_model("resnet50", head="study", **kw)
+    assert [m.out_features for m in study.head if isinstance(m, nn.Linear)] == [512, 256, 10]
+
+
+def test_zero_init_last_bn_makes_blocks_start_as_identity_branch():
+    model = build_model("resnet50", num_classes=10, in_channels=3, activation="relu", se=False, zero_init_last_bn=True)
+    bn3 = [b.bn3.weight for stage in model.stages for b in stage]
+    assert len(bn3) == 16 and all((w == 0).all() for w in bn3)
+    default = build_model("resnet50", num_classes=10, in_channels=3, activation="relu", se=False)
+    assert (default.stages[0][0].bn3.weight == 1).all()
+
+
+def test_squeeze_excite_equals_the_formula():
+    torch.manual_seed(0)
+    se = SqueezeExcite(32, reduction=4)
+    x = torch.randn(3, 32, 5, 6)
+    z = x.mean(dim=(2, 3))
+    s = torch.sigmoid(se.fc2.weight @ torch.relu(se.fc1.weight @ z.T + se.fc1.bias[:, None]) + se.fc2.bias[:, None])
+    torch.testing.assert_close(se(x), x * s.T[:, :, None, None])
+
+
+def _selu_stack_stats(init: bool) -> tuple[float, float]:
+    torch.manual_seed(0)
+    stack = nn.Sequential(*[m for _ in range(32) for m in (nn.Linear(256, 256), nn.SELU())])
+    if init:
+        init_weights(stack, "selu")
+    with torch.no_grad():
+        h = stack(torch.randn(4096, 256))
+    return h.mean().item(), h.var().item()
+
+
+def test_selu_self_normalises_with_lecun_init():
+    mean, var = _selu_stack_stats(init=True)
+    assert abs(mean) < 0.1 and 0.8 <= var <= 1.2, (mean, var)
+
+
+def test_selu_does_not_self_normalise_with_pytorch_default_init():
+    mean, var = _selu_stack_stats(init=False)
+    assert not (abs(mean) < 0.1 and 0.8 <= var <= 1.2), (mean, var)
+
+
+def test_unknown_names_are_user_errors():
+    with pytest.raises(UserError, match="'resnet18' is not one of simple_cnn, resnet50"):
+        build_model("resnet18", num_classes=10, in_channels=1, activation="relu", se=False)
+    with pytest.raises(UserError, match="'selux' is not one of relu, selu"):
+        build_model("simple_cnn", num_classes=10, in_channels=1, activation="selux", se=False)
+    with pytest.raises(UserError, match="stem 'tiny'"):
+        build_model("resnet50", num_classes=10, in_channels=1, activation="relu", se=False, stem="tiny")
+    with pytest.raises(UserError, match="at least 8 px"):
+        build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=False, image_size=4)
