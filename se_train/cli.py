@@ -43,6 +43,28 @@ def _prepare(args: argparse.Namespace) -> None:
     print(f"prepared {args.name} in {folder}")
 
 
+def _run(args: argparse.Namespace) -> None:
+    from se_train.config import load_sweep
+    from se_train.sweep.runner import describe, run_sweep
+
+    spec = load_sweep(args.sweep)
+    if args.dry_run:
+        print(describe(spec))
+        return
+    command = " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else f"se-sweep run {args.sweep}"
+    experiment = run_sweep(
+        spec, str(args.sweep), storage_uri=args.storage, address=args.address, concurrency=args.max_concurrent, command=command
+    )
+    print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
+
+
+def _resume(args: argparse.Namespace) -> None:
+    from se_train.sweep.runner import resume_sweep
+
+    experiment = resume_sweep(args.path, address=args.address)
+    print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="se-sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true", help="imagenet: skip unreadable images, with a count")
     p.add_argument("--workers", type=int, help="imagenet: conversion processes (default: all CPUs)")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("run", help="run a sweep file's whole grid as Ray Tune trials")
+    p.add_argument("sweep", type=Path, help="a sweep file, e.g. sweeps/smoke.yaml")
+    p.add_argument("--storage", help="experiment storage: local folder or URI (overrides the file's)")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster fits)")
+    p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("resume", help="continue an interrupted sweep without rerunning finished trials")
+    p.add_argument("path", help="the experiment folder or URI that `run` printed")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.set_defaults(func=_resume)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Grid expansion, divergence stopping, the trial driver and the Tuner run/resume."""

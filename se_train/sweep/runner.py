@@ -1,0 +1,182 @@
+"""Run and resume a sweep: checks before Ray starts, then one Ray Tune `Tuner` over the grid.
+
+The experiment folder (`<storage>/<name>/`) holds Tune's state and one folder per trial, plus
+`sweep.json` (the validated spec and the command that ran it) and `train_runs/` (each trial's
+Ray Train run with its checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from se_train import storage
+from se_train.config import SweepSpec, TrialConfig
+from se_train.data.manifest import MANIFEST, load_manifest, verify_split
+from se_train.data.pipeline import fits_in_memory, stored_shape
+from se_train.data.prepare import SOURCES, prepare
+from se_train.errors import UserError
+from se_train.sweep.driver import run_trial
+from se_train.sweep.stopper import DivergenceStopper
+
+SWEEP_FILE = "sweep.json"
+
+# The trial driver only waits on its TorchTrainer: it holds no CPU. With Tune's default of one CPU
+# per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule its
+# read tasks, and the sweep hangs forever (measured here with ray 2.60). Tune needs a non-empty
+# bundle, so the driver reserves a little memory instead (logical: it only guides scheduling).
+DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
+# CPUs kept free for Ray Data's read and decode tasks when the concurrency is chosen for the user.
+DATA_CPUS = 1
+
+
+def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
+    """Every dataset of the grid is prepared (digits and other input-free ones are prepared here),
+    its small splits match their checksums, and its images fit the trials' settings."""
+    trials = spec.trials()
+    for i, name in enumerate(spec.grid["dataset"]):
+        folder = data_root / name
+        if not (folder / MANIFEST).exists():
+            auto = SOURCES.get(name)
+            if auto is None or (auto.needs_source and not (auto.default_source and auto.default_source.exists())):
+                raise UserError(
+                    f"{source}: grid.dataset[{i}]: {name!r} is not prepared in {data_root} "
+                    f"(run `se-sweep prepare {name} --data-root {data_root}`)"
+                )
+            print(f"preparing {name} in {data_root} ...")
+            prepare(name, data_root)
+        manifest = load_manifest(folder)
+        for t in (t for t in trials if t.dataset == name):
+            try:
+                stored_shape(manifest, t.image_size)
+            except UserError as e:
+                raise UserError(f"{source}: grid.dataset[{i}]: {e}") from None
+        for split in ("train", "valid"):
+            verify_split(folder, manifest, split, checksums=fits_in_memory(manifest, split, None))
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray."""
+    if ray.is_initialized():
+        return
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address)
+    else:
+        # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
+        # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
+        ray.init(include_dashboard=True, dashboard_host="127.0.0.1")
+
+
+def max_concurrent(spec: SweepSpec, override: int | None) -> int:
+    """Trials at once: as asked, or as many as the cluster fits with DATA_CPUS left for Ray Data."""
+    if override or spec.resources.max_concurrent_trials:
+        return override or spec.resources.max_concurrent_trials
+    res = spec.resources
+    total = ray.cluster_resources()
+    fits = int((total.get("CPU", 0) - DATA_CPUS) // (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        fits = min(fits, int(total.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
+    return max(1, fits)
+
+
+def _trial_dirname(trial) -> str:
+    c = trial.config
+    return f"{c['model']}-{c['dataset']}-{c['activation']}-{'se' if c['se'] else 'plain'}-s{c.get('seed', 0)}-{trial.trial_id}"
+
+
+def _trainable(meta: dict[str, Any]):
+    trainable = tune.with_parameters(
+        run_trial,
+        resources=meta["spec"]["resources"],
+        data_root=meta["data_root"],
+        train_storage=storage.join(meta["experiment"], "train_runs"),
+    )
+    return tune.with_resources(trainable, DRIVER_RESOURCES)
+
+
+def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[tune.TuneConfig, tune.RunConfig]:
+    scheduler = None
+    if spec.stopping.asha:
+        scheduler = tune.schedulers.ASHAScheduler(
+            time_attr="epoch",
+            metric="valid_acc",
+            mode="max",
+            max_t=max(t.epochs for t in spec.trials()),
+            grace_period=spec.stopping.asha.grace_period,
+            reduction_factor=spec.stopping.asha.reduction_factor,
+        )
+    tune_config = tune.TuneConfig(
+        max_concurrent_trials=concurrency, scheduler=scheduler, trial_dirname_creator=_trial_dirname, reuse_actors=False
+    )
+    return tune_config, tune.RunConfig(stop=DivergenceStopper())
+
+
+def run_sweep(
+    spec: SweepSpec,
+    source: str,
+    *,
+    storage_uri: str | None = None,
+    address: str | None = None,
+    concurrency: int | None = None,
+    command: str = "",
+) -> str:
+    """Check, then run the whole grid; return the experiment path."""
+    data_root = Path(spec.data_root).resolve()
+    check_datasets(spec, source, data_root)
+    root = storage.normalize(storage_uri or spec.storage)
+    experiment = storage.join(root, spec.name)
+    if storage.exists(storage.join(experiment, SWEEP_FILE)):
+        raise UserError(f"{experiment}: an experiment of this name exists; continue it with `se-sweep resume {experiment}` or choose another --storage")
+    meta = {
+        "spec": spec.model_dump(),
+        "sweep_file": source,
+        "command": command,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data_root": str(data_root),
+        "experiment": experiment,
+    }
+    connect(address)
+    storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
+    param_space = {**spec.train, **{axis: tune.grid_search(values) for axis, values in spec.grid.items()}}
+    tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
+    run_config.name, run_config.storage_path = spec.name, root
+    tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+    tuner.fit()
+    return experiment
+
+
+def resume_sweep(experiment: str, *, address: str | None = None) -> str:
+    """Continue an interrupted sweep; finished trials are not rerun, unfinished ones continue from
+    their last checkpoint."""
+    experiment = storage.normalize(experiment)
+    meta_path = storage.join(experiment, SWEEP_FILE)
+    if not storage.exists(meta_path):
+        raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE})")
+    meta = json.loads(storage.read_text(meta_path))
+    connect(address)
+    if not tune.Tuner.can_restore(experiment):
+        raise UserError(f"{experiment}: Tune has not saved its state here yet; start the sweep again with `se-sweep run`")
+    tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
+    tuner.fit()
+    return experiment
+
+
+def describe(spec: SweepSpec) -> str:
+    """The expanded grid, as `--dry-run` prints it."""
+    trials: list[TrialConfig] = spec.trials()
+    res = spec.resources
+    per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
+        f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
+    )
+    lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
+    axes = list(spec.grid)
+    lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
+    for i, cell in enumerate(spec.cells()):
+        lines.append("  ".join(f"{str(v):>12}" for v in [i, *(cell[a] for a in axes)]))
+    return "\n".join(lines)

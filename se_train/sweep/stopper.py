@@ -1,0 +1,28 @@
+"""Stop diverging trials. ASHA never stops a NaN trial (its cutoff comparison is false for NaN),
+so a dedicated Tune `Stopper` stops any trial whose reported loss is non-finite or above the
+ceiling, or that reports `diverged` itself."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune import Stopper
+
+
+class DivergenceStopper(Stopper):
+    def __init__(self, metric: str = "train_loss", default_ceiling: float = 1e3) -> None:
+        self.metric = metric
+        self.default_ceiling = default_ceiling
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if result.get("diverged"):
+            return True
+        loss = result.get(self.metric)
+        if loss is None:
+            return False
+        ceiling = result.get("config", {}).get("loss_ceiling", self.default_ceiling)
+        return not math.isfinite(loss) or loss > ceiling
+
+    def stop_all(self) -> bool:
+        return False

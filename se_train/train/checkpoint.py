@@ -1,0 +1,47 @@
+"""Per-epoch checkpoints: model, optimizer, scheduler, epoch and RNG states, loadable with
+`torch.load(weights_only=True)` (no pickled code runs when a checkpoint is read)."""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import ray.train
+import torch
+from torch import nn
+
+CHECKPOINT_FILE = "state.pt"
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+@contextmanager
+def checkpoint_dir(model, optimizer, scheduler, epoch: int, augment_rng: torch.Generator) -> Iterator[ray.train.Checkpoint]:
+    """Write the training state to a temporary folder, yielded as a Ray checkpoint for `report`."""
+    state = {
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "torch_rng": torch.get_rng_state(),
+        "augment_rng": augment_rng.get_state(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(state, Path(tmp) / CHECKPOINT_FILE)
+        yield ray.train.Checkpoint.from_directory(tmp)
+
+
+def restore(checkpoint: ray.train.Checkpoint, model, optimizer, scheduler, augment_rng: torch.Generator) -> int:
+    """Load a checkpoint into the training objects; return the last finished epoch."""
+    with checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    augment_rng.set_state(state["augment_rng"])
+    return int(state["epoch"])
