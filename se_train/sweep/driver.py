@@ -29,7 +29,9 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
     dataset_dir = Path(data_root) / cfg.dataset
     manifest = load_manifest(dataset_dir)
     # Reproducible data order; measured here to cost nothing.
-    DataContext.get_current().execution_options.preserve_order = True
+    data_context = DataContext.get_current()
+    data_context.execution_options.preserve_order = True
+    data_context.enable_progress_bars = False  # per-trial bars flood the sweep's log
     datasets = {split: open_split(dataset_dir, split, cfg.image_size) for split in ("train", "valid")}
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:

@@ -1,0 +1,193 @@
+"""The sweep on a real local Ray: grids complete, divergence is stopped and recorded, a killed
+worker recovers from its checkpoint, a killed driver resumes, and bad sweep files fail early."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from se_train.cli import main
+from se_train.config import parse_sweep
+from se_train.sweep import runner
+
+HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
+
+
+def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None) -> Path:
+    raw = {
+        "name": name,
+        "data_root": str(tmp_path / "data"),
+        "storage": str(tmp_path / "experiments"),
+        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False], **grid},
+        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in grid},
+        "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_with_hang_guard(path: Path, **kwargs) -> Path:
+    """Run a sweep in a thread; fail (instead of hanging the suite) if it never finishes."""
+    spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+    out: dict = {}
+
+    def target():
+        try:
+            out["experiment"] = runner.run_sweep(spec, str(path), **kwargs)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
+            out["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_TIMEOUT_S)
+    assert not thread.is_alive(), "the sweep hung: no CPU left for Ray Data, or a leaked placement group"
+    if "error" in out:
+        raise out["error"]
+    return Path(out["experiment"])
+
+
+def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:
+    return {
+        p.parent.name: pd.read_csv(p)
+        for p in sorted(experiment.glob("*/progress.csv"))
+        if p.stat().st_size > 0
+    }
+
+
+def test_two_trial_grid_completes_and_writes_the_experiment(tmp_path, ray_cluster):
+    # Driver with no CPU: on this 2-CPU Ray one Train worker holds one CPU and Ray Data the other.
+    # With Tune's default 1 CPU per trial this sweep hangs (the guard fails the test).
+    assert runner.DRIVER_RESOURCES["cpu"] == 0
+    experiment = run_with_hang_guard(sweep_file(tmp_path, "two", {"activation": ["relu", "selu"]}))
+    progress = trial_progress(experiment)
+    assert len(progress) == 2
+    for df in progress.values():
+        assert df["epoch"].tolist() == [1, 2]
+        assert not df["diverged"].any() and df["valid_acc"].between(0, 1).all()
+        assert {"train_loss", "train_acc", "valid_loss", "lr", "epoch_time_s", "train_images_per_s", "device"} <= set(df)
+    assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
+    assert len(list((experiment / "train_runs").glob("*/checkpoint_20*"))) == 2  # the last kept per trial
+
+
+def test_diverging_trial_is_stopped_and_the_next_trial_completes(tmp_path, ray_cluster):
+    # One trial at a time, the diverging one first: if stopping it leaked its placement group,
+    # the second would hang forever.
+    path = sweep_file(tmp_path, "div", {"activation": ["selu"], "lr": [1e6, 1e-3]}, resources={"max_concurrent_trials": 1})
+    experiment = run_with_hang_guard(path)
+    progress = trial_progress(experiment)
+    by_lr = {json.loads((experiment / name / "params.json").read_text())["lr"]: df for name, df in progress.items()}
+    diverged, healthy = by_lr[1e6], by_lr[1e-3]
+    assert diverged["diverged"].tolist() == [True] and diverged["epoch"].tolist() == [1]
+    assert diverged["diverged_step"].iloc[0] >= 0 and "last_finite_loss" in diverged
+    assert healthy["epoch"].tolist() == [1, 2] and not healthy["diverged"].any()
+
+
+def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
+    from ray.util.state import list_actors
+
+    path = sweep_file(tmp_path, "ft", {"model": ["resnet50"]}, train={"epochs": 3}, resources={"max_failures": 2})
+    killed: list[int] = []
+
+    def kill_after_first_epoch():
+        deadline = time.time() + HANG_TIMEOUT_S
+        while time.time() < deadline and not killed:
+            done = trial_progress(tmp_path / "experiments" / "ft") if (tmp_path / "experiments" / "ft").exists() else {}
+            if any(len(df) >= 1 for df in done.values()):
+                workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+                if workers:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed.append(workers[0].pid)
+            time.sleep(0.5)
+
+    killer = threading.Thread(target=kill_after_first_epoch, daemon=True)
+    killer.start()
+    experiment = run_with_hang_guard(path)
+    killer.join(5)
+    assert killed, "the worker was never killed: the test did not exercise recovery"
+    (df,) = trial_progress(experiment).values()
+    assert df["epoch"].tolist() == [1, 2, 3]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "se_train.cli", *args]
+
+
+def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_cluster):
+    address = ray_cluster.address_info["address"]
+    path = sweep_file(tmp_path, "res", {"activation": ["relu", "selu"], "se": [False, True]}, resources={"max_concurrent_trials": 1})
+    experiment = tmp_path / "experiments" / "res"
+    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + HANG_TIMEOUT_S
+    while time.time() < deadline:
+        finished = {k: df for k, df in trial_progress(experiment).items() if len(df) == 2} if experiment.exists() else {}
+        if finished:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert finished, "no trial finished before the kill"
+    before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
+
+    done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"se-sweep report {experiment}" in done.stdout
+    progress = trial_progress(experiment)
+    assert len(progress) == 4
+    assert all(df["epoch"].tolist() == [1, 2] for df in progress.values())
+    assert {k: (experiment / k / "progress.csv").read_text() for k in finished} == before  # not rerun
+
+
+def test_dry_run_prints_every_trial(tmp_path, capsys):
+    path = sweep_file(tmp_path, "dry", {"activation": ["relu", "selu"], "se": [False, True], "seed": [0, 1, 2]})
+    assert main(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "12 trials" in out and len([l for l in out.splitlines() if l.strip()[:2].strip().isdigit()]) == 12
+
+
+def test_shipped_sweeps_validate():
+    for path in sorted(Path("sweeps").glob("*.yaml")):
+        spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+        assert spec.trials()
+    smoke = parse_sweep(yaml.safe_load(Path("sweeps/smoke.yaml").read_text()), "smoke")
+    assert len(smoke.trials()) == 8 and set(smoke.grid["dataset"]) == {"digits"}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r["grid"].update(activation=["relu", "selux"]), r"grid\.activation\[1\]: 'selux' is not one of relu, selu"),
+        (lambda r: r["grid"].update(model=["resnet18"]), r"grid\.model\[0\]: 'resnet18' is not one of simple_cnn, resnet50"),
+        (lambda r: r.update(colour="blue"), r": colour: unknown field"),
+        (lambda r: r["train"].update(epochs="many"), r"train\.epochs: Input should be a valid integer"),
+        (lambda r: r["train"].update(lr=[1e-3]), r"train\.lr: Input should be a valid number"),
+        (lambda r: r["resources"].update(gpus_per_worker=-1), r"resources\.gpus_per_worker: Input should be greater"),
+        (lambda r: r["grid"].update(colour=["red"]), r"grid\.colour: unknown axis"),
+        (lambda r: r["grid"].pop("se"), r"grid\.se: required axis is missing"),
+        (lambda r: r["grid"].update(dataset=["digits", "mnist"]), r"grid\.dataset\[1\]: 'mnist' is not prepared in .*se-sweep prepare mnist"),
+    ],
+    ids=["activation", "model", "unknown-key", "type", "list-for-scalar", "range", "axis", "missing-axis", "unprepared"],
+)
+def test_bad_sweep_file_is_one_line_exit_2_before_ray_starts(tmp_path, capsys, monkeypatch, edit, message):
+    import re
+
+    path = sweep_file(tmp_path, "bad", {})
+    raw = yaml.safe_load(path.read_text())
+    edit(raw)
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started for a bad sweep file"))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
+    assert re.search(message, err), err
