@@ -65,6 +65,13 @@ def _resume(args: argparse.Namespace) -> None:
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from se_train.report.summary import write_report
+
+    out = write_report(args.path, args.out)
+    print(f"report: {out / 'summary.md'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="se-sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.set_defaults(func=_resume)
+
+    p = sub.add_parser("report", help="tables, effects and plots from an experiment folder (no Ray needed)")
+    p.add_argument("path", help="the experiment folder or URI that `run` printed")
+    p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
+    p.set_defaults(func=_report)
     return parser
 
 

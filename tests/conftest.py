@@ -13,3 +13,16 @@ def ray_cluster():
     ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
     yield ctx
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def diverging_experiment(ray_cluster, tmp_path_factory):
+    """A real 4-trial sweep on digits, one trial at a time, the two lr=1e6 trials first: they
+    diverge in their first epoch; the lr=1e-3 ones complete. Shared by the sweep and report tests."""
+    from tests.helpers import run_with_hang_guard, sweep_file
+
+    root = tmp_path_factory.mktemp("diverging")
+    path = sweep_file(
+        root, "div", {"activation": ["relu", "selu"], "lr": [1e6, 1e-3]}, resources={"max_concurrent_trials": 1}
+    )
+    return run_with_hang_guard(path)

@@ -19,51 +19,7 @@ import yaml
 from se_train.cli import main
 from se_train.config import parse_sweep
 from se_train.sweep import runner
-
-HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
-
-
-def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None) -> Path:
-    raw = {
-        "name": name,
-        "data_root": str(tmp_path / "data"),
-        "storage": str(tmp_path / "experiments"),
-        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False], **grid},
-        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in grid},
-        "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def run_with_hang_guard(path: Path, **kwargs) -> Path:
-    """Run a sweep in a thread; fail (instead of hanging the suite) if it never finishes."""
-    spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
-    out: dict = {}
-
-    def target():
-        try:
-            out["experiment"] = runner.run_sweep(spec, str(path), **kwargs)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
-            out["error"] = e
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(HANG_TIMEOUT_S)
-    assert not thread.is_alive(), "the sweep hung: no CPU left for Ray Data, or a leaked placement group"
-    if "error" in out:
-        raise out["error"]
-    return Path(out["experiment"])
-
-
-def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:
-    return {
-        p.parent.name: pd.read_csv(p)
-        for p in sorted(experiment.glob("*/progress.csv"))
-        if p.stat().st_size > 0
-    }
-
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress
 
 def test_two_trial_grid_completes_and_writes_the_experiment(tmp_path, ray_cluster):
     # Driver with no CPU: on this 2-CPU Ray one Train worker holds one CPU and Ray Data the other.
@@ -80,17 +36,19 @@ def test_two_trial_grid_completes_and_writes_the_experiment(tmp_path, ray_cluste
     assert len(list((experiment / "train_runs").glob("*/checkpoint_20*"))) == 2  # the last kept per trial
 
 
-def test_diverging_trial_is_stopped_and_the_next_trial_completes(tmp_path, ray_cluster):
-    # One trial at a time, the diverging one first: if stopping it leaked its placement group,
-    # the second would hang forever.
-    path = sweep_file(tmp_path, "div", {"activation": ["selu"], "lr": [1e6, 1e-3]}, resources={"max_concurrent_trials": 1})
-    experiment = run_with_hang_guard(path)
+def test_diverging_trials_are_stopped_and_the_next_trials_complete(diverging_experiment):
+    # One trial at a time, the diverging ones first: if stopping a trial leaked its placement
+    # group, the next would hang forever (the fixture's guard fails instead).
+    experiment = diverging_experiment
     progress = trial_progress(experiment)
-    by_lr = {json.loads((experiment / name / "params.json").read_text())["lr"]: df for name, df in progress.items()}
-    diverged, healthy = by_lr[1e6], by_lr[1e-3]
-    assert diverged["diverged"].tolist() == [True] and diverged["epoch"].tolist() == [1]
-    assert diverged["diverged_step"].iloc[0] >= 0 and "last_finite_loss" in diverged
-    assert healthy["epoch"].tolist() == [1, 2] and not healthy["diverged"].any()
+    assert len(progress) == 4
+    for name, df in progress.items():
+        lr = json.loads((experiment / name / "params.json").read_text())["lr"]
+        if lr == 1e6:
+            assert df["diverged"].tolist() == [True] and df["epoch"].tolist() == [1]
+            assert df["diverged_step"].iloc[0] >= 0 and "last_finite_loss" in df
+        else:
+            assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any()
 
 
 def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ def connect(address: str | None) -> None:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
         ray.init(include_dashboard=True, dashboard_host="127.0.0.1")
+
+
+def hardware() -> dict[str, Any]:
+    """What the sweep ran on, for the report: the driver's machine and the Ray cluster."""
+    total = ray.cluster_resources()
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    desc = f"{platform.machine()} {platform.system()}, driver with {os.cpu_count()} CPUs; Ray cluster of {nodes} node(s), {total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU"
+    return {"description": desc, "cluster_cpus": total.get("CPU", 0), "cluster_gpus": total.get("GPU", 0), "nodes": nodes}
 
 
 def max_concurrent(spec: SweepSpec, override: int | None) -> int:
@@ -142,6 +151,7 @@ def run_sweep(
         "experiment": experiment,
     }
     connect(address)
+    meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
     param_space = {**spec.train, **{axis: tune.grid_search(values) for axis, values in spec.grid.items()}}
     tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))

@@ -1,0 +1,1 @@
+"""Experiment folder -> tidy tables -> the study's table, effects, plots and summary.md."""

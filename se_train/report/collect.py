@@ -1,0 +1,135 @@
+"""Read an experiment folder from storage alone (no running Ray) into tidy DataFrames.
+
+Sources, all written by Tune or by `se-sweep run`: `sweep.json` (spec and command), the newest
+`experiment_state-*.json` (each trial's status, config and folder), and each trial's
+`result.json` (one JSON line per reported epoch). Works on partial and interrupted sweeps, and on
+`s3://` / `gs://` URIs through pyarrow's filesystems.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow.fs
+
+from se_train import storage
+from se_train.config import TrialConfig
+from se_train.errors import UserError
+from se_train.sweep.runner import SWEEP_FILE
+
+STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
+
+
+@dataclass
+class Experiment:
+    meta: dict[str, Any]  # sweep.json
+    axes: list[str]  # the grid axes, in file order
+    epochs: pd.DataFrame  # one row per trial x reported epoch
+    runs: pd.DataFrame  # one row per trial
+
+
+def _list(location: str) -> list[pyarrow.fs.FileInfo]:
+    fs, path = pyarrow.fs.FileSystem.from_uri(storage.normalize(location))
+    return fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+
+
+def _trial_states(experiment: str) -> list[dict[str, Any]]:
+    states = sorted(f.base_name for f in _list(experiment) if f.base_name.startswith("experiment_state-"))
+    if not states:
+        return []
+    raw = json.loads(storage.read_text(storage.join(experiment, states[-1])))
+    trials = []
+    for trial_json, runtime_json in raw["trial_data"]:
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        trials.append(
+            {
+                "trial_id": trial["trial_id"],
+                "tune_status": trial["status"],
+                "config": trial["config"],
+                "folder": trial.get("relative_logdir") or "",
+                "error_file": runtime.get("error_filename"),
+            }
+        )
+    return trials
+
+
+def _results(experiment: str, folder: str) -> list[dict[str, Any]]:
+    path = storage.join(experiment, folder, "result.json")
+    if not folder or not storage.exists(path):
+        return []
+    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+
+
+def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
+    path = storage.join(experiment, folder, error_file or "error.txt")
+    if not storage.exists(path):
+        return "error (no error file)"
+    lines = [l for l in storage.read_text(path).splitlines() if l.strip()]
+    # Tune writes the traceback; its last line names the exception.
+    return lines[-1].strip() if lines else "error"
+
+
+def collect(experiment: str) -> Experiment:
+    """The tidy tables of one experiment; clear errors for a folder that is not one, or is empty."""
+    experiment = storage.normalize(experiment)
+    if not storage.exists(storage.join(experiment, SWEEP_FILE)):
+        raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE}); pass the folder `se-sweep run` printed")
+    meta = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
+    axes = list(meta["spec"]["grid"])
+    if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
+        axes.append("seed")
+    trials = _trial_states(experiment)
+    if not trials:
+        raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
+
+    epoch_rows, run_rows = [], []
+    for t in trials:
+        cfg = t["config"]
+        results = _results(experiment, t["folder"])
+        cell = {"trial_id": t["trial_id"], **{a: cfg.get(a, TrialConfig.model_fields[a].default) for a in axes}}
+        for r in results:
+            epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
+        run_rows.append({**cell, **_summarise(t, cfg, results, experiment)})
+    if not epoch_rows:
+        raise UserError(f"{experiment}: no trial has reported an epoch yet; nothing to report")
+    epochs = pd.DataFrame(epoch_rows)
+    runs = pd.DataFrame(run_rows)
+    return Experiment(meta, axes, epochs, runs)
+
+
+def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
+    planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
+    ok = [r for r in results if not r.get("diverged")]
+    last = results[-1] if results else {}
+    if last.get("diverged"):
+        status = "diverged"
+    elif t["tune_status"] == "ERROR":
+        status = "errored"
+    elif t["tune_status"] == "TERMINATED":
+        status = "completed" if last.get("epoch") == planned else "stopped early"
+    else:
+        status = "unfinished"
+    df = pd.DataFrame(ok)
+    best = df.loc[df["valid_acc"].idxmax()] if len(df) else {}
+    return {
+        "status": status,
+        "epochs_done": int(last.get("epoch", 0)),
+        "epochs_planned": planned,
+        "min_train_loss": df["train_loss"].min() if len(df) else float("nan"),
+        "min_valid_loss": df["valid_loss"].min() if len(df) else float("nan"),
+        "max_train_acc": df["train_acc"].max() if len(df) else float("nan"),
+        "max_valid_acc": df["valid_acc"].max() if len(df) else float("nan"),
+        "best_epoch": int(best["epoch"]) if len(df) else None,
+        "train_time_s": sum(r.get("epoch_time_s", 0.0) for r in results),  # training only, no evaluation
+        "images_per_s": df["train_images_per_s"].mean() if len(df) else float("nan"),
+        "device": last.get("device"),
+        "params": last.get("params"),
+        "diverged_epoch": last.get("epoch") if status == "diverged" else None,
+        "diverged_step": last.get("diverged_step") if status == "diverged" else None,
+        "last_finite_loss": last.get("last_finite_loss") if status == "diverged" else None,
+        "grad_norm": last.get("grad_norm") if status == "diverged" else None,
+        "error": _error_line(experiment, t["folder"], t["error_file"]) if status == "errored" else None,
+    }

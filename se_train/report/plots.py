@@ -1,0 +1,100 @@
+"""Paper figures (PNG and PDF): training curves as small multiples, a heatmap of valid accuracy
+over the grid, and the effects with their 95% intervals."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on clusters or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+COLORS = {"relu": "tab:blue", "selu": "tab:orange"}
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    for p in paths:
+        fig.savefig(p, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def curves(epochs: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[Path]:
+    """One row per model / dataset / SE cell; loss and accuracy per epoch, train dashed and valid
+    solid, mean +- std over seeds; a diverged run drawn to its last finite epoch and marked x."""
+    cells = list(runs.groupby(["dataset", "model", "se"], sort=True).groups)
+    fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
+    status = runs.set_index("trial_id")["status"]
+    for row, (dataset, model, se) in enumerate(cells):
+        ax_loss, ax_acc = axes[row]
+        cell = epochs[(epochs["dataset"] == dataset) & (epochs["model"] == model) & (epochs["se"] == se)]
+        for act, group in cell.groupby("activation"):
+            finite = group[~group["diverged"].astype(bool)]
+            for split, style in (("train", "--"), ("valid", "-")):
+                for ax, metric, scale in ((ax_loss, f"{split}_loss", 1), (ax_acc, f"{split}_acc", 100)):
+                    agg = finite.groupby("epoch")[metric].agg(["mean", "std"]).fillna(0) * scale
+                    if agg.empty:
+                        continue
+                    ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act), label=f"{act} {split}")
+                    ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=COLORS.get(act), alpha=0.15)
+            for trial_id in group["trial_id"].unique():
+                if status.get(trial_id) == "diverged":
+                    div = group[group["trial_id"] == trial_id]
+                    last = div[div["diverged"].astype(bool)].iloc[-1]
+                    y = last.get("last_finite_loss")
+                    y = y if y is not None and math.isfinite(y) else 0
+                    ax_loss.plot([last["epoch"]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
+                                 label=f"{act} diverged @ epoch {int(last['epoch'])}")
+        title = f"{'SE-' if se else ''}{model} / {dataset}"
+        ax_loss.set(title=f"{title}: loss", xlabel="epoch", ylabel="cross-entropy")
+        ax_acc.set(title=f"{title}: accuracy", xlabel="epoch", ylabel="accuracy (%)")
+        for ax in (ax_loss, ax_acc):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out, "curves")
+
+
+def heatmap(runs: pd.DataFrame, out: Path) -> list[Path]:
+    """Mean best valid accuracy (%) per model / dataset x activation / SE; diverged cells say so."""
+    runs = runs.assign(row=runs["model"] + " / " + runs["dataset"], col=runs["activation"] + runs["se"].map({True: " +SE", False: ""}))
+    ok = runs[runs["status"] != "diverged"]
+    grid = ok.pivot_table(index="row", columns="col", values="max_valid_acc", aggfunc="mean") * 100
+    grid = grid.reindex(index=sorted(set(runs["row"])), columns=sorted(set(runs["col"])))
+    fig, ax = plt.subplots(figsize=(1.6 * len(grid.columns) + 2.5, 0.6 * len(grid.index) + 1.5))
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(grid.columns)), grid.columns)
+    ax.set_yticks(range(len(grid.index)), grid.index)
+    diverged = set(zip(runs.loc[runs["status"] == "diverged", "row"], runs.loc[runs["status"] == "diverged", "col"]))
+    for i, r in enumerate(grid.index):
+        for j, c in enumerate(grid.columns):
+            v = grid.loc[r, c]
+            text = "diverged" if math.isnan(v) and (r, c) in diverged else ("" if math.isnan(v) else f"{v:.1f}")
+            if (r, c) in diverged and not math.isnan(v):
+                text += "\n(some diverged)"
+            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=8)
+    fig.colorbar(im, ax=ax, label="best valid accuracy (%)")
+    ax.set_title("valid accuracy over the grid (mean over seeds)")
+    return _save(fig, out, "heatmap")
+
+
+def effects_plot(eff: pd.DataFrame, out: Path) -> list[Path]:
+    """Each effect's mean difference in valid accuracy with its 95% interval (points)."""
+    if eff.empty:
+        return []
+    labels = [f"{r.effect}: {r.model} / {r.dataset}, {r.cell} (n={r.n})" for r in eff.itertuples()]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(eff) + 1.2))
+    y = range(len(eff))
+    err = [(eff["mean"] - eff["ci_low"]).fillna(0), (eff["ci_high"] - eff["mean"]).fillna(0)]
+    ax.errorbar(eff["mean"], y, xerr=err, fmt="o", capsize=4)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(list(y), labels)
+    ax.set_xlabel("Δ best valid accuracy (percentage points), 95% CI")
+    ax.invert_yaxis()
+    return _save(fig, out, "effects")

@@ -1,0 +1,80 @@
+"""`se-sweep report`: write the tidy tables, the study's table, effects, plots and summary.md."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from se_train.report import plots, tables
+from se_train.report.collect import STATUSES, collect
+
+
+def write_report(experiment: str, out: Path | None = None) -> Path:
+    """Read `experiment` and write the report into `out` (default results/<sweep name>/)."""
+    exp = collect(experiment)
+    name = exp.meta["spec"]["name"]
+    out = out or Path("results") / name
+    out.mkdir(parents=True, exist_ok=True)
+
+    exp.epochs.to_parquet(out / "epochs.parquet")
+    exp.epochs.to_csv(out / "epochs.csv", index=False)
+    exp.runs.to_parquet(out / "runs.parquet")
+    exp.runs.to_csv(out / "runs.csv", index=False)
+    table = tables.study_table(exp.runs)
+    (out / "table.md").write_text(tables.to_markdown(table) + "\n")
+    (out / "table.tex").write_text(tables.to_latex(table))
+    flat = table.copy()
+    flat.columns = tables.flat_columns(table)
+    flat.to_csv(out / "table.csv", index=False)
+    eff = tables.effects(exp.runs, exp.axes)
+    eff.to_csv(out / "effects.csv", index=False)
+    plots.curves(exp.epochs, exp.runs, out)
+    plots.heatmap(exp.runs, out)
+    has_effects = bool(plots.effects_plot(eff, out))
+
+    counts = exp.runs["status"].value_counts()
+    meta = exp.meta
+    hardware = meta.get("hardware", {})
+    lines = [
+        f"# Sweep `{name}`",
+        "",
+        f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
+        f"- started: {meta.get('started', '?')}; report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"- hardware: {hardware.get('description', 'not recorded')}; trial devices: {', '.join(sorted(set(exp.runs['device'].dropna()))) or '?'}",
+        f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
+        f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
+        "",
+        "## Results (min loss / max accuracy over epochs; mean ± std (n) over seeds)",
+        "",
+        tables.to_markdown(table),
+        "",
+        "Time is the mean training time per run (evaluation excluded).",
+        "",
+        "## Effects on best valid accuracy, paired by seed",
+        "",
+        tables.effects_markdown(eff),
+        "",
+        "## Plots",
+        "",
+        "![training curves](curves.png)",
+        "",
+        "![valid accuracy heatmap](heatmap.png)",
+        "",
+    ]
+    if has_effects:
+        lines += ["![effects](effects.png)", ""]
+    bad = exp.runs[exp.runs["status"].isin(["diverged", "errored"])]
+    lines += ["## Diverged and errored trials", ""]
+    if bad.empty:
+        lines.append("None.")
+    for r in bad.itertuples(index=False):
+        cell = ", ".join(f"{a}={getattr(r, a)}" for a in exp.axes)
+        if r.status == "diverged":
+            lines.append(
+                f"- `{r.trial_id}` ({cell}): diverged at epoch {r.diverged_epoch}, step {r.diverged_step}; "
+                f"last finite loss {r.last_finite_loss:.4g}, gradient norm {r.grad_norm:.4g}"
+            )
+        else:
+            lines.append(f"- `{r.trial_id}` ({cell}): errored: {r.error}")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    return out

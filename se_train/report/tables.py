@@ -1,0 +1,139 @@
+"""The study's table (its Table 2, with seeds) and the SE / SELU effects with 95% intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
+METRICS = [  # (column group, runs column, shown as percent)
+    ("loss", "min_train_loss", "train", False),
+    ("loss", "min_valid_loss", "valid", False),
+    ("acc %", "max_train_acc", "train", True),
+    ("acc %", "max_valid_acc", "valid", True),
+]
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
+    """mean ± std (n) over the seeds that did not diverge; diverged seeds named with their epoch."""
+    diverged = group[group["status"] == "diverged"]
+    ok = group[group["status"] != "diverged"][column].dropna()
+    note = ""
+    if len(diverged):
+        where = ", ".join(str(int(e)) for e in sorted(diverged["diverged_epoch"]))
+        note = f"diverged @ epoch {where}"
+        if len(ok):
+            note = f"; {len(diverged)}/{len(group)} {note}"
+    if not len(ok):
+        return note or "–"
+    scale = 100 if percent else 1
+    fmt = "{:.2f}" if percent else "{:.4f}"
+    if len(ok) == 1:
+        return fmt.format(ok.iloc[0] * scale) + note
+    return f"{fmt.format(ok.mean() * scale)} ± {fmt.format(ok.std(ddof=1) * scale)} ({len(ok)})" + note
+
+
+def study_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Rows model / dataset (SE as part of the model name, as the study); columns (metric, split,
+    activation), then time (mean training time per run), device and epochs."""
+    activations = [a for a in ("relu", "selu") if a in set(runs["activation"])]
+    rows = []
+    for (dataset, model, se), group in runs.groupby(ROW_KEYS, sort=True):
+        row = {("", "", "model"): ("SE-" if se else "") + model, ("", "", "dataset"): dataset}
+        for name, column, split, percent in METRICS:
+            for act in activations:
+                row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
+        row[("", "", "time")] = _hms(group["train_time_s"].mean())
+        row[("", "", "device")] = ", ".join(sorted(set(group["device"].dropna())))
+        row[("", "", "epochs")] = int(group["epochs_done"].max())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+def flat_columns(table: pd.DataFrame) -> list[str]:
+    return [" ".join(p for p in col if p) for col in table.columns]
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = flat_columns(table)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def to_latex(table: pd.DataFrame) -> str:
+    flat = table.copy()
+    flat.columns = flat_columns(table)
+    return flat.style.hide(axis="index").to_latex(hrules=True)  # booktabs rules
+
+
+EFFECTS = {  # effect name: (axis, treatment, control)
+    "SE - no SE": ("se", True, False),
+    "SELU - ReLU": ("activation", "selu", "relu"),
+}
+
+
+def effects(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The change in best valid accuracy (points) from SE and from SELU, in every cell of the other
+    axes, paired by seed, with a t-based 95% interval over the seeds."""
+    rows = []
+    for name, (axis, treated, control) in EFFECTS.items():
+        cell_keys = [a for a in axes if a not in (axis, "seed")]
+        for key, group in runs.groupby(cell_keys, sort=True):
+            cell = dict(zip(cell_keys, key if isinstance(key, tuple) else (key,)))
+            both = group[group[axis] == treated].merge(group[group[axis] == control], on="seed", suffixes=("_t", "_c"))
+            if both.empty:
+                continue
+            usable = both[(both["status_t"] != "diverged") & (both["status_c"] != "diverged")]
+            diffs = (usable["max_valid_acc_t"] - usable["max_valid_acc_c"]).dropna().to_numpy() * 100
+            where = ", ".join(f"{k}={v}" for k, v in cell.items() if k not in ("model", "dataset"))
+            rows.append(
+                {
+                    "effect": name,
+                    "model": cell["model"],
+                    "dataset": cell["dataset"],
+                    "cell": where,
+                    **_interval(diffs),
+                    "pairs_with_divergence": len(both) - len(usable),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _interval(diffs: np.ndarray) -> dict:
+    n = len(diffs)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "verdict": "no complete pair"}
+    mean = float(diffs.mean())
+    if n < 2:
+        return {"n": n, "mean": mean, "ci_low": math.nan, "ci_high": math.nan,
+                "verdict": "one seed: no interval; a single run cannot show an effect"}
+    half = float(stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1) / math.sqrt(n))
+    low, high = mean - half, mean + half
+    if low > 0 or high < 0:
+        verdict = f"{'better' if mean > 0 else 'worse'} (95% CI excludes 0)"
+    else:
+        verdict = "inconclusive: 95% CI includes 0"
+    return {"n": n, "mean": mean, "ci_low": low, "ci_high": high, "verdict": verdict}
+
+
+def effects_markdown(eff: pd.DataFrame) -> str:
+    if eff.empty:
+        return "No pairs to compare (the grid varies neither SE nor the activation)."
+    lines = ["| effect | model | dataset | with | Δ valid acc (points) | 95% CI | n seeds | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in eff.itertuples(index=False):
+        ci = "–" if math.isnan(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        mean = "–" if math.isnan(r.mean) else f"{r.mean:+.2f}"
+        extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged" if r.pairs_with_divergence else ""
+        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {mean} | {ci} | {r.n} | {r.verdict}{extra} |")
+    return "\n".join(lines)

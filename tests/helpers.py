@@ -1,0 +1,56 @@
+"""Helpers shared by the tests that run real sweeps."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from se_train.config import parse_sweep
+from se_train.sweep import runner
+
+HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
+
+
+def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None) -> Path:
+    raw = {
+        "name": name,
+        "data_root": str(tmp_path / "data"),
+        "storage": str(tmp_path / "experiments"),
+        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False], **grid},
+        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in grid},
+        "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_with_hang_guard(path: Path, **kwargs) -> Path:
+    """Run a sweep in a thread; fail (instead of hanging the suite) if it never finishes."""
+    spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+    out: dict = {}
+
+    def target():
+        try:
+            out["experiment"] = runner.run_sweep(spec, str(path), **kwargs)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
+            out["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_TIMEOUT_S)
+    assert not thread.is_alive(), "the sweep hung: no CPU left for Ray Data, or a leaked placement group"
+    if "error" in out:
+        raise out["error"]
+    return Path(out["experiment"])
+
+
+def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:
+    return {
+        p.parent.name: pd.read_csv(p)
+        for p in sorted(experiment.glob("*/progress.csv"))
+        if p.stat().st_size > 0
+    }
