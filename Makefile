@@ -13,7 +13,8 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 run: $(INSTALLED)
-	$(VENV)/bin/se-sweep models
+	$(VENV)/bin/se-sweep run sweeps/smoke.yaml
+	$(VENV)/bin/se-sweep report experiments/smoke
 
 test: $(INSTALLED)
 	$(VENV)/bin/pytest

@@ -72,6 +72,13 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report: {out / 'summary.md'}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from se_train import bench
+
+    run = {"data": bench.bench_data, "overhead": bench.bench_overhead}[args.what]
+    print(f"$ se-sweep bench {args.what}\n" + run(args.data_root))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="se-sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead")
+    p.add_argument("what", choices=["data", "overhead"])
+    p.add_argument("--data-root", type=Path, default=Path("data"))
+    p.set_defaults(func=_bench)
     return parser
 
 

@@ -96,15 +96,27 @@ class SweepSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     data_root: str = "data"
     storage: str = "experiments"  # local folder or URI (s3://, gs://); multi-node runs need shared storage
-    grid: dict[str, list[Any]]
+    # One grid (axis -> values) or a list of grids whose cells are concatenated, for studies whose
+    # datasets need different settings (MNIST at 28 px, CIFAR-10 at 128 px, ...).
+    grid: dict[str, list[Any]] | list[dict[str, list[Any]]]
     train: dict[str, Any] = {}
     resources: Resources = Resources()
     stopping: Stopping = Stopping()
 
+    def grids(self) -> list[dict[str, list[Any]]]:
+        return self.grid if isinstance(self.grid, list) else [self.grid]
+
+    def axes(self) -> list[str]:
+        """Every grid axis, in order of first appearance."""
+        return list(dict.fromkeys(axis for grid in self.grids() for axis in grid))
+
     def cells(self) -> list[dict[str, Any]]:
-        """Every grid cell merged with the fixed settings, in grid order (last axis fastest)."""
-        axes = list(self.grid)
-        return [{**self.train, **dict(zip(axes, values))} for values in itertools.product(*self.grid.values())]
+        """Every grid cell merged with the fixed settings, in file order (last axis fastest)."""
+        return [
+            {**self.train, **dict(zip(grid, values))}
+            for grid in self.grids()
+            for values in itertools.product(*grid.values())
+        ]
 
     def trials(self) -> list[TrialConfig]:
         return [TrialConfig(**cell) for cell in self.cells()]
@@ -140,18 +152,20 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
     except ValidationError as e:
         raise _field_error(source, e) from None
     fields = TrialConfig.model_fields
-    for axis in GRID_AXES_REQUIRED:
-        if axis not in spec.grid:
-            raise UserError(f"{source}: grid.{axis}: required axis is missing")
-    for axis, values in spec.grid.items():
-        if axis not in fields:
-            raise UserError(f"{source}: grid.{axis}: unknown axis (one of {', '.join(fields)})")
-        if not values:
-            raise UserError(f"{source}: grid.{axis}: empty list")
-        if axis in spec.train:
-            raise UserError(f"{source}: train.{axis}: also a grid axis; set it in one place")
-        for i, value in enumerate(values):
-            _validate_field(source, f"grid.{axis}[{i}]", axis, value)
+    for g, grid in enumerate(spec.grids()):
+        where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
+        for axis in GRID_AXES_REQUIRED:
+            if axis not in grid:
+                raise UserError(f"{source}: {where}.{axis}: required axis is missing")
+        for axis, values in grid.items():
+            if axis not in fields:
+                raise UserError(f"{source}: {where}.{axis}: unknown axis (one of {', '.join(fields)})")
+            if not values:
+                raise UserError(f"{source}: {where}.{axis}: empty list")
+            if axis in spec.train:
+                raise UserError(f"{source}: train.{axis}: also a grid axis; set it in one place")
+            for i, value in enumerate(values):
+                _validate_field(source, f"{where}.{axis}[{i}]", axis, value)
     for key, value in spec.train.items():
         if key not in fields:
             raise UserError(f"{source}: train.{key}: unknown field")

@@ -78,7 +78,8 @@ def collect(experiment: str) -> Experiment:
     if not storage.exists(storage.join(experiment, SWEEP_FILE)):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE}); pass the folder `se-sweep run` printed")
     meta = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
-    axes = list(meta["spec"]["grid"])
+    grid = meta["spec"]["grid"]
+    axes = list(dict.fromkeys(a for g in (grid if isinstance(grid, list) else [grid]) for a in g))
     if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
         axes.append("seed")
     trials = _trial_states(experiment)

@@ -16,11 +16,12 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.data.manifest import MANIFEST, load_manifest, verify_split
-from se_train.data.pipeline import fits_in_memory, stored_shape
+from se_train.data.pipeline import IN_MEMORY_BYTES, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.sweep.driver import run_trial
@@ -41,13 +42,13 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
     """Every dataset of the grid is prepared (digits and other input-free ones are prepared here),
     its small splits match their checksums, and its images fit the trials' settings."""
     trials = spec.trials()
-    for i, name in enumerate(spec.grid["dataset"]):
+    for name in dict.fromkeys(t.dataset for t in trials):
         folder = data_root / name
         if not (folder / MANIFEST).exists():
             auto = SOURCES.get(name)
             if auto is None or (auto.needs_source and not (auto.default_source and auto.default_source.exists())):
                 raise UserError(
-                    f"{source}: grid.dataset[{i}]: {name!r} is not prepared in {data_root} "
+                    f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
                     f"(run `se-sweep prepare {name} --data-root {data_root}`)"
                 )
             print(f"preparing {name} in {data_root} ...")
@@ -57,9 +58,18 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
             try:
                 stored_shape(manifest, t.image_size)
             except UserError as e:
-                raise UserError(f"{source}: grid.dataset[{i}]: {e}") from None
-        for split in ("train", "valid"):
-            verify_split(folder, manifest, split, checksums=fits_in_memory(manifest, split, None))
+                raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
+        for split in ("train", "valid"):  # hashing every byte is cheap for small splits only
+            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= IN_MEMORY_BYTES)
+
+
+def _dataset_field(spec: SweepSpec, name: str) -> str:
+    """Where a dataset is named in the sweep file, e.g. grid.dataset[1] or grid[2].dataset[0]."""
+    for g, grid in enumerate(spec.grids()):
+        if name in grid["dataset"]:
+            where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
+            return f"{where}.dataset[{grid['dataset'].index(name)}]"
+    return "grid.dataset"
 
 
 def connect(address: str | None) -> None:
@@ -120,8 +130,16 @@ def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[tune.TuneConfig, 
             grace_period=spec.stopping.asha.grace_period,
             reduction_factor=spec.stopping.asha.reduction_factor,
         )
+    # The cells are listed exactly (a union of grids is not one Cartesian product), so the
+    # search is Tune's basic generator evaluating each cell once, in file order.
+    cells = spec.cells()
     tune_config = tune.TuneConfig(
-        max_concurrent_trials=concurrency, scheduler=scheduler, trial_dirname_creator=_trial_dirname, reuse_actors=False
+        search_alg=BasicVariantGenerator(points_to_evaluate=cells),
+        num_samples=len(cells),
+        max_concurrent_trials=concurrency,
+        scheduler=scheduler,
+        trial_dirname_creator=_trial_dirname,
+        reuse_actors=True,  # the trial driver holds no state; reuse saves a process start per trial
     )
     return tune_config, tune.RunConfig(stop=DivergenceStopper())
 
@@ -141,7 +159,12 @@ def run_sweep(
     root = storage.normalize(storage_uri or spec.storage)
     experiment = storage.join(root, spec.name)
     if storage.exists(storage.join(experiment, SWEEP_FILE)):
-        raise UserError(f"{experiment}: an experiment of this name exists; continue it with `se-sweep resume {experiment}` or choose another --storage")
+        # The same command again continues the same sweep; a changed sweep must not mix into it.
+        previous = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
+        if previous["spec"] != spec.model_dump():
+            raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
+        print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
+        return resume_sweep(experiment, address=address)
     meta = {
         "spec": spec.model_dump(),
         "sweep_file": source,
@@ -153,10 +176,9 @@ def run_sweep(
     connect(address)
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
-    param_space = {**spec.train, **{axis: tune.grid_search(values) for axis, values in spec.grid.items()}}
     tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
     run_config.name, run_config.storage_path = spec.name, root
-    tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+    tuner = tune.Tuner(_trainable(meta), tune_config=tune_config, run_config=run_config)
     tuner.fit()
     return experiment
 
@@ -185,8 +207,8 @@ def describe(spec: SweepSpec) -> str:
         f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
     )
     lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
-    axes = list(spec.grid)
+    axes = spec.axes()
     lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
     for i, cell in enumerate(spec.cells()):
-        lines.append("  ".join(f"{str(v):>12}" for v in [i, *(cell[a] for a in axes)]))
+        lines.append("  ".join(f"{v!s:>12}" for v in [i, *(cell.get(a, "-") for a in axes)]))
     return "\n".join(lines)

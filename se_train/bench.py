@@ -1,0 +1,192 @@
+"""`se-sweep bench data | overhead`: throughput and fixed-cost benchmarks (not tests).
+
+Each prints its figures with the command, the machine and the repeat count, ready to paste into
+`results/bench/`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from se_train.data.manifest import load_manifest
+from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, stored_shape
+from se_train.data.prepare import SOURCES, prepare
+from se_train.errors import UserError
+
+BATCH = 256
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:>12,.0f} images/s  ({n:,} images in {seconds:.2f} s)"
+
+
+def _time_epochs(make_iter, epochs: int) -> list[tuple[int, float]]:
+    out = []
+    for epoch in range(epochs):
+        t = time.perf_counter()
+        n = sum(len(y) for _, y in make_iter(epoch))
+        out.append((n, time.perf_counter() - t))
+    return out
+
+
+def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: bool, epochs: int) -> dict[str, list]:
+    """Our pipeline: Ray Data streaming every epoch, and held in memory after one read."""
+    manifest = load_manifest(folder)
+    shape = stored_shape(manifest, image_size)
+    tf = BatchTransform.for_manifest(manifest, image_size, False, torch.device("cpu"), 0)
+    rows = {}
+    for in_memory in (False, True):
+        batches = EpochBatches(open_split(folder, split, image_size).iterator(), shape, BATCH,
+                               in_memory=in_memory, shuffle=True, seed=0, device=torch.device("cpu"))
+
+        def run(epoch, batches=batches):
+            for x, y in batches.epoch(epoch):
+                if transform:
+                    x = tf(x, train=True)
+                yield x, y
+
+        rows["se_sweep in memory" if in_memory else "se_sweep streaming (Ray Data)"] = _time_epochs(run, epochs)
+    return rows
+
+
+def bench_data(data_root: Path, epochs: int = 3) -> str:
+    """Images/s of the pipeline on Fashion-MNIST (raw) and on a JPEG folder, beside numpy in memory
+    and a plain torchvision DataLoader over the same images."""
+    import ray
+    import torchvision
+    from torchvision import transforms
+
+    src = SOURCES["fashion_mnist"].default_source
+    if src is None or not src.exists():
+        raise UserError("bench data needs Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)")
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    folder = prepare("fashion_mnist", data_root)
+    lines = [f"machine: {machine()}; batch {BATCH}; {epochs} epochs each (first epoch includes start-up)", ""]
+
+    def report(title, rows):
+        lines.append(f"## {title}")
+        for name, runs in rows.items():
+            for i, (n, s) in enumerate(runs):
+                lines.append(f"{name:<34} epoch {i}: {_rate(n, s)}")
+        lines.append("")
+
+    # Fashion-MNIST train, raw uint8 28x28.
+    rows = _pipeline_rows(folder, "train", None, transform=True, epochs=epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True)
+        for f in src.glob("*-ubyte.gz"):
+            (raw / f.name[:-3]).write_bytes(gzip.decompress(f.read_bytes()))
+        tv = torchvision.datasets.FashionMNIST(tmp, train=True, transform=transforms.ToTensor())
+        images = tv.data.numpy()
+
+        def numpy_epoch(epoch):
+            order = np.random.default_rng(epoch).permutation(len(images))
+            for i in range(0, len(order), BATCH):
+                idx = order[i : i + BATCH]
+                yield torch.from_numpy(images[idx]).unsqueeze(1).float().div_(255), torch.from_numpy(tv.targets.numpy()[idx])
+
+        rows["numpy in memory"] = _time_epochs(numpy_epoch, epochs)
+        loader = torch.utils.data.DataLoader(tv, batch_size=BATCH, shuffle=True, num_workers=0)
+        rows["torchvision DataLoader (0 workers)"] = _time_epochs(lambda e: iter(loader), epochs)
+    report("Fashion-MNIST train (55,000 x 28x28x1 raw; decode + normalise)", rows)
+
+    # The Fashion-MNIST test images as a JPEG image folder (ImageNet layout), decoded to 32 px.
+    with tempfile.TemporaryDirectory() as tmp:
+        from PIL import Image
+
+        test = folder / "test"
+        table = __import__("pyarrow.parquet", fromlist=["x"]).read_table(next(test.glob("*.parquet")))
+        pixels = np.frombuffer(b"".join(table["image"].to_pylist()), np.uint8).reshape(-1, 28, 28)
+        labels = table["label"].to_numpy()
+        for split in ("train", "val"):
+            for i, (img, label) in enumerate(zip(pixels, labels)):
+                d = Path(tmp) / "src" / split / f"c{label}"
+                d.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).convert("RGB").save(d / f"{i}.JPEG", quality=90)
+        jpeg = prepare("imagenet", Path(tmp) / "data", source=Path(tmp) / "src", valid_size=100)
+        rows = _pipeline_rows(jpeg, "test", 32, transform=True, epochs=epochs)
+        tf = transforms.Compose([transforms.Resize(32, interpolation=transforms.InterpolationMode.BICUBIC), transforms.ToTensor()])
+        loader = torch.utils.data.DataLoader(torchvision.datasets.ImageFolder(Path(tmp) / "src" / "val", tf), batch_size=BATCH, shuffle=True)
+        rows["torchvision ImageFolder DataLoader"] = _time_epochs(lambda e: iter(loader), epochs)
+        report(f"JPEG folder ({len(labels):,} Fashion-MNIST test images as RGB JPEG, decoded at 32 px)", rows)
+    return "\n".join(lines)
+
+
+def bench_overhead(data_root: Path, epochs: int = 5) -> str:
+    """The same small training (simple_cnn on digits) as a plain in-process PyTorch loop and as a
+    one-trial sweep: both wall times, their ratio and the fixed cost per trial."""
+    import ray
+    import yaml
+
+    from se_train.config import parse_sweep
+    from se_train.sweep import runner
+    from se_train.train.loop import make_optimizer
+
+    folder = prepare("digits", data_root)
+    cell = {"model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": False}
+    train = {"epochs": epochs, "lr": 1e-3, "schedule": "constant"}
+
+    # Plain loop: the data read once with pyarrow, the same model, optimiser and batch size.
+    from se_train.config import TrialConfig
+    from se_train.models import build_model
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(1)  # as the sweep's one-CPU worker
+    import pyarrow.parquet as pq
+
+    manifest = load_manifest(folder)
+    decode = BatchDecoder(manifest.image_shape)
+    tables = {s: pq.read_table([folder / sh.file for sh in manifest.splits[s].shards][0]) for s in ("train", "valid")}
+    data = {s: decode(t) for s, t in tables.items()}
+    cfg = TrialConfig(**cell, **train)
+    model = build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=False, image_size=8)
+    opt, sched = make_optimizer(cfg, model, 1)
+    tf = BatchTransform.for_manifest(manifest, None, False, torch.device("cpu"), 0)
+    x, y = data["train"]
+    for epoch in range(epochs):
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            loss = torch.nn.functional.cross_entropy(model(tf(x[idx], train=True)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            model(tf(data["valid"][0], train=False))
+    plain = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t_ray = time.perf_counter()
+        runner.connect(None)
+        ray_start = time.perf_counter() - t_ray
+        raw = {"name": "bench", "data_root": str(data_root), "storage": tmp, "grid": {k: [v] for k, v in cell.items()},
+               "train": train, "resources": {"workers_per_trial": 1, "cpus_per_worker": 1}}
+        spec = parse_sweep(yaml.safe_load(yaml.safe_dump(raw)), "bench")
+        t1 = time.perf_counter()
+        runner.run_sweep(spec, "bench")
+        sweep = time.perf_counter() - t1
+    lines = [
+        f"machine: {machine()}; simple_cnn on digits (1,197 train images), {epochs} epochs, batch 50, 1 trial",
+        f"plain PyTorch loop in-process : {plain:8.2f} s",
+        f"Ray start (once per sweep)    : {ray_start:8.2f} s",
+        f"one-trial sweep (Ray running) : {sweep:8.2f} s",
+        f"ratio sweep / plain           : {sweep / plain:8.1f} x",
+        f"fixed cost per trial          : {sweep - plain:8.2f} s",
+    ]
+    return "\n".join(lines)
