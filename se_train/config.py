@@ -111,9 +111,11 @@ class SweepSpec(BaseModel):
         return list(dict.fromkeys(axis for grid in self.grids() for axis in grid))
 
     def cells(self) -> list[dict[str, Any]]:
-        """Every grid cell merged with the fixed settings, in file order (last axis fastest)."""
+        """Every grid cell merged with the fixed settings, in file order (last axis fastest).
+        Each cell has every axis of every grid (a grid without an axis takes its default)."""
+        defaults = {a: TrialConfig.model_fields[a].default for a in self.axes() if a not in GRID_AXES_REQUIRED}
         return [
-            {**self.train, **dict(zip(grid, values))}
+            {**defaults, **self.train, **dict(zip(grid, values))}
             for grid in self.grids()
             for values in itertools.product(*grid.values())
         ]

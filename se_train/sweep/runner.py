@@ -119,7 +119,7 @@ def _trainable(meta: dict[str, Any]):
     return tune.with_resources(trainable, DRIVER_RESOURCES)
 
 
-def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[tune.TuneConfig, tune.RunConfig]:
+def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -133,15 +133,18 @@ def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[tune.TuneConfig, 
     # The cells are listed exactly (a union of grids is not one Cartesian product), so the
     # search is Tune's basic generator evaluating each cell once, in file order.
     cells = spec.cells()
+    # Tune wants every preset key in the search space; each key's domain is the set of values the
+    # cells give it, so no value is sampled and none triggers Tune's "not in domain" warning.
+    param_space = {k: tune.choice(list(dict.fromkeys(c[k] for c in cells))) for k in cells[0]}
     tune_config = tune.TuneConfig(
-        search_alg=BasicVariantGenerator(points_to_evaluate=cells),
+        # Tune ignores max_concurrent_trials when given a BasicVariantGenerator: the cap goes here.
+        search_alg=BasicVariantGenerator(points_to_evaluate=cells, max_concurrent=concurrency),
         num_samples=len(cells),
-        max_concurrent_trials=concurrency,
         scheduler=scheduler,
         trial_dirname_creator=_trial_dirname,
         reuse_actors=True,  # the trial driver holds no state; reuse saves a process start per trial
     )
-    return tune_config, tune.RunConfig(stop=DivergenceStopper())
+    return param_space, tune_config, tune.RunConfig(stop=DivergenceStopper())
 
 
 def run_sweep(
@@ -176,9 +179,9 @@ def run_sweep(
     connect(address)
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
-    tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
+    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
     run_config.name, run_config.storage_path = spec.name, root
-    tuner = tune.Tuner(_trainable(meta), tune_config=tune_config, run_config=run_config)
+    tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     tuner.fit()
     return experiment
 
