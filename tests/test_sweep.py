@@ -51,6 +51,13 @@ def test_diverging_trials_are_stopped_and_the_next_trials_complete(diverging_exp
             assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any()
 
 
+def test_two_ddp_workers_train_one_trial(tmp_path, ray_cluster):
+    # Half a CPU each, so Ray Data keeps a CPU on this 2-CPU Ray.
+    path = sweep_file(tmp_path, "ddp", {}, train={"epochs": 1}, resources={"workers_per_trial": 2, "cpus_per_worker": 0.5})
+    (df,) = trial_progress(run_with_hang_guard(path)).values()
+    assert df["workers"].tolist() == [2] and df["valid_acc"].between(0, 1).all()
+
+
 def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
     from ray.util.state import list_actors
 
