@@ -73,6 +73,7 @@ class Resources(BaseModel):
     workers_per_trial: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1, gt=0)
     gpus_per_worker: float = Field(0, ge=0)  # fractional: small models share a GPU
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"  # a trial's workers over nodes
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as the cluster fits
     max_failures: int = Field(1, ge=-1)  # worker failures a trial recovers from (from its last checkpoint)
 

@@ -54,6 +54,7 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
             num_workers=res.workers_per_trial,
             use_gpu=res.gpus_per_worker > 0,
             resources_per_worker=worker_resources,
+            placement_strategy=res.placement_strategy,
         ),
         datasets=datasets,
         run_config=ray.train.RunConfig(
