@@ -9,18 +9,26 @@ from __future__ import annotations
 import gzip
 import os
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import ray
 import torch
+import torchvision
+from PIL import Image
+from torchvision import transforms
 
+from se_train.config import TrialConfig, parse_sweep
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
+from se_train.models import build_model
+from se_train.sweep import runner
+from se_train.train.loop import make_optimizer
 
 BATCH = 256
 
@@ -65,12 +73,9 @@ def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: 
 def bench_data(data_root: Path, epochs: int = 3) -> str:
     """Images/s of the pipeline on Fashion-MNIST (raw) and on a JPEG folder, beside numpy in memory
     and a plain torchvision DataLoader over the same images."""
-    import ray
-    import torchvision
-    from torchvision import transforms
 
-    src = SOURCES["fashion_mnist"].default_source
-    if src is None or not src.exists():
+    src = SOURCES["fashion_mnist"].found()
+    if src is None:
         raise UserError("bench data needs Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)")
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
@@ -108,10 +113,8 @@ def bench_data(data_root: Path, epochs: int = 3) -> str:
 
     # The Fashion-MNIST test images as a JPEG image folder (ImageNet layout), decoded to 32 px.
     with tempfile.TemporaryDirectory() as tmp:
-        from PIL import Image
-
         test = folder / "test"
-        table = __import__("pyarrow.parquet", fromlist=["x"]).read_table(next(test.glob("*.parquet")))
+        table = pq.read_table(next(test.glob("*.parquet")))
         pixels = np.frombuffer(b"".join(table["image"].to_pylist()), np.uint8).reshape(-1, 28, 28)
         labels = table["label"].to_numpy()
         for split in ("train", "val"):
@@ -131,25 +134,13 @@ def bench_data(data_root: Path, epochs: int = 3) -> str:
 def bench_overhead(data_root: Path, epochs: int = 5) -> str:
     """The same small training (simple_cnn on digits) as a plain in-process PyTorch loop and as a
     one-trial sweep: both wall times, their ratio and the fixed cost per trial."""
-    import ray
-    import yaml
-
-    from se_train.config import parse_sweep
-    from se_train.sweep import runner
-    from se_train.train.loop import make_optimizer
-
     folder = prepare("digits", data_root)
     cell = {"model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": False}
     train = {"epochs": epochs, "lr": 1e-3, "schedule": "constant"}
 
     # Plain loop: the data read once with pyarrow, the same model, optimiser and batch size.
-    from se_train.config import TrialConfig
-    from se_train.models import build_model
-
     t0 = time.perf_counter()
     torch.set_num_threads(1)  # as the sweep's one-CPU worker
-    import pyarrow.parquet as pq
-
     manifest = load_manifest(folder)
     decode = BatchDecoder(manifest.image_shape)
     tables = {s: pq.read_table([folder / sh.file for sh in manifest.splits[s].shards][0]) for s in ("train", "valid")}
@@ -177,7 +168,7 @@ def bench_overhead(data_root: Path, epochs: int = 5) -> str:
         ray_start = time.perf_counter() - t_ray
         raw = {"name": "bench", "data_root": str(data_root), "storage": tmp, "grid": {k: [v] for k, v in cell.items()},
                "train": train, "resources": {"workers_per_trial": 1, "cpus_per_worker": 1}}
-        spec = parse_sweep(yaml.safe_load(yaml.safe_dump(raw)), "bench")
+        spec = parse_sweep(raw, "bench")
         t1 = time.perf_counter()
         runner.run_sweep(spec, "bench")
         sweep = time.perf_counter() - t1

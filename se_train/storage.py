@@ -36,3 +36,9 @@ def write_text(location: str, text: str) -> None:
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write(text.encode())
+
+
+def list_names(location: str) -> list[str]:
+    """Names of the entries in a folder; empty if it does not exist."""
+    fs, path = _fs(location)
+    return [f.base_name for f in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))]

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ray.data.collate_fn import ArrowBatchCollateFn
 
 from se_train.data.manifest import Manifest, load_manifest, verify_split
+from se_train.data.shards import binary_column
 from se_train.errors import UserError
 
 # A split whose decoded uint8 pixels fit in this many bytes is held in memory (on the device) for
@@ -48,8 +49,6 @@ def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
     """Decode JPEG bytes, resize the shorter side to `size` (bicubic) and centre-crop to a square,
     so every image leaves as raw uint8 size x size x 3 and one collate path serves all encodings."""
     from PIL import Image
-
-    from se_train.data.shards import binary_column
 
     out = np.empty((batch.num_rows, size, size, 3), dtype=np.uint8)
     for i, blob in enumerate(batch.column("image").to_pylist()):

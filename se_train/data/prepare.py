@@ -43,6 +43,14 @@ class Source:
     download: Callable[[Path], Path] | None = None  # torchvision download into a folder; returns the source
     needs_source: bool = True
 
+    def found(self) -> Path | None:
+        """The default source where it is installed on this machine, else None."""
+        return self.default_source if self.default_source is not None and self.default_source.exists() else None
+
+    def unattended(self) -> bool:
+        """Whether `prepare` can run with no --source or --download (what a sweep does itself)."""
+        return not self.needs_source or self.found() is not None
+
 
 def _tv_download(cls_name: str, sub: str) -> Callable[[Path], Path]:
     def download(root: Path) -> Path:
@@ -94,8 +102,8 @@ def _resolve_source(name: str, spec: Source, source: Path | None, download: bool
         if spec.download is None:
             raise UserError(f"{name}: no download available; pass --source")
         return spec.download(data_root / "downloads")
-    if spec.default_source is not None and spec.default_source.exists():
-        return spec.default_source
+    if spec.found() is not None:
+        return spec.found()
     if spec.needs_source:
         hint = " or --download" if spec.download else ""
         raise UserError(f"{name}: pass --source PATH{hint} (nothing found at a default location)")

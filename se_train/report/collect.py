@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import pyarrow.fs
 
 from se_train import storage
-from se_train.config import TrialConfig
+from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.sweep.runner import SWEEP_FILE
 
@@ -31,13 +30,8 @@ class Experiment:
     runs: pd.DataFrame  # one row per trial
 
 
-def _list(location: str) -> list[pyarrow.fs.FileInfo]:
-    fs, path = pyarrow.fs.FileSystem.from_uri(storage.normalize(location))
-    return fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-
-
 def _trial_states(experiment: str) -> list[dict[str, Any]]:
-    states = sorted(f.base_name for f in _list(experiment) if f.base_name.startswith("experiment_state-"))
+    states = sorted(n for n in storage.list_names(experiment) if n.startswith("experiment_state-"))
     if not states:
         return []
     raw = json.loads(storage.read_text(storage.join(experiment, states[-1])))
@@ -78,8 +72,7 @@ def collect(experiment: str) -> Experiment:
     if not storage.exists(storage.join(experiment, SWEEP_FILE)):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE}); pass the folder `se-sweep run` printed")
     meta = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
-    grid = meta["spec"]["grid"]
-    axes = list(dict.fromkeys(a for g in (grid if isinstance(grid, list) else [grid]) for a in g))
+    axes = SweepSpec.model_validate(meta["spec"]).axes()
     if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
         axes.append("seed")
     trials = _trial_states(experiment)

@@ -46,7 +46,7 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
         folder = data_root / name
         if not (folder / MANIFEST).exists():
             auto = SOURCES.get(name)
-            if auto is None or (auto.needs_source and not (auto.default_source and auto.default_source.exists())):
+            if auto is None or not auto.unattended():
                 raise UserError(
                     f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
                     f"(run `se-sweep prepare {name} --data-root {data_root}`)"

@@ -120,11 +120,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
     device_name = torch.cuda.get_device_name(device) if on_gpu else "cpu"
     max_norm = cfg.grad_clip or math.inf
-    last_finite, grad_norm = math.nan, math.nan
+    # The loss is read every step (the divergence check needs it); accuracy and gradient norm stay
+    # on the device and are read once per epoch, so the step adds no other device sync.
+    last_finite, grad_norm = math.nan, torch.tensor(math.nan)
     for epoch in range(start, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        loss_sum = correct = seen = 0.0
+        loss_sum = seen = 0.0
+        correct = torch.zeros((), device=device)
         divergence = None
         for images, labels in batches["train"].epoch(epoch):
             x = transform(images, train=True)
@@ -140,19 +143,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 step_loss /= world
             value = step_loss.item()
             if not math.isfinite(value) or value > cfg.loss_ceiling:
-                divergence = Divergence(scheduler.last_epoch, value, last_finite, grad_norm)
+                divergence = Divergence(scheduler.last_epoch, value, last_finite, float(grad_norm))
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
             optimizer.step()
             scheduler.step()
             last_finite = value
             loss_sum += value * len(labels)
-            correct += (logits.argmax(1) == labels).sum().item()
+            correct += (logits.argmax(1) == labels).sum()
             seen += len(labels)
         train_time = time.perf_counter() - t0
-        loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], device)
+        loss_sum, correct, seen = _all_sum([loss_sum, correct.item(), seen], device)
         base = {
             "epoch": epoch,
             "lr": scheduler.get_last_lr()[0],
@@ -188,7 +191,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "valid_acc": valid_acc,
             "eval_time_s": time.perf_counter() - t1,
             "train_images_per_s": seen / train_time,  # all workers together
-            "grad_norm": grad_norm,
+            "grad_norm": float(grad_norm),
         }
         # Rank 0 writes the checkpoint; every worker must still call report.
         saving = checkpoint.checkpoint_dir(model, optimizer, scheduler, epoch, transform.generator) if rank == 0 else nullcontext()
@@ -200,15 +203,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 def evaluate(model, batches: EpochBatches, transform: BatchTransform, autocast, device, epoch: int) -> tuple[float, float]:
     """Mean loss and accuracy over the whole split (summed across workers)."""
     model.eval()
-    loss_sum = correct = seen = 0.0
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    seen = 0
     for images, labels in batches.epoch(epoch):
         x = transform(images, train=False)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast:
             logits = model(x).float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(1) == labels).sum()
         seen += len(labels)
-    loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], device)
+    loss_sum, correct, seen = _all_sum([loss_sum.item(), correct.item(), seen], device)
     return loss_sum / seen, correct / seen
