@@ -9,6 +9,9 @@ from pathlib import Path
 from se_train.errors import UserError
 
 
+NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's); one more than the cores lets Ray Data read beside every trial"
+
+
 def _models(args: argparse.Namespace) -> None:
     from se_train.models import build_model, count_parameters, model_names
 
@@ -53,7 +56,7 @@ def _run(args: argparse.Namespace) -> None:
         return
     command = " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else f"se-sweep run {args.sweep}"
     experiment = run_sweep(
-        spec, str(args.sweep), storage_uri=args.storage, address=args.address, concurrency=args.max_concurrent, command=command
+        spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, command=command
     )
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
 
@@ -61,7 +64,7 @@ def _run(args: argparse.Namespace) -> None:
 def _resume(args: argparse.Namespace) -> None:
     from se_train.sweep.runner import resume_sweep
 
-    experiment = resume_sweep(args.path, address=args.address)
+    experiment = resume_sweep(args.path, address=args.address, num_cpus=args.num_cpus)
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
 
 
@@ -107,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", type=Path, help="a sweep file, e.g. sweeps/smoke.yaml")
     p.add_argument("--storage", help="experiment storage: local folder or URI (overrides the file's)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster fits)")
     p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
     p.set_defaults(func=_run)
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted sweep without rerunning finished trials")
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("report", help="tables, effects and plots from an experiment folder (no Ray needed)")

@@ -51,6 +51,9 @@ class TrialConfig(BaseModel):
     decay_steps: int = Field(100_000, ge=1)
     grad_clip: float | None = Field(None, gt=0)  # max global gradient norm
     augment: bool = False  # random crop + horizontal flip (not for digits)
+    # standard: pixels scaled to [0, 1] and standardised by the train mean/std. raw: the 0-255
+    # values fed as they are, to reproduce pipelines that forgot to scale (see StudySELU).
+    inputs: Literal["standard", "raw"] = "standard"
     loss_ceiling: float = Field(1e3, gt=0)  # a training loss above this counts as diverged
 
     @field_validator("model")

@@ -98,20 +98,24 @@ class BatchDecoder(ArrowBatchCollateFn):
 class BatchTransform:
     """uint8 batch on the device -> normalised float batch: bicubic resize to `image_size`, then
     (training only, with `augment`) random crop with reflect padding of size/8 and horizontal flip,
-    then per-channel normalisation by the manifest's train mean/std."""
+    then per-channel normalisation by the manifest's train mean/std (or, with `raw`, 0-255 values
+    as they are)."""
 
     mean: torch.Tensor  # C, on the device
     std: torch.Tensor
     image_size: int | None
     augment: bool
+    raw: bool
     generator: torch.Generator  # on the device; seeded per trial and worker
 
     @classmethod
-    def for_manifest(cls, manifest: Manifest, image_size: int | None, augment: bool, device: torch.device, seed: int):
+    def for_manifest(
+        cls, manifest: Manifest, image_size: int | None, augment: bool, device: torch.device, seed: int, raw: bool = False
+    ):
         g = torch.Generator(device=device)
         g.manual_seed(seed)
         as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=device)  # noqa: E731
-        return cls(as_tensor(manifest.mean), as_tensor(manifest.std), image_size, augment, g)
+        return cls(as_tensor(manifest.mean), as_tensor(manifest.std), image_size, augment, raw, g)
 
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = images.float().div_(255)
@@ -121,6 +125,8 @@ class BatchTransform:
             x = x.clamp_(0, 1)  # bicubic overshoots
         if train and self.augment:
             x = self._random_crop_flip(x)
+        if self.raw:
+            return x * 255
         return (x - self.mean[:, None, None]) / self.std[:, None, None]
 
     def _random_crop_flip(self, x: torch.Tensor) -> torch.Tensor:

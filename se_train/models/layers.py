@@ -11,16 +11,31 @@ from torch import nn
 
 from se_train.errors import UserError
 
+class StudySELU(nn.Module):
+    """SELU exactly as the 2017 study wrote it (its code listing 3), kept to reproduce its NaN runs:
+    `scale * tf.where(x > 0, x, alpha * exp(x) - alpha)`. Forward is SELU, but exp(x) is computed
+    for every x: above x ~ 88.7 it is inf in float32, and the gradient of the branch `where` does
+    not take is 0 * inf = NaN. One pre-activation above 88 makes every weight NaN after the step.
+    `torch.nn.SELU` computes the exponential only where it is used and has no such step."""
+
+    alpha, scale = 1.6733, 1.0507  # the study's rounded constants
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * torch.where(x > 0, x, self.alpha * torch.exp(x) - self.alpha)
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     # torch.nn.SELU uses the exact constants of Klambauer et al. 2017
     # (alpha ~ 1.6732632423543772, lambda ~ 1.0507009873554805).
     "selu": nn.SELU,
+    "study_selu": StudySELU,
 }
+SELF_NORMALISING = ("selu", "study_selu")  # initialised LeCun normal
 
 
 def activation_layer(name: str) -> type[nn.Module]:
-    """The activation class registered under `name` ("relu" or "selu")."""
+    """The activation class registered under `name` (one of ACTIVATIONS)."""
     try:
         return ACTIVATIONS[name]
     except KeyError:
@@ -61,7 +76,7 @@ def init_weights(model: nn.Module, activation: str) -> None:
     activation_layer(activation)  # validate the name
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if activation == "selu":
+            if activation in SELF_NORMALISING:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
             else:
                 mode = "fan_out" if isinstance(m, nn.Conv2d) else "fan_in"

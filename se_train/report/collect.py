@@ -117,6 +117,8 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
         "max_train_acc": df["train_acc"].max() if len(df) else float("nan"),
         "max_valid_acc": df["valid_acc"].max() if len(df) else float("nan"),
         "best_epoch": int(best["epoch"]) if len(df) else None,
+        "test_loss": last.get("test_loss", float("nan")),  # the final model's, on the test split
+        "test_acc": last.get("test_acc", float("nan")),
         "train_time_s": sum(r.get("epoch_time_s", 0.0) for r in results),  # training only, no evaluation
         "images_per_s": df["train_images_per_s"].mean() if len(df) else float("nan"),
         "device": last.get("device"),

@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-COLORS = {"relu": "tab:blue", "selu": "tab:orange"}
+from se_train.report import tables  # noqa: E402
+
+COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
@@ -24,15 +26,17 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def curves(epochs: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[Path]:
-    """One row per model / dataset / SE cell; loss and accuracy per epoch, train dashed and valid
-    solid, mean +- std over seeds; a diverged run drawn to its last finite epoch and marked x."""
-    cells = list(runs.groupby(["dataset", "model", "se"], sort=True).groups)
+def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
+    """One row per table row (model / dataset / SE and other settings); loss and accuracy per epoch,
+    train dashed and valid solid, mean +- std over seeds; a diverged run drawn to its last finite
+    epoch and marked x."""
+    keys = tables.row_keys(grid_axes)
+    cells = [dict(zip(keys, values)) for values in runs.groupby(keys, sort=True).groups]
     fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
     status = runs.set_index("trial_id")["status"]
-    for row, (dataset, model, se) in enumerate(cells):
+    for row, key in enumerate(cells):
         ax_loss, ax_acc = axes[row]
-        cell = epochs[(epochs["dataset"] == dataset) & (epochs["model"] == model) & (epochs["se"] == se)]
+        cell = epochs[(epochs[keys] == pd.Series(key)).all(axis=1)]
         for act, group in cell.groupby("activation"):
             finite = group[~group["diverged"].astype(bool)]
             for split, style in (("train", "--"), ("valid", "-")):
@@ -50,7 +54,7 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[Path]:
                     y = y if y is not None and math.isfinite(y) else 0
                     ax_loss.plot([last["epoch"]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
                                  label=f"{act} diverged @ epoch {int(last['epoch'])}")
-        title = f"{'SE-' if se else ''}{model} / {dataset}"
+        title = tables.row_title(key)
         ax_loss.set(title=f"{title}: loss", xlabel="epoch", ylabel="cross-entropy")
         ax_acc.set(title=f"{title}: accuracy", xlabel="epoch", ylabel="accuracy (%)")
         for ax in (ax_loss, ax_acc):
@@ -61,9 +65,12 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "curves")
 
 
-def heatmap(runs: pd.DataFrame, out: Path) -> list[Path]:
-    """Mean best valid accuracy (%) per model / dataset x activation / SE; diverged cells say so."""
-    runs = runs.assign(row=runs["model"] + " / " + runs["dataset"], col=runs["activation"] + runs["se"].map({True: " +SE", False: ""}))
+def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
+    """Mean best valid accuracy (%) per model / dataset (and other settings) x activation / SE;
+    diverged cells say so."""
+    keys = [k for k in tables.row_keys(grid_axes) if k != "se"]
+    title = lambda r: tables.row_title({**r[keys], "se": False})  # noqa: E731
+    runs = runs.assign(row=runs.apply(title, axis=1), col=runs["activation"] + runs["se"].map({True: " +SE", False: ""}))
     ok = runs[runs["status"] != "diverged"]
     grid = ok.pivot_table(index="row", columns="col", values="max_valid_acc", aggfunc="mean") * 100
     grid = grid.reindex(index=sorted(set(runs["row"])), columns=sorted(set(runs["col"])))

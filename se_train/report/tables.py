@@ -9,12 +9,26 @@ import pandas as pd
 from scipy import stats
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
-METRICS = [  # (column group, runs column, shown as percent)
+METRICS = [  # (column group, runs column, split, shown as percent)
     ("loss", "min_train_loss", "train", False),
     ("loss", "min_valid_loss", "valid", False),
     ("acc %", "max_train_acc", "train", True),
     ("acc %", "max_valid_acc", "valid", True),
+    ("acc %", "test_acc", "test", True),  # the final model's, once; not in the study
 ]
+
+
+def row_keys(axes: list[str]) -> list[str]:
+    """What makes a row of the table or a panel of the curves: the study's dataset / model / SE plus
+    every other grid axis (lr, inputs, ...) except activation (the columns) and seed (the spread),
+    so runs of different settings are never averaged together."""
+    return ROW_KEYS + [a for a in axes if a not in (*ROW_KEYS, "activation", "seed")]
+
+
+def row_title(key: dict) -> str:
+    """e.g. "SE-resnet50 / mnist" or "simple_cnn / mnist, inputs=raw"."""
+    extra = ", ".join(f"{k}={v}" for k, v in key.items() if k not in ROW_KEYS)
+    return f"{'SE-' if key['se'] else ''}{key['model']} / {key['dataset']}" + (f", {extra}" if extra else "")
 
 
 def _hms(seconds: float) -> str:
@@ -41,14 +55,19 @@ def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
     return f"{fmt.format(ok.mean() * scale)} ± {fmt.format(ok.std(ddof=1) * scale)} ({len(ok)})" + note
 
 
-def study_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Rows model / dataset (SE as part of the model name, as the study); columns (metric, split,
-    activation), then time (mean training time per run), device and epochs."""
-    activations = [a for a in ("relu", "selu") if a in set(runs["activation"])]
+def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Rows model / dataset (SE as part of the model name, as the study) and any other grid axis;
+    columns (metric, split, activation), then time (mean training time per run), device, epochs."""
+    activations = list(dict.fromkeys(runs["activation"]))
+    keys = row_keys(axes)
     rows = []
-    for (dataset, model, se), group in runs.groupby(ROW_KEYS, sort=True):
-        row = {("", "", "model"): ("SE-" if se else "") + model, ("", "", "dataset"): dataset}
+    for values, group in runs.groupby(keys, sort=True):
+        key = dict(zip(keys, values))
+        row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
+        row.update({("", "", k): v for k, v in key.items() if k not in ROW_KEYS})
         for name, column, split, percent in METRICS:
+            if column not in group:  # e.g. test_acc of a dataset without a test split
+                continue
             for act in activations:
                 row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
         row[("", "", "time")] = _hms(group["train_time_s"].mean())

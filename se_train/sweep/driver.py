@@ -38,7 +38,8 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
     data_context = DataContext.get_current()
     data_context.execution_options.preserve_order = True
     data_context.enable_progress_bars = False  # per-trial bars flood the sweep's log
-    datasets = {split: open_split(dataset_dir, split, cfg.image_size) for split in ("train", "valid")}
+    splits = [s for s in ("train", "valid", "test") if s in manifest.splits]
+    datasets = {split: open_split(dataset_dir, split, cfg.image_size) for split in splits}
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         worker_resources["GPU"] = res.gpus_per_worker

@@ -72,16 +72,19 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
     return "grid.dataset"
 
 
-def connect(address: str | None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray."""
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
+    logical CPUs (default: the machine's)."""
     if ray.is_initialized():
         return
     if address or os.environ.get("RAY_ADDRESS"):
+        if num_cpus:
+            raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
         ray.init(address=address)
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(include_dashboard=True, dashboard_host="127.0.0.1")
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1")
 
 
 def hardware() -> dict[str, Any]:
@@ -153,6 +156,7 @@ def run_sweep(
     *,
     storage_uri: str | None = None,
     address: str | None = None,
+    num_cpus: int | None = None,
     concurrency: int | None = None,
     command: str = "",
 ) -> str:
@@ -167,7 +171,7 @@ def run_sweep(
         if previous["spec"] != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
         print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
-        return resume_sweep(experiment, address=address)
+        return resume_sweep(experiment, address=address, num_cpus=num_cpus)
     meta = {
         "spec": spec.model_dump(),
         "sweep_file": source,
@@ -176,7 +180,7 @@ def run_sweep(
         "data_root": str(data_root),
         "experiment": experiment,
     }
-    connect(address)
+    connect(address, num_cpus)
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
     param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
@@ -186,7 +190,7 @@ def run_sweep(
     return experiment
 
 
-def resume_sweep(experiment: str, *, address: str | None = None) -> str:
+def resume_sweep(experiment: str, *, address: str | None = None, num_cpus: int | None = None) -> str:
     """Continue an interrupted sweep; finished trials are not rerun, unfinished ones continue from
     their last checkpoint."""
     experiment = storage.normalize(experiment)
@@ -194,7 +198,7 @@ def resume_sweep(experiment: str, *, address: str | None = None) -> str:
     if not storage.exists(meta_path):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE})")
     meta = json.loads(storage.read_text(meta_path))
-    connect(address)
+    connect(address, num_cpus)
     if not tune.Tuner.can_restore(experiment):
         raise UserError(f"{experiment}: Tune has not saved its state here yet; start the sweep again with `se-sweep run`")
     tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)

@@ -69,7 +69,8 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Train one trial on this worker. `config`: a TrialConfig dict plus `dataset_dir`,
-    `threads` (this worker's CPUs) and `in_memory` (per split: hold on the device or stream)."""
+    `threads` (this worker's CPUs) and `in_memory` (per split given to the trainer: hold on the
+    device or stream)."""
     cfg = TrialConfig(**config["trial"])
     # Ray Train sets OMP_NUM_THREADS=1 on workers: use the CPUs this worker actually holds.
     torch.set_num_threads(max(1, int(config["threads"])))
@@ -99,7 +100,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rows_per_worker = manifest.splits["train"].rows // world
     steps_per_epoch = max(1, math.ceil(rows_per_worker / cfg.batch_size))
     optimizer, scheduler = make_optimizer(cfg, model, steps_per_epoch)
-    transform = BatchTransform.for_manifest(manifest, cfg.image_size, cfg.augment, device, seed=cfg.seed * 1009 + rank)
+    transform = BatchTransform.for_manifest(
+        manifest, cfg.image_size, cfg.augment, device, seed=cfg.seed * 1009 + rank, raw=cfg.inputs == "raw"
+    )
     batches = {
         split: EpochBatches(
             ray.train.get_dataset_shard(split),
@@ -110,7 +113,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             seed=cfg.seed,
             device=device,
         )
-        for split in ("train", "valid")
+        for split in config["in_memory"]  # train, valid and, where the dataset has one, test
     }
 
     start = 1
@@ -193,6 +196,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "train_images_per_s": seen / train_time,  # all workers together
             "grad_norm": float(grad_norm),
         }
+        if epoch == cfg.epochs and "test" in batches:
+            # The test split is read once, by the final model: it never chooses anything.
+            metrics["test_loss"], metrics["test_acc"] = evaluate(model, batches["test"], transform, autocast, device, epoch)
         # Rank 0 writes the checkpoint; every worker must still call report.
         saving = checkpoint.checkpoint_dir(model, optimizer, scheduler, epoch, transform.generator) if rank == 0 else nullcontext()
         with saving as ckpt:
