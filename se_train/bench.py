@@ -57,11 +57,13 @@ def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: 
     tf = BatchTransform.for_manifest(manifest, image_size, False, torch.device("cpu"), 0)
     rows = {}
     for in_memory in (False, True):
-        batches = EpochBatches(open_split(folder, split, image_size).iterator(), shape, BATCH,
-                               in_memory=in_memory, shuffle=True, seed=0, device=torch.device("cpu"))
+        held: list[EpochBatches] = []
 
-        def run(epoch, batches=batches):
-            for x, y in batches.epoch(epoch):
+        def run(epoch, in_memory=in_memory, held=held):
+            if not held:  # built in the first timed epoch, so that epoch includes the start-up and read
+                held.append(EpochBatches(open_split(folder, split, image_size).iterator(), shape, BATCH,
+                                         in_memory=in_memory, shuffle=True, seed=0, device=torch.device("cpu")))
+            for x, y in held[0].epoch(epoch):
                 if transform:
                     x = tf(x, train=True)
                 yield x, y

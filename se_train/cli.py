@@ -71,7 +71,7 @@ def _resume(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from se_train.report.summary import write_report
 
-    out = write_report(args.path, args.out)
+    out = write_report(args.path, args.out, args.notes)
     print(f"report: {out / 'summary.md'}")
 
 
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="tables, effects and plots from an experiment folder (no Ray needed)")
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
+    p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead")

@@ -325,11 +325,11 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
 # --- batch transform and epochs ---------------------------------------------------------------
 
 
-def _transform(image_size=None, augment=False, seed=0, mean=0.5, std=0.25):
+def _transform(image_size=None, augment=False, seed=0, mean=0.5, std=0.25, raw=False):
     from se_train.data.manifest import Manifest
 
     m = Manifest.model_construct(mean=[mean] * 3, std=[std] * 3)
-    return BatchTransform.for_manifest(m, image_size, augment, torch.device("cpu"), seed)
+    return BatchTransform.for_manifest(m, image_size, augment, torch.device("cpu"), seed, raw=raw)
 
 
 def test_transform_resizes_bicubic_and_normalises():
@@ -338,6 +338,11 @@ def test_transform_resizes_bicubic_and_normalises():
     assert out.shape == (4, 3, 32, 32)
     want = torch.nn.functional.interpolate(x.float() / 255, size=32, mode="bicubic").clamp(0, 1)
     torch.testing.assert_close(out, (want - 0.5) / 0.25)
+
+
+def test_raw_inputs_are_the_pixel_values():
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    torch.testing.assert_close(_transform(raw=True)(x, train=False), x.float())
 
 
 def test_augmentation_is_seeded_train_only_and_a_shifted_window():

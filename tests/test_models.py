@@ -93,6 +93,27 @@ def test_selu_does_not_self_normalise_with_pytorch_default_init():
     assert not (abs(mean) < 0.1 and 0.8 <= var <= 1.2), (mean, var)
 
 
+def test_study_selu_is_selu_forward_but_its_gradient_is_nan_above_88():
+    from se_train.models.layers import StudySELU
+
+    x = torch.linspace(-5, 5, 101)
+    torch.testing.assert_close(StudySELU()(x), nn.SELU()(x), atol=1e-3, rtol=1e-4)  # rounded constants
+    big = torch.tensor([1.0, 100.0], requires_grad=True)  # exp(100) is inf in float32
+    StudySELU()(big).sum().backward()
+    assert torch.isnan(big.grad[1]) and big.grad[0] == pytest.approx(1.0507)
+    ours = big.detach().clone().requires_grad_()
+    nn.SELU()(ours).sum().backward()
+    assert torch.isfinite(ours.grad).all()
+
+
+def test_study_selu_gets_lecun_init_as_selu():
+    def first_conv(activation):
+        torch.manual_seed(0)
+        return build_model("simple_cnn", num_classes=10, in_channels=1, activation=activation, se=False, image_size=28).features[0]
+
+    torch.testing.assert_close(first_conv("study_selu").weight, first_conv("selu").weight)
+
+
 def test_unknown_names_are_user_errors():
     with pytest.raises(UserError, match="'resnet18' is not one of simple_cnn, resnet50"):
         build_model("resnet18", num_classes=10, in_channels=1, activation="relu", se=False)

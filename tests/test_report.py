@@ -27,16 +27,19 @@ OUTPUTS = [
 @pytest.fixture(scope="module")
 def report(diverging_experiment, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", str(diverging_experiment), "--out", str(out)]) == 0
+    notes = out.parent / "notes.md"
+    notes.write_text("Our reading: lr 1e6 is a divergence test, not a setting.\n")
+    assert main(["report", str(diverging_experiment), "--out", str(out), "--notes", str(notes)]) == 0
     return out
 
 
 def _raw_progress(experiment):
-    """Each trial's progress.csv, read directly: the independent source for the checks."""
+    """Each trial's result.json (Tune's log of every report), read directly: the independent source
+    for the checks. Not progress.csv: its header is the first epoch's keys, so it lacks test_acc."""
     rows = {}
-    for p in experiment.glob("*/progress.csv"):
+    for p in experiment.glob("*/result.json"):
         params = json.loads((p.parent / "params.json").read_text())
-        rows[(params["activation"], params["lr"])] = pd.read_csv(p)
+        rows[(params["activation"], params["lr"])] = pd.read_json(p, lines=True, convert_dates=False)
     return rows
 
 
@@ -58,25 +61,46 @@ def test_runs_table_matches_the_raw_progress_files(diverging_experiment, report)
             assert r.max_valid_acc == pytest.approx(progress["valid_acc"].max())
             assert r.min_train_loss == pytest.approx(progress["train_loss"].min())
             assert r.best_epoch == int(progress.loc[progress["valid_acc"].idxmax(), "epoch"])
+            # digits has a test split: the final model is scored on it once, in the last epoch
+            assert r.test_acc == pytest.approx(progress["test_acc"].iloc[-1])
+            assert progress["test_acc"].iloc[:-1].isna().all() and 0.1 < r.test_acc <= 1
             assert r.train_time_s == pytest.approx(progress["epoch_time_s"].sum())
     epochs = pd.read_parquet(report / "epochs.parquet")
     assert len(epochs) == sum(len(df) for df in raw.values())
 
 
-def test_study_table_cells(diverging_experiment, report):
+def test_study_table_rows_keep_settings_apart(diverging_experiment, report):
     raw = _raw_progress(diverging_experiment)
     table = pd.read_csv(report / "table.csv")
-    (row,) = table.itertuples(index=False)
-    cells = dict(zip(table.columns, row))
-    # Each activation has one completed (lr 1e-3) and one diverged (lr 1e6) run: the cell shows the
-    # completed number and says the other diverged, with its epoch; never a NaN or "10%".
+    # lr is a grid axis: its runs are two rows, never averaged together as if they were seeds.
+    rows = {r.lr: dict(zip(table.columns, r)) for r in table.itertuples(index=False)}
+    assert sorted(rows) == [1e-3, 1e6]
     for act in ("relu", "selu"):
-        want = f"{raw[(act, 1e-3)]['valid_acc'].max() * 100:.2f}; 1/2 diverged @ epoch 1"
-        assert cells[f"acc % valid {act}"] == want
+        progress = raw[(act, 1e-3)]
+        assert rows[1e-3][f"acc % valid {act}"] == f"{progress['valid_acc'].max() * 100:.2f}"
+        assert rows[1e-3][f"acc % test {act}"] == f"{progress['test_acc'].iloc[-1] * 100:.2f}"
+        assert rows[1e6][f"acc % valid {act}"] == "diverged @ epoch 1"
     assert "nan" not in (report / "table.md").read_text().lower()
     summary = (report / "summary.md").read_text()
     assert "diverged at epoch 1" in summary and "last finite loss" in summary
     assert "one seed: no interval" in summary  # a single run is not evidence
+
+
+def test_summary_has_the_sweep_wall_time_and_the_notes(diverging_experiment, report):
+    from datetime import datetime
+
+    started = datetime.fromisoformat(json.loads((diverging_experiment / "sweep.json").read_text())["started"])
+    last = max(df["timestamp"].max() for df in _raw_progress(diverging_experiment).values())
+    summary = (report / "summary.md").read_text()
+    assert f"- wall time: {tables.hms(last - started.timestamp())} from the start" in summary
+    assert summary.rstrip().endswith("## Discussion\n\nOur reading: lr 1e6 is a divergence test, not a setting.")
+
+
+def test_a_cell_with_some_seeds_diverged_names_them():
+    group = pd.DataFrame(
+        {"status": ["completed", "diverged", "completed"], "diverged_epoch": [None, 3, None], "max_valid_acc": [0.9, math.nan, 0.92]}
+    )
+    assert tables._cell(group, "max_valid_acc", percent=True) == "91.00 ± 1.41 (2); 1/3 diverged @ epoch 3"
 
 
 def test_effect_interval_is_the_paired_t_interval():
@@ -95,6 +119,11 @@ def test_effect_interval_is_the_paired_t_interval():
     assert selu.n == 3 and selu.mean == pytest.approx(2.0)
     assert (selu.ci_low, selu.ci_high) == pytest.approx((2.0 - half, 2.0 + half))
     assert "excludes 0" in selu.verdict
+
+
+def test_missing_notes_file_is_named(diverging_experiment, tmp_path):
+    with pytest.raises(UserError, match="nope.md: no such notes file"):
+        write_report(str(diverging_experiment), tmp_path / "out", tmp_path / "nope.md")
 
 
 def test_not_an_experiment_and_empty_experiment_are_clear_errors(tmp_path, capsys):

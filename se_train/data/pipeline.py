@@ -146,15 +146,16 @@ class BatchTransform:
 class EpochBatches:
     """One worker's batches of one split, epoch after epoch.
 
-    `in_memory`: the worker's shard is read once through Ray Data into device tensors and each
-    epoch is a seeded permutation of them. Otherwise every epoch streams the shard again, with a
-    seeded local shuffle buffer.
+    `in_memory`: the worker's shard is read once through Ray Data into device tensors, here, before
+    any epoch (so the first epoch's time is training, not reading), and each epoch is a seeded
+    permutation of them. Otherwise every epoch streams the shard again, with a seeded local
+    shuffle buffer.
     """
 
     def __init__(self, shard, shape, batch_size: int, *, in_memory: bool, shuffle: bool, seed: int, device: torch.device):
         self.shard, self.decoder = shard, BatchDecoder(shape)
-        self.batch_size, self.in_memory, self.shuffle, self.seed, self.device = batch_size, in_memory, shuffle, seed, device
-        self._held: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.batch_size, self.shuffle, self.seed, self.device = batch_size, shuffle, seed, device
+        self._held = self._read_all() if in_memory else None
 
     def _read_all(self) -> tuple[torch.Tensor, torch.Tensor]:
         parts = list(self.shard.iter_torch_batches(batch_size=8192, collate_fn=self.decoder))
@@ -165,9 +166,7 @@ class EpochBatches:
         return images, labels
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.in_memory:
-            if self._held is None:
-                self._held = self._read_all()
+        if self._held is not None:
             images, labels = self._held
             if self.shuffle:
                 g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)

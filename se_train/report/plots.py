@@ -60,7 +60,8 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
         for ax in (ax_loss, ax_acc):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:  # a cell with no finite epoch draws nothing
+                ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, out, "curves")
 

@@ -6,11 +6,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from se_train.report import plots, tables
+from se_train.errors import UserError
 from se_train.report.collect import STATUSES, collect
 
 
-def write_report(experiment: str, out: Path | None = None) -> Path:
-    """Read `experiment` and write the report into `out` (default results/<sweep name>/)."""
+def write_report(experiment: str, out: Path | None = None, notes: Path | None = None) -> Path:
+    """Read `experiment` and write the report into `out` (default results/<sweep name>/). `notes`:
+    the researcher's own discussion (markdown), kept in summary.md under "Discussion" so the
+    numbers and their reading travel together and a rerun of the report keeps both."""
+    if notes is not None and not notes.is_file():
+        raise UserError(f"{notes}: no such notes file")
     exp = collect(experiment)
     name = exp.meta["spec"]["name"]
     out = out or Path("results") / name
@@ -41,6 +46,7 @@ def write_report(experiment: str, out: Path | None = None) -> Path:
         f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
         f"- started: {meta.get('started', '?')}; report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
         f"- hardware: {hardware.get('description', 'not recorded')}; trial devices: {', '.join(sorted(set(exp.runs['device'].dropna()))) or '?'}",
+        f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
         f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
         f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
         "",
@@ -76,5 +82,14 @@ def write_report(experiment: str, out: Path | None = None) -> Path:
             )
         else:
             lines.append(f"- `{r.trial_id}` ({cell}): errored: {r.error}")
+    if notes is not None:
+        lines += ["", "## Discussion", "", notes.read_text().strip()]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return out
+
+
+def _wall_time(meta: dict, exp) -> str:
+    if "started" not in meta or "timestamp" not in exp.epochs:
+        return "?"
+    started = datetime.fromisoformat(meta["started"]).timestamp()
+    return tables.hms(exp.epochs["timestamp"].max() - started)

@@ -31,7 +31,7 @@ def row_title(key: dict) -> str:
     return f"{'SE-' if key['se'] else ''}{key['model']} / {key['dataset']}" + (f", {extra}" if extra else "")
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
@@ -57,7 +57,8 @@ def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
 
 def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """Rows model / dataset (SE as part of the model name, as the study) and any other grid axis;
-    columns (metric, split, activation), then time (mean training time per run), device, epochs."""
+    columns (metric, split, activation), then time (mean training time per run), device and the
+    most epochs a run finished."""
     activations = list(dict.fromkeys(runs["activation"]))
     keys = row_keys(axes)
     rows = []
@@ -70,9 +71,9 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
                 continue
             for act in activations:
                 row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
-        row[("", "", "time")] = _hms(group["train_time_s"].mean())
+        row[("", "", "time")] = hms(group["train_time_s"].mean())
         row[("", "", "device")] = ", ".join(sorted(set(group["device"].dropna())))
-        row[("", "", "epochs")] = int(group["epochs_done"].max())
+        row[("", "", "epochs done")] = int(group["epochs_done"].max())
         rows.append(row)
     table = pd.DataFrame(rows)
     table.columns = pd.MultiIndex.from_tuples(table.columns)

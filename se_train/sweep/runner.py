@@ -75,11 +75,12 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
     logical CPUs (default: the machine's)."""
+    joining = bool(address or os.environ.get("RAY_ADDRESS"))
+    if joining and num_cpus:
+        raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
     if ray.is_initialized():
         return
-    if address or os.environ.get("RAY_ADDRESS"):
-        if num_cpus:
-            raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
+    if joining:
         ray.init(address=address)
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
