@@ -155,3 +155,10 @@ def test_bad_sweep_file_is_one_line_exit_2_before_ray_starts(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
     assert re.search(message, err), err
+
+
+def test_num_cpus_with_a_cluster_address_is_refused_before_ray_starts(tmp_path, capsys, monkeypatch):
+    path = sweep_file(tmp_path, "cpus", {})
+    monkeypatch.setattr(runner.ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["run", str(path), "--address", "auto", "--num-cpus", "3"]) == 2
+    assert "--num-cpus sizes a local Ray" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         cell = ", ".join(f"{a}={getattr(r, a)}" for a in exp.axes)
         if r.status == "diverged":
             lines.append(
-                f"- `{r.trial_id}` ({cell}): diverged at epoch {r.diverged_epoch}, step {r.diverged_step}; "
+                f"- `{r.trial_id}` ({cell}): diverged at epoch {int(r.diverged_epoch)}, step {int(r.diverged_step)}; "
                 f"last finite loss {r.last_finite_loss:.4g}, gradient norm {r.grad_norm:.4g}"
             )
         else:

@@ -42,10 +42,12 @@ def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
     ok = group[group["status"] != "diverged"][column].dropna()
     note = ""
     if len(diverged):
-        where = ", ".join(str(int(e)) for e in sorted(diverged["diverged_epoch"]))
+        where = ", ".join(str(int(e)) for e in sorted(set(diverged["diverged_epoch"])))
         note = f"diverged @ epoch {where}"
+        if len(group) > 1:
+            note = f"{len(diverged)}/{len(group)} {note}"
         if len(ok):
-            note = f"; {len(diverged)}/{len(group)} {note}"
+            note = f"; {note}"
     if not len(ok):
         return note or "–"
     scale = 100 if percent else 1
