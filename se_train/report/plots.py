@@ -46,17 +46,22 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                         continue
                     ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act), label=f"{act} {split}")
                     ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=COLORS.get(act), alpha=0.15)
+            labelled = set()  # one legend entry per activation and epoch, however many seeds diverged
             for trial_id in group["trial_id"].unique():
                 if status.get(trial_id) == "diverged":
                     div = group[group["trial_id"] == trial_id]
                     last = div[div["diverged"].astype(bool)].iloc[-1]
                     y = last.get("last_finite_loss")
                     y = y if y is not None and math.isfinite(y) else 0
+                    label = f"{act} diverged @ epoch {int(last['epoch'])}"
                     ax_loss.plot([last["epoch"]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
-                                 label=f"{act} diverged @ epoch {int(last['epoch'])}")
+                                 label=None if label in labelled else label)
+                    labelled.add(label)
         title = tables.row_title(key)
-        ax_loss.set(title=f"{title}: loss", xlabel="epoch", ylabel="cross-entropy")
-        ax_acc.set(title=f"{title}: accuracy", xlabel="epoch", ylabel="accuracy (%)")
+        ax_loss.set_title(f"{title}: loss", fontsize=8)
+        ax_acc.set_title(f"{title}: accuracy", fontsize=8)
+        ax_loss.set(xlabel="epoch", ylabel="cross-entropy")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (%)")
         for ax in (ax_loss, ax_acc):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
@@ -86,7 +91,7 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
             text = "diverged" if math.isnan(v) and (r, c) in diverged else ("" if math.isnan(v) else f"{v:.1f}")
             if (r, c) in diverged and not math.isnan(v):
                 text += "\n(some diverged)"
-            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=8)
+            ax.text(j, i, text, ha="center", va="center", color="black" if math.isnan(v) else "white", fontsize=8)  # NaN cells are blank
     fig.colorbar(im, ax=ax, label="best valid accuracy (%)")
     ax.set_title("valid accuracy over the grid (mean over seeds)")
     return _save(fig, out, "heatmap")
