@@ -1,4 +1,4 @@
-"""`se-sweep bench data | overhead`: throughput and fixed-cost benchmarks (not tests).
+"""`se-sweep bench data | overhead | model`: throughput and fixed-cost benchmarks (not tests).
 
 Each prints its figures with the command, the machine and the repeat count, ready to paste into
 `results/bench/`.
@@ -182,4 +182,42 @@ def bench_overhead(data_root: Path, epochs: int = 5) -> str:
         f"ratio sweep / plain           : {sweep / plain:8.1f} x",
         f"fixed cost per trial          : {sweep - plain:8.2f} s",
     ]
+    return "\n".join(lines)
+
+
+def bench_model(image_size: int = 224, batch: int = 64, steps: int = 20, warmup: int = 5) -> str:
+    """Training images/s of ResNet-50 and SE-ResNet-50 (ReLU, 1000 classes) on synthetic images,
+    run as the training loop runs them: on a GPU in bf16 autocast and channels_last; Adam."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    on_gpu = device.type == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    x = torch.randn(batch, 3, image_size, image_size, device=device)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    if on_gpu:
+        x = x.contiguous(memory_format=torch.channels_last)
+    name = torch.cuda.get_device_name(device) if on_gpu else f"cpu ({torch.get_num_threads()} threads)"
+    lines = [f"machine: {machine()}; device: {name}; bf16 autocast + channels_last: {on_gpu}",
+             f"ResNet-50 training, {image_size}x{image_size} synthetic, batch {batch}, {steps} timed steps after {warmup}", ""]
+    rates = {}
+    for se in (False, True):
+        model = build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=se).to(device)
+        if on_gpu:
+            model = model.to(memory_format=torch.channels_last)
+            torch.cuda.reset_peak_memory_stats(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        for i in range(warmup + steps):
+            if i == warmup:
+                sync()
+                t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu):
+                loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync()
+        label = "SE-ResNet-50" if se else "ResNet-50"
+        rates[label] = batch * steps / (time.perf_counter() - t0)
+        memory = f", peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if on_gpu else ""
+        lines.append(f"{label:<13}: {rates[label]:10,.1f} images/s{memory}")
+    lines.append(f"SE costs     : {100 * (1 - rates['SE-ResNet-50'] / rates['ResNet-50']):10.1f} % of ResNet-50's throughput")
     return "\n".join(lines)

@@ -78,8 +78,12 @@ def _report(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from se_train import bench
 
-    run = {"data": bench.bench_data, "overhead": bench.bench_overhead}[args.what]
-    print(f"$ se-sweep bench {args.what}\n" + run(args.data_root))
+    run = {
+        "data": lambda: bench.bench_data(args.data_root),
+        "overhead": lambda: bench.bench_overhead(args.data_root),
+        "model": lambda: bench.bench_model(args.image_size, args.batch_size),
+    }[args.what]
+    print(f"$ se-sweep {' '.join(sys.argv[1:]) if sys.argv[0].endswith('se-sweep') else 'bench ' + args.what}\n" + run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,9 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead")
-    p.add_argument("what", choices=["data", "overhead"])
+    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed")
+    p.add_argument("what", choices=["data", "overhead", "model"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
+    p.add_argument("--image-size", type=int, default=224, help="model: synthetic image side")
+    p.add_argument("--batch-size", type=int, default=64, help="model: images per step")
     p.set_defaults(func=_bench)
     return parser
 

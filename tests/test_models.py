@@ -123,3 +123,16 @@ def test_unknown_names_are_user_errors():
         build_model("resnet50", num_classes=10, in_channels=1, activation="relu", se=False, stem="tiny")
     with pytest.raises(UserError, match="at least 8 px"):
         build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=False, image_size=4)
+
+
+def test_bench_model_times_both_resnets_and_states_the_se_cost():
+    import re
+
+    from se_train.bench import bench_model
+
+    out = bench_model(image_size=32, batch=2, steps=1, warmup=1)
+    rates = {m: float(r.replace(",", "")) for m, r in re.findall(r"^(ResNet-50|SE-ResNet-50)\s*:\s*([\d,.]+) images/s", out, re.M)}
+    assert set(rates) == {"ResNet-50", "SE-ResNet-50"} and all(r > 0 for r in rates.values())
+    cost = float(re.search(r"SE costs\s*:\s*(-?[\d.]+) %", out).group(1))
+    assert cost == pytest.approx(100 * (1 - rates["SE-ResNet-50"] / rates["ResNet-50"]), abs=1.0)  # printed rates are rounded
+    assert "32x32 synthetic, batch 2" in out
