@@ -39,7 +39,7 @@ def _raw_progress(experiment):
     rows = {}
     for p in experiment.glob("*/result.json"):
         params = json.loads((p.parent / "params.json").read_text())
-        rows[(params["activation"], params["lr"])] = pd.read_json(p, lines=True, convert_dates=False)
+        rows[(params["activation"], params["lr"])] = pd.DataFrame([json.loads(line) for line in p.read_text().splitlines() if line.strip()])
     return rows
 
 
