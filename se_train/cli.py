@@ -9,6 +9,11 @@ from pathlib import Path
 from se_train.errors import UserError
 
 
+def _command_line(fallback: str) -> str:
+    """The command as the user typed it, for the record; `fallback` when not run as `se-sweep`."""
+    return " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else fallback
+
+
 NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's); one more than the cores lets Ray Data read beside every trial"
 
 
@@ -54,7 +59,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.dry_run:
         print(describe(spec))
         return
-    command = " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else f"se-sweep run {args.sweep}"
+    command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
         spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, command=command
     )
@@ -83,7 +88,7 @@ def _bench(args: argparse.Namespace) -> None:
         "overhead": lambda: bench.bench_overhead(args.data_root),
         "model": lambda: bench.bench_model(args.image_size, args.batch_size),
     }[args.what]
-    print(f"$ se-sweep {' '.join(sys.argv[1:]) if sys.argv[0].endswith('se-sweep') else 'bench ' + args.what}\n" + run())
+    print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from torch import nn
 
 from se_train.errors import UserError
 
+
 class StudySELU(nn.Module):
     """SELU exactly as the 2017 study wrote it (its code listing 3), kept to reproduce its NaN runs:
     `scale * tf.where(x > 0, x, alpha * exp(x) - alpha)`. Forward is SELU, but exp(x) is computed

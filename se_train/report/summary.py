@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from se_train.report import plots, tables
 from se_train.errors import UserError
+from se_train.report import plots, tables
 from se_train.report.collect import STATUSES, collect
 
 

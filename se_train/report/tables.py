@@ -68,9 +68,7 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         key = dict(zip(keys, values))
         row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
         row.update({("", "", k): v for k, v in key.items() if k not in ROW_KEYS})
-        for name, column, split, percent in METRICS:
-            if column not in group:  # e.g. test_acc of a dataset without a test split
-                continue
+        for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
             for act in activations:
                 row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
         row[("", "", "time")] = hms(group["train_time_s"].mean())
