@@ -10,6 +10,7 @@ import gzip
 import os
 import platform
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from torchvision import transforms
 
 from se_train.config import TrialConfig, parse_sweep
 from se_train.data.manifest import load_manifest
-from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.models import build_model
@@ -51,7 +52,7 @@ def _time_epochs(make_iter, epochs: int) -> list[tuple[int, float]]:
 
 
 def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: bool, epochs: int) -> dict[str, list]:
-    """Our pipeline: Ray Data streaming every epoch, and held in memory after one read."""
+    """Our pipeline: Ray Data streaming every epoch, and held in memory after one pyarrow read."""
     manifest = load_manifest(folder)
     shape = stored_shape(manifest, image_size)
     tf = BatchTransform.for_manifest(manifest, image_size, False, torch.device("cpu"), 0)
@@ -61,8 +62,8 @@ def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: 
 
         def run(epoch, in_memory=in_memory, held=held):
             if not held:  # built in the first timed epoch, so that epoch includes the start-up and read
-                held.append(EpochBatches(open_split(folder, split, image_size).iterator(), shape, BATCH,
-                                         in_memory=in_memory, shuffle=True, seed=0, device=torch.device("cpu")))
+                source = read_split(folder, split, image_size) if in_memory else open_split(folder, split, image_size).iterator()
+                held.append(EpochBatches(source, shape, BATCH, shuffle=True, seed=0, device=torch.device("cpu")))
             for x, y in held[0].epoch(epoch):
                 if transform:
                     x = tf(x, train=True)
@@ -133,56 +134,92 @@ def bench_data(data_root: Path, epochs: int = 3) -> str:
     return "\n".join(lines)
 
 
-def bench_overhead(data_root: Path, epochs: int = 5) -> str:
-    """The same small training (simple_cnn on digits) as a plain in-process PyTorch loop and as a
-    one-trial sweep: both wall times, their ratio and the fixed cost per trial."""
-    folder = prepare("digits", data_root)
-    cell = {"model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": False}
-    train = {"epochs": epochs, "lr": 1e-3, "schedule": "constant"}
-
-    # Plain loop: the data read once with pyarrow, the same model, optimiser and batch size.
-    t0 = time.perf_counter()
-    torch.set_num_threads(1)  # as the sweep's one-CPU worker
+def _plain_loop(folder: Path, cfg: TrialConfig, device: torch.device) -> None:
+    """The trial's training as a plain in-process PyTorch loop: the splits read with pyarrow and
+    held on the device, the same model, optimiser, batch size and per-epoch validation."""
     manifest = load_manifest(folder)
-    decode = BatchDecoder(manifest.image_shape)
-    tables = {s: pq.read_table([folder / sh.file for sh in manifest.splits[s].shards][0]) for s in ("train", "valid")}
-    data = {s: decode(t) for s, t in tables.items()}
-    cfg = TrialConfig(**cell, **train)
-    model = build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=False, image_size=8)
-    opt, sched = make_optimizer(cfg, model, 1)
-    tf = BatchTransform.for_manifest(manifest, None, False, torch.device("cpu"), 0)
+    data = {s: tuple(t.to(device) for t in read_split(folder, s, None)) for s in ("train", "valid")}
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes=manifest.num_classes, in_channels=manifest.channels,
+                        activation=cfg.activation, se=cfg.se, image_size=manifest.image_shape[0]).to(device)
+    opt, _ = make_optimizer(cfg, model, 1)
+    tf = BatchTransform.for_manifest(manifest, None, False, device, 0)
     x, y = data["train"]
-    for epoch in range(epochs):
-        order = torch.randperm(len(y))
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(y), device=device)
         for i in range(0, len(y), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             loss = torch.nn.functional.cross_entropy(model(tf(x[idx], train=True)), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            loss.item()  # the trial reads every step's loss for its divergence check
         with torch.no_grad():
-            model(tf(data["valid"][0], train=False))
+            model(tf(data["valid"][0], train=False)).argmax(1).sum().item()
+
+
+def _ray_workers() -> int:
+    """Ray worker processes on this machine now (their titles start with `ray::`)."""
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            count += cmdline.read_bytes().startswith(b"ray::")
+        except OSError:  # the process ended while we looked
+            pass
+    return count
+
+
+def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: bool = False, epochs: int = 5) -> str:
+    """`trials` small trials (simple_cnn on digits, one seed each) as plain in-process PyTorch
+    loops, one after another, and as one sweep `concurrent` at a time: both wall times, their
+    ratio, the fixed cost per trial and the most Ray worker processes seen during the sweep."""
+    folder = prepare("digits", data_root)
+    device = torch.device("cuda" if gpu else "cpu")
+    if gpu and not torch.cuda.is_available():
+        raise UserError("bench overhead --gpu: torch sees no GPU here")
+    cell = {"model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": False}
+    train = {"epochs": epochs, "lr": 1e-3, "schedule": "constant"}
+
+    torch.set_num_threads(1)  # as the sweep's one-CPU trial
+    t0 = time.perf_counter()
+    for seed in range(trials):
+        _plain_loop(folder, TrialConfig(**cell, **train, seed=seed), device)
     plain = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
         t_ray = time.perf_counter()
         runner.connect(None)
         ray_start = time.perf_counter() - t_ray
-        raw = {"name": "bench", "data_root": str(data_root), "storage": tmp, "grid": {k: [v] for k, v in cell.items()},
-               "train": train, "resources": {"workers_per_trial": 1, "cpus_per_worker": 1}}
+        resources = {"workers_per_trial": 1, "cpus_per_worker": 1, "max_concurrent_trials": concurrent}
+        if gpu:
+            resources["gpus_per_worker"] = 1 / concurrent
+        raw = {"name": "bench", "data_root": str(data_root), "storage": tmp,
+               "grid": {**{k: [v] for k, v in cell.items()}, "seed": list(range(trials))}, "train": train, "resources": resources}
         spec = parse_sweep(raw, "bench")
+        peak, done = [0], threading.Event()
+
+        def watch():
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], _ray_workers())
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         t1 = time.perf_counter()
         runner.run_sweep(spec, "bench")
         sweep = time.perf_counter() - t1
-    lines = [
-        f"machine: {machine()}; simple_cnn on digits (1,197 train images), {epochs} epochs, batch 50, 1 trial",
-        f"plain PyTorch loop in-process : {plain:8.2f} s",
-        f"Ray start (once per sweep)    : {ray_start:8.2f} s",
-        f"one-trial sweep (Ray running) : {sweep:8.2f} s",
-        f"ratio sweep / plain           : {sweep / plain:8.1f} x",
-        f"fixed cost per trial          : {sweep - plain:8.2f} s",
-    ]
-    return "\n".join(lines)
+        done.set()
+        watcher.join()
+    where = torch.cuda.get_device_name(device) if gpu else "cpu"
+    return "\n".join([
+        f"machine: {machine()}; device: {where}",
+        f"{trials} trials of simple_cnn on digits (1,197 train images), {epochs} epochs, batch 50; sweep {concurrent} at a time",
+        f"plain PyTorch loops, one after another : {plain:8.2f} s",
+        f"Ray start (once per sweep)             : {ray_start:8.2f} s",
+        f"sweep (Ray running)                    : {sweep:8.2f} s",
+        f"ratio sweep / plain loops              : {sweep / plain:8.2f} x",
+        f"fixed cost per trial (sweep-plain)/{trials:<3} : {(sweep - plain) / trials:8.2f} s",
+        f"most Ray worker processes at once      : {peak[0]:8d}",
+    ])
 
 
 def bench_model(image_size: int = 224, batch: int = 64, steps: int = 20, warmup: int = 5) -> str:

@@ -85,7 +85,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     run = {
         "data": lambda: bench.bench_data(args.data_root),
-        "overhead": lambda: bench.bench_overhead(args.data_root),
+        "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
         "model": lambda: bench.bench_model(args.image_size, args.batch_size),
     }[args.what]
     print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=int, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=int, default=64, help="model: images per step")
+    p.add_argument("--trials", type=int, default=8, help="overhead: small trials in the sweep")
+    p.add_argument("--concurrent", type=int, default=1, help="overhead: trials at once")
+    p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
     p.set_defaults(func=_bench)
     return parser
 

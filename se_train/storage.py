@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pyarrow.fs
 
+SWEEP_FILE = "sweep.json"  # in the experiment folder: the validated spec and the command that ran it
+
 
 def normalize(location: str) -> str:
     """A URI stays as is; a local path becomes absolute (Ray needs absolute storage paths)."""

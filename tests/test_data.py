@@ -18,7 +18,7 @@ import torch
 
 from se_train.cli import main
 from se_train.data.manifest import load_manifest, verify_split
-from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, stored_shape
+from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, read_split, stored_shape
 from se_train.data.prepare import prepare
 from se_train.errors import UserError
 
@@ -358,20 +358,32 @@ def test_augmentation_is_seeded_train_only_and_a_shifted_window():
         assert any(torch.equal(img, w) or torch.equal(img, w.flip(2)) for w in windows)
 
 
-def test_in_memory_epochs_cover_every_row_in_a_seeded_order(tmp_path, ray_cluster):
+def test_in_memory_epochs_cover_every_row_in_a_seeded_order(tmp_path):
     folder = prepare("digits", tmp_path)
-    it = open_split(folder, "valid").iterator()
-    batches = EpochBatches(it, (8, 8, 1), 64, in_memory=True, shuffle=True, seed=3, device=torch.device("cpu"))
+    batches = EpochBatches(read_split(folder, "valid", None), (8, 8, 1), 64, shuffle=True, seed=3, device=torch.device("cpu"))
     e0 = torch.cat([y for _, y in batches.epoch(0)])
     e1 = torch.cat([y for _, y in batches.epoch(1)])
     assert len(e0) == 300 and sorted(e0.tolist()) == sorted(e1.tolist()) and not torch.equal(e0, e1)
-    again = EpochBatches(open_split(folder, "valid").iterator(), (8, 8, 1), 64, in_memory=True, shuffle=True, seed=3, device=torch.device("cpu"))
+    again = EpochBatches(read_split(folder, "valid", None), (8, 8, 1), 64, shuffle=True, seed=3, device=torch.device("cpu"))
     assert torch.equal(torch.cat([y for _, y in again.epoch(0)]), e0)
+
+
+def test_read_split_gives_each_worker_its_rows_pixel_exact(tmp_path):
+    folder = prepare("digits", tmp_path)
+    manifest = load_manifest(folder)
+    table = pq.read_table([folder / s.file for s in manifest.splits["valid"].shards][0])
+    images, labels = read_split(folder, "valid", None)
+    assert images.shape == (300, 1, 8, 8) and images.dtype == torch.uint8
+    assert torch.equal(labels, torch.from_numpy(table["label"].to_numpy()).long())
+    assert images[7].flatten().tolist() == list(table["image"][7].as_py())
+    parts = [read_split(folder, "valid", None, rank, 3)[1] for rank in range(3)]
+    assert [len(p) for p in parts] == [100, 100, 100]
+    assert sorted(torch.cat(parts).tolist()) == sorted(labels.tolist())
 
 
 def test_streamed_epochs_cover_every_row(tmp_path, ray_cluster):
     folder = prepare("digits", tmp_path)
-    batches = EpochBatches(open_split(folder, "valid").iterator(), (8, 8, 1), 64, in_memory=False, shuffle=True, seed=3, device=torch.device("cpu"))
+    batches = EpochBatches(open_split(folder, "valid").iterator(), (8, 8, 1), 64, shuffle=True, seed=3, device=torch.device("cpu"))
     for epoch in range(2):
         labels = torch.cat([y for _, y in batches.epoch(epoch)])
         assert len(labels) == 300

@@ -20,19 +20,21 @@ from se_train.config import parse_sweep
 from se_train.sweep import runner
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress
 
-def test_two_trial_grid_completes_and_writes_the_experiment(tmp_path, ray_cluster):
-    # Driver with no CPU: on this 2-CPU Ray one Train worker holds one CPU and Ray Data the other.
-    # With Tune's default 1 CPU per trial this sweep hangs (the guard fails the test).
-    assert runner.DRIVER_RESOURCES["cpu"] == 0
-    experiment = run_with_hang_guard(sweep_file(tmp_path, "two", {"activation": ["relu", "selu"]}))
+def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster):
+    # One trial at a time: the second runs in the first one's process (torch imported, no new
+    # worker group), and neither starts a Ray Train run.
+    path = sweep_file(tmp_path, "two", {"activation": ["relu", "selu"]}, resources={"max_concurrent_trials": 1})
+    experiment = run_with_hang_guard(path)
     progress = trial_progress(experiment)
     assert len(progress) == 2
     for df in progress.values():
         assert df["epoch"].tolist() == [1, 2]
         assert not df["diverged"].any() and df["valid_acc"].between(0, 1).all()
         assert {"train_loss", "train_acc", "valid_loss", "lr", "epoch_time_s", "train_images_per_s", "device"} <= set(df)
+    assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 1, "the trial actor was not reused"
+    assert not (experiment / "train_runs").exists()
     assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
-    assert len(list((experiment / "train_runs").glob("*/checkpoint_20*"))) == 2  # the last kept per trial
+    assert len(list(experiment.glob("*/checkpoint_*/state.pt"))) == 2  # the last kept per trial
 
 
 def test_diverging_trials_are_stopped_and_the_next_trials_complete(diverging_experiment):
@@ -58,8 +60,7 @@ def test_two_ddp_workers_train_one_trial(tmp_path, ray_cluster):
 
 
 def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
-    from ray.util.state import list_actors
-
+    # A one-worker trial trains in its Tune trial's process: killing that process is killing the worker.
     path = sweep_file(tmp_path, "ft", {"model": ["resnet50"]}, train={"epochs": 3}, resources={"max_failures": 2})
     killed: list[int] = []
 
@@ -67,11 +68,10 @@ def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_pa
         deadline = time.time() + HANG_TIMEOUT_S
         while time.time() < deadline and not killed:
             done = trial_progress(tmp_path / "experiments" / "ft") if (tmp_path / "experiments" / "ft").exists() else {}
-            if any(len(df) >= 1 for df in done.values()):
-                workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-                if workers:
-                    os.kill(workers[0].pid, signal.SIGKILL)
-                    killed.append(workers[0].pid)
+            for df in done.values():
+                if len(df) >= 1:
+                    os.kill(int(df["pid"].iloc[0]), signal.SIGKILL)  # Tune records the trial's pid
+                    killed.append(int(df["pid"].iloc[0]))
             time.sleep(0.5)
 
     killer = threading.Thread(target=kill_after_first_epoch, daemon=True)

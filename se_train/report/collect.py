@@ -17,7 +17,6 @@ import pandas as pd
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
-from se_train.sweep.runner import SWEEP_FILE
 
 STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
 
@@ -69,9 +68,9 @@ def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
 def collect(experiment: str) -> Experiment:
     """The tidy tables of one experiment; clear errors for a folder that is not one, or is empty."""
     experiment = storage.normalize(experiment)
-    if not storage.exists(storage.join(experiment, SWEEP_FILE)):
-        raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE}); pass the folder `se-sweep run` printed")
-    meta = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
+    if not storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
+        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
+    meta = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
     axes = SweepSpec.model_validate(meta["spec"]).axes()
     if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
         axes.append("seed")

@@ -1,8 +1,8 @@
 """Run and resume a sweep: checks before Ray starts, then one Ray Tune `Tuner` over the grid.
 
-The experiment folder (`<storage>/<name>/`) holds Tune's state and one folder per trial, plus
-`sweep.json` (the validated spec and the command that ran it) and `train_runs/` (each trial's
-Ray Train run with its checkpoints).
+The experiment folder (`<storage>/<name>/`) holds Tune's state and one folder per trial (with its
+last checkpoint), plus `sweep.json` (the validated spec and the command that ran it) and, for
+multi-worker trials, `train_runs/` (each trial's Ray Train run with its checkpoints).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,23 +20,26 @@ from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from se_train import storage
-from se_train.config import SweepSpec, TrialConfig
+from se_train.config import Resources, SweepSpec, TrialConfig
 from se_train.data.manifest import MANIFEST, load_manifest, verify_split
-from se_train.data.pipeline import IN_MEMORY_BYTES, stored_shape
+from se_train.data.pipeline import IN_MEMORY_BYTES, fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.sweep.driver import run_trial
 from se_train.sweep.stopper import DivergenceStopper
 
-SWEEP_FILE = "sweep.json"
-
-# The trial driver only waits on its TorchTrainer: it holds no CPU. With Tune's default of one CPU
-# per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule its
-# read tasks, and the sweep hangs forever (measured here with ray 2.60). Tune needs a non-empty
-# bundle, so the driver reserves a little memory instead (logical: it only guides scheduling).
+# A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
+# CPU per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule
+# its read tasks, and the sweep hangs forever (measured here with ray 2.60). Tune needs a
+# non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
+# scheduling). A one-worker trial trains in its own process and holds that worker's resources.
 DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
-# CPUs kept free for Ray Data's read and decode tasks when the concurrency is chosen for the user.
+# CPUs kept free for Ray Data's read and decode tasks, when some split streams, when the
+# concurrency is chosen for the user. Splits held in memory are read without Ray Data.
 DATA_CPUS = 1
+# Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
+# happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
@@ -59,8 +63,18 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
                 stored_shape(manifest, t.image_size)
             except UserError as e:
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
-        for split in ("train", "valid"):  # hashing every byte is cheap for small splits only
+        for split in manifest.splits:  # hashing every byte is cheap for small splits only
             verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= IN_MEMORY_BYTES)
+
+
+def _streams(spec: SweepSpec, data_root: Path) -> bool:
+    """Whether some trial streams a split through Ray Data (too big to hold in memory)."""
+    manifests = {}
+    for t in spec.trials():
+        manifest = manifests.setdefault(t.dataset, load_manifest(data_root / t.dataset))
+        if not all(fits_in_memory(manifest, split, t.image_size) for split in manifest.splits):
+            return True
+    return False
 
 
 def _dataset_field(spec: SweepSpec, name: str) -> str:
@@ -72,10 +86,14 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
     return "grid.dataset"
 
 
+def _joining(address: str | None) -> bool:
+    return bool(address or os.environ.get("RAY_ADDRESS"))
+
+
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
     logical CPUs (default: the machine's)."""
-    joining = bool(address or os.environ.get("RAY_ADDRESS"))
+    joining = _joining(address)
     if joining and num_cpus:
         raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
     if ray.is_initialized():
@@ -96,13 +114,24 @@ def hardware() -> dict[str, Any]:
     return {"description": desc, "cluster_cpus": total.get("CPU", 0), "cluster_gpus": total.get("GPU", 0), "nodes": nodes}
 
 
-def max_concurrent(spec: SweepSpec, override: int | None) -> int:
-    """Trials at once: as asked, or as many as the cluster fits with DATA_CPUS left for Ray Data."""
+def check_gpus(res: Resources, source: str, joining: bool) -> None:
+    """A trial asking for GPUs that the Ray has none of would wait forever: refuse it on a local
+    Ray; warn on a cluster, which may scale up to them."""
+    if res.gpus_per_worker and not ray.cluster_resources().get("GPU", 0):
+        message = f"{source}: resources.gpus_per_worker: {res.gpus_per_worker:g} GPU asked, but this Ray has no GPU"
+        if not joining:
+            raise UserError(message + "; set gpus_per_worker: 0 to train on CPU")
+        warnings.warn(message + "; trials wait until the cluster adds one", stacklevel=2)
+
+
+def max_concurrent(spec: SweepSpec, override: int | None, streams: bool) -> int:
+    """Trials at once: as asked, or as many as the cluster fits (with DATA_CPUS left for Ray Data
+    when some split `streams`)."""
     if override or spec.resources.max_concurrent_trials:
         return override or spec.resources.max_concurrent_trials
     res = spec.resources
     total = ray.cluster_resources()
-    fits = int((total.get("CPU", 0) - DATA_CPUS) // (res.workers_per_trial * res.cpus_per_worker))
+    fits = int((total.get("CPU", 0) - DATA_CPUS * streams) // (res.workers_per_trial * res.cpus_per_worker))
     if res.gpus_per_worker:
         fits = min(fits, int(total.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
     return max(1, fits)
@@ -114,13 +143,27 @@ def _trial_dirname(trial) -> str:
 
 
 def _trainable(meta: dict[str, Any]):
+    res = Resources(**meta["spec"]["resources"])
     trainable = tune.with_parameters(
         run_trial,
         resources=meta["spec"]["resources"],
         data_root=meta["data_root"],
         train_storage=storage.join(meta["experiment"], "train_runs"),
     )
-    return tune.with_resources(trainable, DRIVER_RESOURCES)
+    if res.workers_per_trial > 1:
+        return tune.with_resources(trainable, DRIVER_RESOURCES)
+    return tune.with_resources(trainable, {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_worker})
+
+
+def _run_config(spec: SweepSpec) -> tune.RunConfig:
+    res = spec.resources
+    return tune.RunConfig(
+        stop=DivergenceStopper(),
+        # A one-worker trial is its own worker: Tune retries it from its last checkpoint. A
+        # multi-worker trial's TorchTrainer retries its workers itself.
+        failure_config=tune.FailureConfig(max_failures=res.max_failures if res.workers_per_trial == 1 else 0),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
 
 
 def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
@@ -146,9 +189,11 @@ def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[dict[str, Any], t
         num_samples=len(cells),
         scheduler=scheduler,
         trial_dirname_creator=_trial_dirname,
-        reuse_actors=True,  # the trial driver holds no state; reuse saves a process start per trial
+        # The next trial runs in the same process, with torch imported and CUDA up: measured
+        # 30 s -> see results/bench. The trial function holds no state between trials.
+        reuse_actors=True,
     )
-    return param_space, tune_config, tune.RunConfig(stop=DivergenceStopper())
+    return param_space, tune_config, _run_config(spec)
 
 
 def run_sweep(
@@ -166,9 +211,9 @@ def run_sweep(
     check_datasets(spec, source, data_root)
     root = storage.normalize(storage_uri or spec.storage)
     experiment = storage.join(root, spec.name)
-    if storage.exists(storage.join(experiment, SWEEP_FILE)):
+    if storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
-        previous = json.loads(storage.read_text(storage.join(experiment, SWEEP_FILE)))
+        previous = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
         if previous["spec"] != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
         print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
@@ -181,10 +226,12 @@ def run_sweep(
         "data_root": str(data_root),
         "experiment": experiment,
     }
+    streams = _streams(spec, data_root)
     connect(address, num_cpus)
+    check_gpus(spec.resources, source, joining=_joining(address))
     meta["hardware"] = hardware()
-    storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(meta, indent=2))
-    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency))
+    storage.write_text(storage.join(experiment, storage.SWEEP_FILE), json.dumps(meta, indent=2))
+    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency, streams))
     run_config.name, run_config.storage_path = spec.name, root
     tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     tuner.fit()
@@ -195,11 +242,12 @@ def resume_sweep(experiment: str, *, address: str | None = None, num_cpus: int |
     """Continue an interrupted sweep; finished trials are not rerun, unfinished ones continue from
     their last checkpoint."""
     experiment = storage.normalize(experiment)
-    meta_path = storage.join(experiment, SWEEP_FILE)
+    meta_path = storage.join(experiment, storage.SWEEP_FILE)
     if not storage.exists(meta_path):
-        raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE})")
+        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE})")
     meta = json.loads(storage.read_text(meta_path))
     connect(address, num_cpus)
+    check_gpus(Resources(**meta["spec"]["resources"]), meta_path, joining=_joining(address))
     if not tune.Tuner.can_restore(experiment):
         raise UserError(f"{experiment}: Tune has not saved its state here yet; start the sweep again with `se-sweep run`")
     tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)

@@ -1,5 +1,6 @@
-"""Per-epoch checkpoints: model, optimizer, scheduler, epoch and RNG states, loadable with
-`torch.load(weights_only=True)` (no pickled code runs when a checkpoint is read)."""
+"""Per-epoch checkpoints: model, optimizer, scheduler, epoch and RNG states in one folder, loadable
+with `torch.load(weights_only=True)` (no pickled code runs when a checkpoint is read). Ray turns
+the folder into its checkpoint (see `Session.report`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import ray.train
 import torch
 from torch import nn
 
@@ -20,8 +20,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @contextmanager
-def checkpoint_dir(model, optimizer, scheduler, epoch: int, augment_rng: torch.Generator) -> Iterator[ray.train.Checkpoint]:
-    """Write the training state to a temporary folder, yielded as a Ray checkpoint for `report`."""
+def saved(model, optimizer, scheduler, epoch: int, augment_rng: torch.Generator) -> Iterator[Path]:
+    """The training state written to a temporary folder, removed after the block."""
     state = {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -32,13 +32,12 @@ def checkpoint_dir(model, optimizer, scheduler, epoch: int, augment_rng: torch.G
     }
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(state, Path(tmp) / CHECKPOINT_FILE)
-        yield ray.train.Checkpoint.from_directory(tmp)
+        yield Path(tmp)
 
 
-def restore(checkpoint: ray.train.Checkpoint, model, optimizer, scheduler, augment_rng: torch.Generator) -> int:
-    """Load a checkpoint into the training objects; return the last finished epoch."""
-    with checkpoint.as_directory() as folder:
-        state = torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+def restore(folder: Path, model, optimizer, scheduler, augment_rng: torch.Generator) -> int:
+    """Load a checkpoint folder into the training objects; return the last finished epoch."""
+    state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     _unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -1,0 +1,62 @@
+"""Where a trial's loop runs: in the Tune trial's own process (one-worker trials) or on the
+workers of a Ray Train `TorchTrainer` (N-worker DDP trials). The loop is the same code for both;
+a `Session` gives it its rank, device and Ray's report and checkpoint API for the place it runs.
+
+Why one-worker trials train in the Tune trial itself: a `TorchTrainer` starts a controller and a
+worker process per trial (about 10 s each on 2 cores, ~20 s on an H200 node) and, with reused
+trial actors, the trial's own process already has torch imported and CUDA up. Ray Train's local
+mode (`num_workers=0`) runs in-process too, but in ray 2.60 it keeps only the last report: no
+callbacks reach Tune, no checkpoint is persisted, no failure is retried. `ray.tune.report` does
+all three, and `ray.train.report` does them for DDP trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import ray
+import torch
+from torch import nn
+
+
+@dataclass
+class Session:
+    api: ModuleType  # ray.tune or ray.train: each has report, get_checkpoint and Checkpoint
+    rank: int
+    world: int
+    device: torch.device
+    prepare_model: Callable[[nn.Module], nn.Module]  # to the device (and DDP across workers)
+    stream: Callable[[str], Any]  # split -> Ray Data iterator of this worker's rows (big splits)
+
+    def report(self, metrics: dict[str, Any], checkpoint_folder: Path | None = None) -> None:
+        checkpoint = self.api.Checkpoint.from_directory(str(checkpoint_folder)) if checkpoint_folder else None
+        self.api.report(metrics, checkpoint=checkpoint)
+
+    @contextmanager
+    def last_checkpoint(self) -> Iterator[Path | None]:
+        """The folder of the last reported checkpoint (after a failure or `resume`), else None."""
+        checkpoint = self.api.get_checkpoint()
+        with checkpoint.as_directory() if checkpoint is not None else nullcontext() as folder:
+            yield Path(folder) if folder else None
+
+
+def in_tune_trial(stream: Callable[[str], Any]) -> Session:
+    """The Tune trial's own process, holding the one worker's CPUs and GPU share."""
+    device = torch.device("cuda", 0) if ray.get_gpu_ids() else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
+    return Session(ray.tune, 0, 1, device, lambda model: model.to(device), stream)
+
+
+def in_train_worker() -> Session:
+    """A Ray Train worker of a DDP trial."""
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    return Session(
+        ray.train, ctx.get_world_rank(), ctx.get_world_size(), ray.train.torch.get_device(),
+        ray.train.torch.prepare_model, ray.train.get_dataset_shard,
+    )
