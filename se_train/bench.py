@@ -27,7 +27,7 @@ from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
-from se_train.models import build_model
+from se_train.models import build_model, count_parameters
 from se_train.sweep import runner
 from se_train.train.loop import make_optimizer
 
@@ -255,6 +255,6 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 20, warmup:
         label = "SE-ResNet-50" if se else "ResNet-50"
         rates[label] = batch * steps / (time.perf_counter() - t0)
         memory = f", peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if on_gpu else ""
-        lines.append(f"{label:<13}: {rates[label]:10,.1f} images/s{memory}")
+        lines.append(f"{label:<13}: {rates[label]:10,.1f} images/s, {count_parameters(model):,} parameters{memory}")
     lines.append(f"SE costs     : {100 * (1 - rates['SE-ResNet-50'] / rates['ResNet-50']):10.1f} % of ResNet-50's throughput")
     return "\n".join(lines)

@@ -8,6 +8,8 @@ A sweep file has `name`, a `grid` (each axis a list of values), fixed `train` se
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from se_train.errors import UserError
 from se_train.models.layers import ACTIVATIONS
 from se_train.models.registry import model_names
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
+MAX_CELLS = 10_000  # a grid beyond this is a typo (a seed range pasted in), not a study
+
+
+def _plain_name(value: str) -> str:
+    if not PLAIN_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a plain name (letters, digits, _ . -; not starting with a dot)")
+    return value
 
 
 def _one_of(value: str, choices: list[str]) -> str:
@@ -31,23 +43,23 @@ class TrialConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str
-    dataset: str
+    dataset: str  # a folder under data_root
     activation: str
     se: bool
-    seed: int = 0
-    se_reduction: int | None = None  # None: the model's default (simple_cnn 4 = 16 hidden, resnet50 16)
-    image_size: int | None = None  # None: the dataset's native size; else bicubic resize on the device
+    seed: int = Field(0, ge=0, lt=2**32)
+    se_reduction: int | None = Field(None, ge=1)  # None: the model's default (simple_cnn 4 = 16 hidden, resnet50 16)
+    image_size: int | None = Field(None, ge=8, le=2048)  # None: the dataset's native size; else bicubic resize on the device
     stem: Literal["imagenet", "cifar"] = "imagenet"  # resnet50 only
     head: Literal["standard", "study"] = "standard"  # resnet50 only
     zero_init_last_bn: bool = False  # resnet50 only
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(50, ge=1)  # per worker
+    epochs: int = Field(10, ge=1, le=100_000, strict=True)
+    batch_size: int = Field(50, ge=1, le=65_536)  # per worker
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0)
-    momentum: float = 0.9  # sgd only (Nesterov off)
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only (Nesterov off)
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["exponential", "cosine", "constant"] = "exponential"
-    decay_rate: float = 0.96  # exponential: lr * decay_rate ** (step / decay_steps), as tf.train.exponential_decay
+    decay_rate: float = Field(0.96, gt=0)  # exponential: lr * decay_rate ** (step / decay_steps), as tf.train.exponential_decay
     decay_steps: int = Field(100_000, ge=1)
     grad_clip: float | None = Field(None, gt=0)  # max global gradient norm
     augment: bool = False  # random crop + horizontal flip (not for digits)
@@ -61,6 +73,11 @@ class TrialConfig(BaseModel):
     def _model(cls, v: str) -> str:
         return _one_of(v, model_names())
 
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _plain_name(v)
+
     @field_validator("activation")
     @classmethod
     def _activation(cls, v: str) -> str:
@@ -73,8 +90,8 @@ GRID_AXES_REQUIRED = ("model", "dataset", "activation", "se")
 class Resources(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    workers_per_trial: int = Field(1, ge=1)
-    cpus_per_worker: float = Field(1, gt=0)
+    workers_per_trial: int = Field(1, ge=1, le=4096)
+    cpus_per_worker: float = Field(1, gt=0, le=1024)
     gpus_per_worker: float = Field(0, ge=0)  # fractional: small models share a GPU
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"  # a trial's workers over nodes
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as the cluster fits
@@ -97,7 +114,7 @@ class Stopping(BaseModel):
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str  # the experiment's folder under storage
     data_root: str = "data"
     storage: str = "experiments"  # local folder or URI (s3://, gs://); multi-node runs need shared storage
     # One grid (axis -> values) or a list of grids whose cells are concatenated, for studies whose
@@ -106,6 +123,11 @@ class SweepSpec(BaseModel):
     train: dict[str, Any] = {}
     resources: Resources = Resources()
     stopping: Stopping = Stopping()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _plain_name(v)
 
     def grids(self) -> list[dict[str, list[Any]]]:
         return self.grid if isinstance(self.grid, list) else [self.grid]
@@ -130,21 +152,47 @@ class SweepSpec(BaseModel):
 
 def _field_error(source: str, e: ValidationError, prefix: tuple = ()) -> UserError:
     err = e.errors()[0]
-    loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+    # pydantic names a union's member in the path (grid.dict[str,list[any]].seed): keep the fields
+    loc = ".".join(str(p) for p in (*prefix, *err["loc"]) if "[" not in str(p))
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["loc"][:1] == ("grid",) and err["type"] == "list_type":
+        msg = "give a list, e.g. [0]"
+    elif err["type"] == "extra_forbidden":
         msg = "unknown field"
     elif err["type"] == "missing":
         msg = "required field is missing"
     return UserError(f"{source}: {loc}: {msg}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice, on lines {seen[key]} and {line}", key_node.start_mark
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+
+
 def load_sweep(path: Path) -> SweepSpec:
     """Read and validate a sweep file. Every error names the file and the field."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise UserError(f"{path}: no such sweep file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder; give a sweep file, e.g. sweeps/smoke.yaml") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     return parse_sweep(raw, str(path))
@@ -157,6 +205,9 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as e:
         raise _field_error(source, e) from None
+    cells = sum(math.prod(len(v) for v in grid.values()) for grid in spec.grids())
+    if cells > MAX_CELLS:
+        raise UserError(f"{source}: grid: {cells:,} cells, more than {MAX_CELLS:,}; is an axis longer than meant?")
     fields = TrialConfig.model_fields
     for g, grid in enumerate(spec.grids()):
         where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"

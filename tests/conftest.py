@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+RAY_FIXTURES = {"ray_cluster", "diverging_experiment"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses the session's Ray `ray` (a test starting its own cluster says so
+    itself), so `pytest -m "not ray"` is the fast lane: models, configs, data formats, reports."""
+    for item in items:
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)
+
 
 @pytest.fixture(scope="session")
 def ray_cluster():

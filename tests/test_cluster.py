@@ -81,6 +81,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.ray
 def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path):
     # Separate processes with their own temp dir, ports and auth token: nothing touches the test
     # session's Ray or ~/.ray. Ray's socket paths must stay short: a temp dir right under /tmp.

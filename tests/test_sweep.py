@@ -140,8 +140,19 @@ def test_shipped_sweeps_validate():
         (lambda r: r["grid"].update(colour=["red"]), r"grid\.colour: unknown axis"),
         (lambda r: r["grid"].pop("se"), r"grid\.se: required axis is missing"),
         (lambda r: r["grid"].update(dataset=["digits", "mnist"]), r"grid\.dataset\[1\]: 'mnist' is not prepared in .*se-sweep prepare mnist"),
+        (lambda r: r["grid"].update(se_reduction=[0]), r"grid\.se_reduction\[0\]: Input should be greater than or equal to 1"),
+        (lambda r: r["grid"].update(seed=[-1]), r"grid\.seed\[0\]: Input should be greater than or equal to 0"),
+        (lambda r: r["grid"].update(image_size=[0]), r"grid\.image_size\[0\]: Input should be greater than or equal to 8"),
+        (lambda r: r["grid"].update(image_size=[100000]), r"grid\.image_size\[0\]: Input should be less than or equal to 2048"),
+        (lambda r: r["train"].update(epochs=1.0e12), r"train\.epochs: Input should be a valid integer"),
+        (lambda r: r["grid"].update(seed=0), r"grid\.seed: give a list, e\.g\. \[0\]"),
+        (lambda r: r.update(name=".."), r"name: '\.\.' is not a plain name"),
+        (lambda r: r["grid"].update(dataset=["../outside/digits"]), r"grid\.dataset\[0\]: '\.\./outside/digits' is not a plain name"),
+        (lambda r: r["grid"].update(seed=list(range(20_000))), r"grid: 20,000 cells, more than 10,000"),
     ],
-    ids=["activation", "model", "unknown-key", "type", "list-for-scalar", "range", "axis", "missing-axis", "unprepared"],
+    ids=["activation", "model", "unknown-key", "type", "list-for-scalar", "range", "axis", "missing-axis", "unprepared",
+         "se-reduction-0", "negative-seed", "image-size-0", "image-size-huge", "float-epochs", "scalar-seed", "dotdot-name",
+         "dataset-path", "huge-grid"],
 )
 def test_bad_sweep_file_is_one_line_exit_2_before_ray_starts(tmp_path, capsys, monkeypatch, edit, message):
     import re
@@ -162,3 +173,42 @@ def test_num_cpus_with_a_cluster_address_is_refused_before_ray_starts(tmp_path, 
     monkeypatch.setattr(runner.ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["run", str(path), "--address", "auto", "--num-cpus", "3"]) == 2
     assert "--num-cpus sizes a local Ray" in capsys.readouterr().err
+
+
+def test_gpu_trials_on_a_local_ray_without_gpu_fail_at_once(tmp_path, capsys, ray_cluster):
+    # The session's Ray has no GPU: the trials would wait forever for one.
+    path = sweep_file(tmp_path, "gpu", {}, resources={"gpus_per_worker": 0.5})
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resources.gpus_per_worker: 0.5 GPU asked, but this Ray has no GPU" in err
+    assert not (tmp_path / "experiments" / "gpu" / "sweep.json").exists()
+
+
+def _refused(path, capsys, monkeypatch) -> str:
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started for a bad sweep"))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err
+
+
+def test_duplicate_key_names_the_key_and_both_lines(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: dup\ngrid:\n  model: [simple_cnn]\n  activation: [relu]\n  activation: [selu]\n")
+    assert "key 'activation' given twice, on lines 4 and 5" in _refused(path, capsys, monkeypatch)
+
+
+def test_folder_or_binary_sweep_path_is_one_line(tmp_path, capsys, monkeypatch):
+    assert f"{tmp_path}: is a folder" in _refused(tmp_path, capsys, monkeypatch)
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert f"{path}: not UTF-8 text" in _refused(path, capsys, monkeypatch)
+
+
+def test_missing_test_shard_is_named_before_ray_starts(tmp_path, capsys, monkeypatch):
+    from se_train.data.prepare import prepare
+
+    path = sweep_file(tmp_path, "notest", {})
+    shard = prepare("digits", tmp_path / "data") / "test" / "part-00000.parquet"
+    shard.unlink()
+    assert f"{shard}: shard listed in the manifest is missing" in _refused(path, capsys, monkeypatch)

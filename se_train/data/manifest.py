@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from se_train.errors import UserError
 
@@ -20,14 +20,14 @@ SPLITS = ("train", "valid", "test")
 
 
 class ShardInfo(BaseModel):
-    file: str  # relative to the dataset folder, e.g. "train/part-00000.parquet"
-    rows: int
-    bytes: int
+    file: str  # relative to the dataset folder, e.g. "train/part-00000.parquet"; never outside it
+    rows: int = Field(ge=0)
+    bytes: int = Field(ge=0)
     sha256: str
 
 
 class SplitInfo(BaseModel):
-    rows: int
+    rows: int = Field(ge=1)
     shards: list[ShardInfo]
 
     @property
@@ -38,10 +38,10 @@ class SplitInfo(BaseModel):
 class Manifest(BaseModel, extra="forbid"):
     format_version: int
     name: str
-    num_classes: int
+    num_classes: int = Field(ge=2)  # a classifier needs two
     class_names: list[str]
     image_shape: tuple[int, int, int] | None  # H, W, C; None when sizes vary (encoded images)
-    channels: int
+    channels: int = Field(ge=1, le=4)
     encoding: Literal["raw", "jpeg"]  # raw: uint8 H*W*C bytes; jpeg: RGB JPEG bytes
     mean: list[float]  # per channel, pixels scaled to [0, 1], over the train split
     std: list[float]
@@ -135,6 +135,8 @@ def verify_split(folder: Path, manifest: Manifest, split: str, *, checksums: boo
     paths = []
     for shard in manifest.splits[split].shards:
         path = folder / shard.file
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise UserError(f"{folder / MANIFEST}: shard path {shard.file!r} leads outside the dataset folder")
         if not path.is_file():
             raise UserError(f"{path}: shard listed in the manifest is missing")
         if path.stat().st_size != shard.bytes:

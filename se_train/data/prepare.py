@@ -7,8 +7,12 @@ one that lies. A finished prepare is not redone; an interrupted ImageNet prepare
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
+import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,6 +34,10 @@ from se_train.data.manifest import (
 )
 from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
 from se_train.errors import UserError
+
+
+# What a reader raises on a file that ends early or is damaged, whatever its format.
+INCOMPLETE_FILE_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,11 @@ def prepare(
     else:
         if stage.exists():  # in-memory sources are quick to redo; start clean
             shutil.rmtree(stage)
-        manifest = _prepare_arrays(name, spec.read(src), str(src or name), stage, seed, valid_size, test_size, shard_bytes)
+        try:
+            raw = spec.read(src)
+        except INCOMPLETE_FILE_ERRORS as e:  # a truncated download or copy, in any reader
+            raise UserError(f"{src}: not a complete {name} source file ({type(e).__name__}: {e})") from None
+        manifest = _prepare_arrays(name, raw, str(src or name), stage, seed, valid_size, test_size, shard_bytes)
     write_manifest(stage, manifest)
     os.replace(stage, target)
     return target

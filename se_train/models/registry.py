@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from functools import partial
 from typing import Any, Callable
 
 from torch import nn
@@ -11,13 +13,11 @@ from se_train.models.layers import activation_layer, init_weights
 from se_train.models.resnet import ResNet
 from se_train.models.simple_cnn import SimpleCNN
 
-# Reduction used when a sweep does not set one. The study's Table 1: SE(16 -> 64) on the
-# SimpleCNN (r = 4, 16 hidden units) and r = 16 in every ResNet block (SE(16 -> 256) ...).
-DEFAULT_SE_REDUCTION = {"simple_cnn": 4, "resnet50": 16}
-
+# Each model keeps its own defaults (se_reduction: the study's r = 4 on the SimpleCNN, 16 in
+# every ResNet block); an option given as None takes the model's default.
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "simple_cnn": lambda **kw: SimpleCNN(**kw),
-    "resnet50": lambda **kw: ResNet((3, 4, 6, 3), **kw),
+    "simple_cnn": SimpleCNN,
+    "resnet50": partial(ResNet, (3, 4, 6, 3)),
 }
 
 
@@ -33,31 +33,24 @@ def build_model(
     in_channels: int,
     activation: str,
     se: bool,
-    se_reduction: int | None = None,
     **options: Any,
 ) -> nn.Module:
     """Build and initialise model `name`.
 
-    The initialisation follows `activation` (see `init_weights`). `se_reduction=None` takes the
-    model's default (`DEFAULT_SE_REDUCTION`). `options` are the architecture's own keywords:
-    simple_cnn: image_size; resnet50: stem, head, zero_init_last_bn.
+    The initialisation follows `activation` (see `init_weights`). `options` are the
+    architecture's own keywords (se_reduction; simple_cnn: image_size; resnet50: stem, head,
+    zero_init_last_bn); one that is None takes the model's default.
     """
     try:
         builder = _BUILDERS[name]
     except KeyError:
         raise UserError(f"model {name!r} is not one of {', '.join(_BUILDERS)}") from None
-    reduction = DEFAULT_SE_REDUCTION[name] if se_reduction is None else se_reduction
-    try:
-        model = builder(
-            num_classes=num_classes,
-            in_channels=in_channels,
-            act_layer=activation_layer(activation),
-            se=se,
-            se_reduction=reduction,
-            **options,
-        )
-    except TypeError as e:  # an option the architecture does not take
-        raise UserError(f"model {name!r}: {e}") from None
+    options = {k: v for k, v in options.items() if v is not None}
+    # Checked by name, so a TypeError raised inside a constructor stays the bug it is.
+    takes = [p for p in inspect.signature(builder).parameters if p not in ("num_classes", "in_channels", "act_layer", "se")]
+    if unknown := sorted(set(options) - set(takes)):
+        raise UserError(f"model {name!r} takes no option {unknown[0]!r} (it takes {', '.join(takes)})")
+    model = builder(num_classes=num_classes, in_channels=in_channels, act_layer=activation_layer(activation), se=se, **options)
     init_weights(model, activation)
     if isinstance(model, ResNet):
         model.reset_last_bn()

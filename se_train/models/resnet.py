@@ -36,7 +36,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.se = SqueezeExcite(out_channels, se_reduction) if se_reduction else nn.Identity()
+        self.se = SqueezeExcite(out_channels, se_reduction) if se_reduction is not None else nn.Identity()
         self.act = act_layer()
         self.downsample: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:

@@ -27,6 +27,7 @@ class Experiment:
     axes: list[str]  # the grid axes, in file order
     epochs: pd.DataFrame  # one row per trial x reported epoch
     runs: pd.DataFrame  # one row per trial
+    notes: list[str]  # what the report had to leave out, e.g. a line cut short by a kill
 
 
 def _trial_states(experiment: str) -> list[dict[str, Any]]:
@@ -49,11 +50,22 @@ def _trial_states(experiment: str) -> list[dict[str, Any]]:
     return trials
 
 
-def _results(experiment: str, folder: str) -> list[dict[str, Any]]:
+def _results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
+    """Every complete line of a trial's result.json. A process killed while Tune wrote it leaves
+    the last line cut short: that line is left out, and said so in `notes`."""
     path = storage.join(experiment, folder, "result.json")
     if not folder or not storage.exists(path):
         return []
-    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
+    results = []
+    for i, line in enumerate(lines):
+        try:
+            results.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i < len(lines) - 1:
+                raise UserError(f"{path}: line {i + 1} is not JSON ({e}); the file is damaged") from None
+            notes.append(f"{folder}/result.json: its last line is incomplete (a killed write?) and was left out; the {len(results)} complete epoch(s) before it are kept")
+    return results
 
 
 def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
@@ -78,10 +90,10 @@ def collect(experiment: str) -> Experiment:
     if not trials:
         raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
 
-    epoch_rows, run_rows = [], []
+    epoch_rows, run_rows, notes = [], [], []
     for t in trials:
         cfg = t["config"]
-        results = _results(experiment, t["folder"])
+        results = _results(experiment, t["folder"], notes)
         cell = {"trial_id": t["trial_id"], **{a: cfg.get(a, TrialConfig.model_fields[a].default) for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
@@ -90,7 +102,7 @@ def collect(experiment: str) -> Experiment:
         raise UserError(f"{experiment}: no trial has reported an epoch yet; nothing to report")
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
-    return Experiment(meta, axes, epochs, runs)
+    return Experiment(meta, axes, epochs, runs, notes)
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:

@@ -31,12 +31,12 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
     train dashed and valid solid, mean +- std over seeds; a diverged run drawn to its last finite
     epoch and marked x."""
     keys = tables.row_keys(grid_axes)
-    cells = [dict(zip(keys, values)) for values in runs.groupby(keys, sort=True).groups]
+    # dropna=False: an axis that only some grids set (image_size) is NaN in the others' runs.
+    cells = [(dict(zip(keys, values)), cell) for values, cell in epochs.groupby(keys, sort=True, dropna=False)]
     fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
     status = runs.set_index("trial_id")["status"]
-    for row, key in enumerate(cells):
+    for row, (key, cell) in enumerate(cells):
         ax_loss, ax_acc = axes[row]
-        cell = epochs[(epochs[keys] == pd.Series(key)).all(axis=1)]
         for act, group in cell.groupby("activation"):
             finite = group[~group["diverged"].astype(bool)]
             for split, style in (("train", "--"), ("valid", "-")):

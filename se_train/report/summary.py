@@ -49,6 +49,7 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
         f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
         f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
+        *(f"- left out: {note}" for note in exp.notes),
         "",
         "## Results (min loss / max accuracy over epochs; mean ± std (n) over seeds)",
         "",

@@ -27,7 +27,7 @@ def row_keys(axes: list[str]) -> list[str]:
 
 def row_title(key: dict) -> str:
     """e.g. "SE-resnet50 / mnist" or "simple_cnn / mnist, inputs=raw"."""
-    extra = ", ".join(f"{k}={v}" for k, v in key.items() if k not in ROW_KEYS)
+    extra = ", ".join(f"{k}={'default' if pd.isna(v) else v}" for k, v in key.items() if k not in ROW_KEYS)
     return f"{'SE-' if key['se'] else ''}{key['model']} / {key['dataset']}" + (f", {extra}" if extra else "")
 
 
@@ -64,7 +64,7 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     activations = list(dict.fromkeys(runs["activation"]))
     keys = row_keys(axes)
     rows = []
-    for values, group in runs.groupby(keys, sort=True):
+    for values, group in runs.groupby(keys, sort=True, dropna=False):  # NaN: an axis some grids leave unset
         key = dict(zip(keys, values))
         row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
         row.update({("", "", k): v for k, v in key.items() if k not in ROW_KEYS})
@@ -109,7 +109,7 @@ def effects(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     rows = []
     for name, (axis, treated, control) in EFFECTS.items():
         cell_keys = [a for a in axes if a not in (axis, "seed")]
-        for key, group in runs.groupby(cell_keys, sort=True):
+        for key, group in runs.groupby(cell_keys, sort=True, dropna=False):
             cell = dict(zip(cell_keys, key if isinstance(key, tuple) else (key,)))
             both = group[group[axis] == treated].merge(group[group[axis] == control], on="seed", suffixes=("_t", "_c"))
             if both.empty:
