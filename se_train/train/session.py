@@ -12,6 +12,7 @@ all three, and `ray.train.report` does them for DDP trials.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ class Session:
 
 def in_tune_trial(stream: Callable[[str], Any]) -> Session:
     """The Tune trial's own process, holding the one worker's CPUs and GPU share."""
+    # Tune logs "Checkpoint successfully created" for every epoch of every trial: it floods the
+    # sweep's output, where the status table already shows each trial's progress.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     device = torch.device("cuda", 0) if ray.get_gpu_ids() else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
     return Session(ray.tune, 0, 1, device, lambda model: model.to(device), stream)
 
