@@ -6,7 +6,9 @@ Each prints its figures with the command, the machine and the repeat count, read
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import platform
 import tempfile
@@ -205,7 +207,8 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         t1 = time.perf_counter()
-        runner.run_sweep(spec, "bench")
+        with contextlib.redirect_stdout(io.StringIO()):  # Tune's per-trial tables would bury the figures
+            runner.run_sweep(spec, "bench")
         sweep = time.perf_counter() - t1
         done.set()
         watcher.join()
