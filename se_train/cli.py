@@ -86,7 +86,7 @@ def _bench(args: argparse.Namespace) -> None:
     run = {
         "data": lambda: bench.bench_data(args.data_root),
         "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
-        "model": lambda: bench.bench_model(args.image_size, args.batch_size),
+        "model": lambda: bench.bench_model(args.image_size, args.batch_size, compile=args.compile),
     }[args.what]
     print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
 
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=8, help="overhead: small trials in the sweep")
     p.add_argument("--concurrent", type=int, default=1, help="overhead: trials at once")
     p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
+    p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.set_defaults(func=_bench)
     return parser
 

@@ -67,6 +67,9 @@ class TrialConfig(BaseModel):
     # values fed as they are, to reproduce pipelines that forgot to scale (see StudySELU).
     inputs: Literal["standard", "raw"] = "standard"
     loss_ceiling: float = Field(1e3, gt=0)  # a training loss above this counts as diverged
+    # torch.compile the model in the training loop. Compiling costs ~45 s for the SimpleCNN on 2
+    # CPU cores and pays off in long cells only (many epochs of ResNet-50), not 10-second ones.
+    compile: bool = False
 
     @field_validator("model")
     @classmethod

@@ -131,8 +131,8 @@ def test_bench_model_times_both_resnets_and_states_the_se_cost():
     from se_train.bench import bench_model
 
     out = bench_model(image_size=32, batch=2, steps=1, warmup=1)
-    rows = dict(re.findall(r"^(ResNet-50|SE-ResNet-50)\s*:\s*[\d,.]+ images/s, ([\d,]+) parameters", out, re.M))
+    rows = dict(re.findall(r"^(torchvision resnet50|ResNet-50|SE-ResNet-50)\s*:\s*[\d,.]+ images/s, ([\d,]+) parameters", out, re.M))
     # The published counts (1000 classes): the rows time the models they name.
-    assert rows == {"ResNet-50": "25,557,032", "SE-ResNet-50": "28,088,024"}
-    assert re.search(r"SE costs\s*:\s*-?[\d.]+ %", out)
+    assert rows == {"torchvision resnet50": "25,557,032", "ResNet-50": "25,557,032", "SE-ResNet-50": "28,088,024"}
+    assert re.search(r"ResNet-50 / torchvision\s*:\s*[\d.]+ x", out) and re.search(r"SE costs \(eager\)\s*:\s*-?[\d.]+ %", out)
     assert "32x32 synthetic, batch 2" in out

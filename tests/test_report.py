@@ -180,3 +180,13 @@ def test_not_an_experiment_and_empty_experiment_are_clear_errors(tmp_path, capsy
         write_report(str(tmp_path), tmp_path / "out")
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
     assert "not an se-sweep experiment" in capsys.readouterr().err
+
+
+def test_the_report_imports_no_ray():
+    # `se-sweep report` runs where the cluster is gone; importing Ray Tune/Train cost it 7 s.
+    import subprocess
+    import sys
+
+    code = "import sys, se_train.report.summary, se_train.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -59,6 +59,19 @@ def test_two_ddp_workers_train_one_trial(tmp_path, ray_cluster):
     assert df["workers"].tolist() == [2] and df["valid_acc"].between(0, 1).all()
 
 
+def test_compiled_model_trains_and_checkpoints(tmp_path, ray_cluster):
+    import torch
+
+    if not torch._dynamo.is_dynamo_supported():
+        pytest.skip(f"torch.compile is not supported here (torch {torch.__version__})")
+    path = sweep_file(tmp_path, "compiled", {"se": [True]}, train={"epochs": 2, "compile": True})
+    experiment = run_with_hang_guard(path)
+    (df,) = trial_progress(experiment).values()
+    assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any() and df["valid_acc"].iloc[-1] > 0.5
+    (state,) = experiment.glob("*/checkpoint_*/state.pt")
+    assert all(not k.startswith("_orig_mod") for k in torch.load(state, weights_only=True)["model"])
+
+
 def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
     # A one-worker trial trains in its Tune trial's process: killing that process is killing the worker.
     path = sweep_file(tmp_path, "ft", {"model": ["resnet50"]}, train={"epochs": 3}, resources={"max_failures": 2})

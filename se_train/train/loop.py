@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from se_train.config import TrialConfig
+from se_train.errors import UserError
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_size, read_split, stored_shape
 from se_train.models import build_model, count_parameters
@@ -148,6 +149,14 @@ def evaluate(model, batches: EpochBatches, transform: BatchTransform, autocast, 
     return loss_sum / seen, correct / seen
 
 
+def _compile(model: nn.Module) -> None:
+    """torch.compile in place (`Module.compile`): the state dict keeps its keys, so checkpoints
+    load into a compiled or an eager model alike."""
+    if not torch._dynamo.is_dynamo_supported():
+        raise UserError(f"compile: torch.compile is not supported here (torch {torch.__version__}); set compile: false")
+    model.compile()
+
+
 def _split_batches(cfg: TrialConfig, dataset_dir: Path, session: Session) -> dict[str, EpochBatches]:
     """train, valid and, where the dataset has one, test: held on the device when they fit, else streamed."""
     manifest = load_manifest(dataset_dir)
@@ -184,6 +193,8 @@ def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -
     params = count_parameters(model)
     if on_gpu:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        _compile(model)
     model = session.prepare_model(model)
 
     batches = _split_batches(cfg, dataset_dir, session)
