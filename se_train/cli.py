@@ -80,6 +80,12 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report: {out / 'summary.md'}")
 
 
+def _status(args: argparse.Namespace) -> None:
+    from se_train.report.status import status
+
+    print(status(args.path), end="")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from se_train import bench
 
@@ -135,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("status", help="one line per trial of a running or finished sweep, from its folder (no Ray needed)")
+    p.add_argument("path", help="the experiment folder or URI that `run` printed")
+    p.set_defaults(func=_status)
 
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed")
     p.add_argument("what", choices=["data", "overhead", "model"])

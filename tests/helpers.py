@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 from pathlib import Path
 
@@ -54,3 +55,19 @@ def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:
         for p in sorted(experiment.glob("*/progress.csv"))
         if p.stat().st_size > 0
     }
+
+
+def tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Tag -> [(step, value)] of a TensorBoard event file, read as TensorBoard reads it: TFRecord
+    frames (length, crc, Event proto, crc) decoded with tensorboardX's Event message."""
+    from tensorboardX.proto import event_pb2
+
+    data, i, scalars = path.read_bytes(), 0, {}
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i : i + 8])
+        event = event_pb2.Event()
+        event.ParseFromString(data[i + 12 : i + 12 + n])
+        i += 12 + n + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars

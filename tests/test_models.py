@@ -77,7 +77,7 @@ def _selu_stack_stats(init: bool) -> tuple[float, float]:
     torch.manual_seed(0)
     stack = nn.Sequential(*[m for _ in range(32) for m in (nn.Linear(256, 256), nn.SELU())])
     if init:
-        init_weights(stack, "selu")
+        init_weights(stack, nn.SELU)
     with torch.no_grad():
         h = stack(torch.randn(4096, 256))
     return h.mean().item(), h.var().item()

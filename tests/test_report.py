@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -190,3 +191,14 @@ def test_the_report_imports_no_ray():
     code = "import sys, se_train.report.summary, se_train.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])
+def test_status_lists_every_trial_from_the_folder(diverging_experiment, capsys, as_uri):
+    path = f"file://{diverging_experiment}" if as_uri else str(diverging_experiment)
+    assert main(["status", path]) == 0
+    out = capsys.readouterr().out
+    lines = [l for l in out.splitlines() if l.startswith("simple_cnn digits")]
+    assert len(lines) == 4
+    assert sum(l.endswith("diverged @ 1") for l in lines) == 2 and sum(re.search(r" 2/2 .* done$", l) is not None for l in lines) == 2
+    assert "4 trials: " in out and "resume would rerun nothing" in out

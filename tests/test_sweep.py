@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,13 +19,17 @@ import yaml
 from se_train.cli import main
 from se_train.config import parse_sweep
 from se_train.sweep import runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
 
-def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster):
+def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, capsys):
     # One trial at a time: the second runs in the first one's process (torch imported, no new
     # worker group), and neither starts a Ray Train run.
     path = sweep_file(tmp_path, "two", {"activation": ["relu", "selu"]}, resources={"max_concurrent_trials": 1})
     experiment = run_with_hang_guard(path)
+    out = capsys.readouterr().out
+    # The compact live view: one line per trial, counts; plain text, and no Tune table.
+    assert re.search(r"^simple_cnn digits selu s0 +2/2 +\d+\.\d% +\d\.\d{3} +[\d,]+  done$", out, re.M)
+    assert "2 trials: 2 done" in out and "\x1b" not in out and "Trial name" not in out
     progress = trial_progress(experiment)
     assert len(progress) == 2
     for df in progress.values():
@@ -35,6 +40,11 @@ def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster):
     assert not (experiment / "train_runs").exists()
     assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
     assert len(list(experiment.glob("*/checkpoint_*/state.pt"))) == 2  # the last kept per trial
+    for trial, df in progress.items():  # TensorBoard: `tensorboard --logdir <experiment>` shows each epoch
+        (events,) = (experiment / trial).glob("events.out.tfevents.*")
+        scalars = tensorboard_scalars(events)
+        assert [step for step, _ in scalars["ray/tune/valid_acc"]] == [1, 2]
+        assert [v for _, v in scalars["ray/tune/valid_acc"]] == pytest.approx(df["valid_acc"].tolist())
 
 
 def test_diverging_trials_are_stopped_and_the_next_trials_complete(diverging_experiment):
@@ -115,6 +125,8 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert finished, "no trial finished before the kill"
+    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and re.search(r"resume would rerun [1-4]: ", status.stdout), status.stdout + status.stderr
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
 
     done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)

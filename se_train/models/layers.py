@@ -32,7 +32,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "selu": nn.SELU,
     "study_selu": StudySELU,
 }
-SELF_NORMALISING = ("selu", "study_selu")  # initialised LeCun normal
+SELF_NORMALISING = (nn.SELU, StudySELU)  # initialised LeCun normal
 
 
 def activation_layer(name: str) -> type[nn.Module]:
@@ -64,7 +64,7 @@ class SqueezeExcite(nn.Module):
         return x * s[:, :, None, None]
 
 
-def init_weights(model: nn.Module, activation: str) -> None:
+def init_weights(model: nn.Module, act_layer: type[nn.Module]) -> None:
     """Initialise every conv and linear layer for the network's activation.
 
     ReLU: He/Kaiming normal (fan_out for convs, as torchvision's ResNet). SELU: LeCun normal,
@@ -74,10 +74,9 @@ def init_weights(model: nn.Module, activation: str) -> None:
     a SELU net without LeCun init is the first suspect for the 2017 study's NaN runs.
     Biases start at zero; BatchNorm at gamma=1, beta=0.
     """
-    activation_layer(activation)  # validate the name
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if activation in SELF_NORMALISING:
+            if act_layer in SELF_NORMALISING:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
             else:
                 mode = "fan_out" if isinstance(m, nn.Conv2d) else "fan_in"

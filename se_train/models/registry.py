@@ -9,7 +9,7 @@ from typing import Any, Callable
 from torch import nn
 
 from se_train.errors import UserError
-from se_train.models.layers import activation_layer, init_weights
+from se_train.models.layers import activation_layer
 from se_train.models.resnet import ResNet
 from se_train.models.simple_cnn import SimpleCNN
 
@@ -35,11 +35,9 @@ def build_model(
     se: bool,
     **options: Any,
 ) -> nn.Module:
-    """Build and initialise model `name`.
-
-    The initialisation follows `activation` (see `init_weights`). `options` are the
-    architecture's own keywords (se_reduction; simple_cnn: image_size; resnet50: stem, head,
-    zero_init_last_bn); one that is None takes the model's default.
+    """Build model `name`; each model initialises itself for its activation (`init_weights`).
+    `options` are the architecture's own keywords (se_reduction; simple_cnn: image_size; resnet50:
+    stem, head, zero_init_last_bn); one that is None takes the model's default.
     """
     try:
         builder = _BUILDERS[name]
@@ -50,11 +48,7 @@ def build_model(
     takes = [p for p in inspect.signature(builder).parameters if p not in ("num_classes", "in_channels", "act_layer", "se")]
     if unknown := sorted(set(options) - set(takes)):
         raise UserError(f"model {name!r} takes no option {unknown[0]!r} (it takes {', '.join(takes)})")
-    model = builder(num_classes=num_classes, in_channels=in_channels, act_layer=activation_layer(activation), se=se, **options)
-    init_weights(model, activation)
-    if isinstance(model, ResNet):
-        model.reset_last_bn()
-    return model
+    return builder(num_classes=num_classes, in_channels=in_channels, act_layer=activation_layer(activation), se=se, **options)
 
 
 def count_parameters(model: nn.Module) -> int:

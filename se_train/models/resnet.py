@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from se_train.errors import UserError
-from se_train.models.layers import SqueezeExcite
+from se_train.models.layers import SqueezeExcite, init_weights
 
 
 class Bottleneck(nn.Module):
@@ -114,11 +114,8 @@ class ResNet(nn.Module):
             )
         else:
             raise UserError(f"head {head!r} is not one of standard, study")
-        self.zero_init_last_bn = zero_init_last_bn
-
-    def reset_last_bn(self) -> None:
-        """Zero each block's last BN gamma when asked; called after the generic init."""
-        if self.zero_init_last_bn:
+        init_weights(self, act_layer)
+        if zero_init_last_bn:  # after the generic init, which sets every BN gamma to 1
             for m in self.modules():
                 if isinstance(m, Bottleneck):
                     nn.init.zeros_(m.bn3.weight)

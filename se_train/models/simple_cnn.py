@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from se_train.errors import UserError
-from se_train.models.layers import SqueezeExcite
+from se_train.models.layers import SqueezeExcite, init_weights
 
 
 class SimpleCNN(nn.Module):
@@ -47,6 +47,7 @@ class SimpleCNN(nn.Module):
             act_layer(),
             nn.Linear(128, num_classes),
         )
+        init_weights(self, act_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -30,7 +30,7 @@ class Experiment:
     notes: list[str]  # what the report had to leave out, e.g. a line cut short by a kill
 
 
-def _trial_states(experiment: str) -> list[dict[str, Any]]:
+def trial_states(experiment: str) -> list[dict[str, Any]]:
     states = sorted(n for n in storage.list_names(experiment) if n.startswith("experiment_state-"))
     if not states:
         return []
@@ -50,7 +50,7 @@ def _trial_states(experiment: str) -> list[dict[str, Any]]:
     return trials
 
 
-def _results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
+def trial_results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
     """Every complete line of a trial's result.json. A process killed while Tune wrote it leaves
     the last line cut short: that line is left out, and said so in `notes`."""
     path = storage.join(experiment, folder, "result.json")
@@ -86,14 +86,14 @@ def collect(experiment: str) -> Experiment:
     axes = SweepSpec.model_validate(meta["spec"]).axes()
     if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
         axes.append("seed")
-    trials = _trial_states(experiment)
+    trials = trial_states(experiment)
     if not trials:
         raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
 
     epoch_rows, run_rows, notes = [], [], []
     for t in trials:
         cfg = t["config"]
-        results = _results(experiment, t["folder"], notes)
+        results = trial_results(experiment, t["folder"], notes)
         cell = {"trial_id": t["trial_id"], **{a: cfg.get(a, TrialConfig.model_fields[a].default) for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
@@ -105,18 +105,24 @@ def collect(experiment: str) -> Experiment:
     return Experiment(meta, axes, epochs, runs, notes)
 
 
+def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
+    """One of STATUSES, from Tune's status of the trial and what it reported."""
+    last = results[-1] if results else {}
+    if last.get("diverged"):
+        return "diverged"
+    if tune_status == "ERROR":
+        return "errored"
+    if tune_status == "TERMINATED":
+        planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
+        return "completed" if last.get("epoch") == planned else "stopped early"
+    return "unfinished"
+
+
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
     planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
     ok = [r for r in results if not r.get("diverged")]
     last = results[-1] if results else {}
-    if last.get("diverged"):
-        status = "diverged"
-    elif t["tune_status"] == "ERROR":
-        status = "errored"
-    elif t["tune_status"] == "TERMINATED":
-        status = "completed" if last.get("epoch") == planned else "stopped early"
-    else:
-        status = "unfinished"
+    status = run_status(t["tune_status"], cfg, results)
     df = pd.DataFrame(ok)
     best = df.loc[df["valid_acc"].idxmax()] if len(df) else {}
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from se_train.data.pipeline import IN_MEMORY_BYTES, fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.sweep.driver import run_trial
+from se_train.sweep.progress import render, trial_line
 from se_train.sweep.stopper import DivergenceStopper
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
@@ -40,6 +42,8 @@ DATA_CPUS = 1
 # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
 # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Tune's newer console output ignores a progress reporter; the older one prints ours.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
@@ -137,6 +141,33 @@ def max_concurrent(spec: SweepSpec, override: int | None, streams: bool) -> int:
     return max(1, fits)
 
 
+_TUNE_STATES = {"PENDING": "pending", "RUNNING": "running", "PAUSED": "pending", "TERMINATED": "done", "ERROR": "error"}
+
+
+class CompactReporter(tune.ProgressReporter):
+    """Tune's progress output for `se-sweep run`: the compact block of `progress.render`, every
+    `every_s` while trials run and once at the end, instead of Tune's table of every
+    hyperparameter (about 220 characters wide on a 16-CPU node)."""
+
+    def __init__(self, every_s: float = 15.0) -> None:
+        self.every_s = every_s
+        self.start = self.last = time.time()  # wall clock: a restored sweep's reporter comes back pickled
+
+    def should_report(self, trials, done: bool = False) -> bool:
+        return done or time.time() - self.last >= self.every_s
+
+    def report(self, trials, done: bool, *sys_info) -> None:
+        self.last = time.time()
+        lines = []
+        for t in trials:
+            state = _TUNE_STATES.get(t.status, t.status.lower())
+            last = t.last_result or {}
+            if state == "done" and last.get("epoch", 0) < t.config.get("epochs", 10):
+                state = "stopped early"  # by ASHA (a diverged trial's line says so itself)
+            lines.append(trial_line(t.config, last, state))
+        print(render(lines, self.last - self.start), flush=True)
+
+
 def _trial_dirname(trial) -> str:
     c = trial.config
     return f"{c['model']}-{c['dataset']}-{c['activation']}-{'se' if c['se'] else 'plain'}-s{c.get('seed', 0)}-{trial.trial_id}"
@@ -163,6 +194,8 @@ def _run_config(spec: SweepSpec) -> tune.RunConfig:
         # multi-worker trial's TorchTrainer retries its workers itself.
         failure_config=tune.FailureConfig(max_failures=res.max_failures if res.workers_per_trial == 1 else 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        progress_reporter=CompactReporter(),
+        verbose=1,  # the reporter's block only: no per-trial result tables
     )
 
 

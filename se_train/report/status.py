@@ -1,0 +1,44 @@
+"""`se-sweep status EXPERIMENT`: the compact per-trial view of a running or finished sweep, read
+from its folder or URI alone (no Ray): each trial's line, the totals, the wall time so far, and
+the trials `se-sweep resume` would rerun."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from se_train import storage
+from se_train.errors import UserError
+from se_train.report.collect import run_status, trial_results, trial_states
+from se_train.sweep.progress import render, trial_line
+
+# The report's statuses as the live view names them; a diverged trial's line says so itself.
+_STATES = {"completed": "done", "stopped early": "stopped early", "errored": "error", "unfinished": "unfinished", "diverged": "diverged"}
+RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
+
+
+def status(experiment: str) -> str:
+    experiment = storage.normalize(experiment)
+    meta_path = storage.join(experiment, storage.SWEEP_FILE)
+    if not storage.exists(meta_path):
+        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
+    meta = json.loads(storage.read_text(meta_path))
+    trials = trial_states(experiment)
+    if not trials:
+        return f"{experiment}: no trials yet (Tune has saved no state)\n"
+    lines, rerun, notes, last_time = [], [], [], None
+    for t in trials:
+        results = trial_results(experiment, t["folder"], notes)
+        run = run_status(t["tune_status"], t["config"], results)
+        line = trial_line(t["config"], results[-1] if results else {}, _STATES[run])
+        lines.append(line)
+        if run in RERUN:
+            rerun.append(line.cell)
+        if results:
+            last_time = max(last_time or 0, results[-1].get("timestamp", 0))
+    started = datetime.fromisoformat(meta["started"]).timestamp() if "started" in meta else None
+    elapsed = (last_time - started) if started and last_time else 0.0
+    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed)]
+    out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
+    out += notes
+    return "\n".join(out) + "\n"

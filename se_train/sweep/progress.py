@@ -1,0 +1,75 @@
+"""A compact view of a sweep: one line per trial (its cell, epoch k/n, last valid accuracy and
+loss, images/s, state), then the counts and an ETA. `se-sweep run` prints it live through Ray Tune's
+progress reporter (`runner.CompactReporter`); `se-sweep status` prints it from the experiment
+folder. Nothing here imports Ray.
+
+Plain lines, no control characters: it reads the same on a terminal, in CI and in `ray job logs`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from se_train.report.tables import hms
+
+REPORT_EVERY_S = 15.0  # a new block at most this often while trials run (and once at the end)
+
+
+@dataclass
+class TrialLine:
+    cell: str  # e.g. "resnet50 mnist selu SE s1"
+    epoch: int  # epochs reported so far
+    epochs: int  # planned
+    valid_acc: float
+    valid_loss: float
+    images_per_s: float
+    state: str  # pending, running, done, stopped early, diverged @ k, error
+
+    def __str__(self) -> str:
+        acc = "     -" if math.isnan(self.valid_acc) else f"{100 * self.valid_acc:5.1f}%"
+        loss = "     -" if math.isnan(self.valid_loss) else f"{self.valid_loss:6.3f}"
+        speed = "      -" if math.isnan(self.images_per_s) else f"{self.images_per_s:7,.0f}"
+        return f"{self.cell:<32} {self.epoch:>4}/{self.epochs:<4} {acc} {loss} {speed}  {self.state}"
+
+
+HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
+
+
+def cell_name(config: dict[str, Any]) -> str:
+    """The grid cell in a few words: model, dataset, activation, SE, seed."""
+    se = " SE" if config.get("se") else ""
+    return f"{config['model']} {config['dataset']} {config['activation']}{se} s{config.get('seed', 0)}"
+
+
+def trial_line(config: dict[str, Any], last: dict[str, Any], state: str) -> TrialLine:
+    """A trial's line from its config, its last reported result (empty before the first) and its
+    state; a diverged trial says so, with its epoch."""
+    if last.get("diverged"):
+        state = f"diverged @ {last.get('epoch')}"
+    return TrialLine(
+        cell=cell_name(config),
+        epoch=int(last.get("epoch", 0)),
+        epochs=int(config.get("epochs", 10)),
+        valid_acc=float(last.get("valid_acc", math.nan)),
+        valid_loss=float(last.get("valid_loss", math.nan)),
+        images_per_s=float(last.get("train_images_per_s", math.nan)),
+        state=state,
+    )
+
+
+def render(lines: list[TrialLine], elapsed_s: float) -> str:
+    """The block: a header, one line per trial, then counts, elapsed time and an ETA from the
+    epochs done so far (finished or stopped trials count as done)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        key = "diverged" if line.state.startswith("diverged") else line.state
+        counts[key] = counts.get(key, 0) + 1
+    finished = lambda state: state in ("done", "stopped early", "error") or state.startswith("diverged")  # noqa: E731
+    done = sum(l.epochs if finished(l.state) else l.epoch for l in lines)
+    total = sum(l.epochs for l in lines)
+    eta = "?" if not done else hms(elapsed_s / done * (total - done))
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    return "\n".join([HEADER, *map(str, lines), f"{len(lines)} trials: {summary}; elapsed {hms(elapsed_s)}, ETA {eta}", ""])
