@@ -61,7 +61,8 @@ def _run(args: argparse.Namespace) -> None:
         return
     command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
-        spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, command=command
+        spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus,
+        concurrency=args.max_concurrent, command=command, mlflow=args.mlflow,
     )
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
 
@@ -76,7 +77,7 @@ def _resume(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from se_train.report.summary import write_report
 
-    out = write_report(args.path, args.out, args.notes)
+    out = write_report(args.path, args.out, args.notes, args.mlflow)
     print(f"report: {out / 'summary.md'}")
 
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster fits)")
     p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
+    p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("resume", help="continue an interrupted sweep without rerunning finished trials")
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
+    p.add_argument("--mlflow", metavar="URI", help="attach the report to the sweep's parent run on this MLflow server")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("status", help="one line per trial of a running or finished sweep, from its folder (no Ray needed)")

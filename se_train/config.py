@@ -114,6 +114,13 @@ class Stopping(BaseModel):
     asha: Asha | None = None  # early stopping on valid_acc; divergence is always stopped
 
 
+class Tracking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mlflow: str | None = None  # tracking URI (http://host:5000, sqlite:///mlflow.db, ...); needs se-sweep[mlflow]
+    experiment: str | None = None  # MLflow experiment name; default the sweep's name
+
+
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +133,7 @@ class SweepSpec(BaseModel):
     train: dict[str, Any] = {}
     resources: Resources = Resources()
     stopping: Stopping = Stopping()
+    tracking: Tracking = Tracking()
 
     @field_validator("name")
     @classmethod

@@ -6,16 +6,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from se_train.errors import UserError
+from se_train.mlflow_runs import attach_report, check_server
 from se_train.report import plots, tables
 from se_train.report.collect import STATUSES, collect
 
 
-def write_report(experiment: str, out: Path | None = None, notes: Path | None = None) -> Path:
+def write_report(experiment: str, out: Path | None = None, notes: Path | None = None, mlflow: str | None = None) -> Path:
     """Read `experiment` and write the report into `out` (default results/<sweep name>/). `notes`:
     the researcher's own discussion (markdown), kept in summary.md under "Discussion" so the
-    numbers and their reading travel together and a rerun of the report keeps both."""
+    numbers and their reading travel together and a rerun of the report keeps both. `mlflow`: a
+    tracking URI whose parent run of this sweep gets the report as artifacts."""
     if notes is not None and not notes.is_file():
         raise UserError(f"{notes}: no such notes file")
+    if mlflow:
+        check_server(mlflow, "--mlflow")
     exp = collect(experiment)
     name = exp.meta["spec"]["name"]
     out = out or Path("results") / name
@@ -86,6 +90,9 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
     if notes is not None:
         lines += ["", "## Discussion", "", notes.read_text().strip()]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
+    if mlflow:
+        tracked = meta.get("tracking") or {}
+        attach_report(mlflow, tracked.get("experiment") or name, meta.get("experiment", experiment), name, out)
     return out
 
 

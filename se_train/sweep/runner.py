@@ -26,6 +26,7 @@ from se_train.data.manifest import MANIFEST, load_manifest, verify_split
 from se_train.data.pipeline import IN_MEMORY_BYTES, fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
+from se_train.mlflow_runs import check_server
 from se_train.sweep.driver import run_trial
 from se_train.sweep.progress import render, trial_line
 from se_train.sweep.stopper import DivergenceStopper
@@ -186,9 +187,10 @@ def _trainable(meta: dict[str, Any]):
     return tune.with_resources(trainable, {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_worker})
 
 
-def _run_config(spec: SweepSpec) -> tune.RunConfig:
+def _run_config(spec: SweepSpec, callbacks: list[tune.Callback]) -> tune.RunConfig:
     res = spec.resources
     return tune.RunConfig(
+        callbacks=callbacks,
         stop=DivergenceStopper(),
         # A one-worker trial is its own worker: Tune retries it from its last checkpoint. A
         # multi-worker trial's TorchTrainer retries its workers itself.
@@ -199,7 +201,7 @@ def _run_config(spec: SweepSpec) -> tune.RunConfig:
     )
 
 
-def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
+def _tuner_configs(spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback]) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -226,7 +228,7 @@ def _tuner_configs(spec: SweepSpec, concurrency: int) -> tuple[dict[str, Any], t
         # 30 s -> see results/bench. The trial function holds no state between trials.
         reuse_actors=True,
     )
-    return param_space, tune_config, _run_config(spec)
+    return param_space, tune_config, _run_config(spec, callbacks)
 
 
 def run_sweep(
@@ -238,10 +240,15 @@ def run_sweep(
     num_cpus: int | None = None,
     concurrency: int | None = None,
     command: str = "",
+    mlflow: str | None = None,
 ) -> str:
-    """Check, then run the whole grid; return the experiment path."""
+    """Check, then run the whole grid; return the experiment path. `mlflow`: a tracking URI
+    (overrides the file's `tracking.mlflow`)."""
     data_root = Path(spec.data_root).resolve()
     check_datasets(spec, source, data_root)
+    tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
+    if tracking.mlflow:
+        check_server(tracking.mlflow, source)
     root = storage.normalize(storage_uri or spec.storage)
     experiment = storage.join(root, spec.name)
     if storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
@@ -258,13 +265,19 @@ def run_sweep(
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data_root": str(data_root),
         "experiment": experiment,
+        "tracking": tracking.model_dump() if tracking.mlflow else None,
     }
     streams = _streams(spec, data_root)
     connect(address, num_cpus)
     check_gpus(spec.resources, source, joining=_joining(address))
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, storage.SWEEP_FILE), json.dumps(meta, indent=2))
-    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency, streams))
+    callbacks = []
+    if tracking.mlflow:
+        from se_train.sweep.mlflow_callback import MlflowTracking
+
+        callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, experiment, spec.name, spec.axes()))
+    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency, streams), callbacks)
     run_config.name, run_config.storage_path = spec.name, root
     tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     tuner.fit()

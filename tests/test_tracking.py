@@ -1,0 +1,89 @@
+"""MLflow tracking against a real MLflow server (SQLite backend, local artifact folder) on
+127.0.0.1: trial runs nested under the sweep's parent run, with params, per-epoch metric histories
+and tags; a rerun adds no runs; the report lands on the parent run; an unreachable URI is one line."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from se_train.cli import main
+from se_train.sweep import runner
+from tests.helpers import run_with_hang_guard, sweep_file
+
+mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    cli = Path(sys.executable).parent / "mlflow"
+    proc = subprocess.Popen(
+        [str(cli), "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination",
+         str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{uri}/health", timeout=2).read() == b"OK":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the MLflow server did not start: " + (root / "server.log").read_text()[-2000:])
+    yield uri
+    proc.terminate()
+    proc.wait(30)
+
+
+def test_a_sweep_is_a_parent_run_with_one_nested_run_per_trial(tmp_path, ray_cluster, mlflow_server):
+    from mlflow.tracking import MlflowClient
+
+    path = sweep_file(tmp_path, "tracked", {"lr": [1e6, 1e-3]}, resources={"max_concurrent_trials": 1})
+    experiment = run_with_hang_guard(path, mlflow=mlflow_server)
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("tracked")
+    (parent,) = client.search_runs([exp.experiment_id], filter_string=f"tags.`se_sweep.experiment` = '{experiment}'")
+    children = client.search_runs([exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 2 and parent.data.tags["sweep"] == "tracked"
+    by_lr = {float(r.data.params["lr"]): r for r in children}
+    good, bad = by_lr[1e-3], by_lr[1e6]
+    assert good.data.params["model"] == "simple_cnn" and good.data.tags["grid.lr"] == "0.001"
+    history = client.get_metric_history(good.info.run_id, "valid_acc")
+    assert [m.step for m in history] == [1, 2] and all(0 <= m.value <= 1 for m in history)
+    assert good.data.tags["diverged"] == "False" and good.data.tags["device"] == "cpu" and good.info.status == "FINISHED"
+    assert bad.data.tags["diverged"] == "True" and int(bad.data.tags["diverged_step"]) >= 0
+    assert good.info.run_name == "simple_cnn digits relu s0"
+
+    # The same command again resumes the finished sweep: it continues the same runs, adds none.
+    run_with_hang_guard(path, mlflow=mlflow_server)
+    assert len(client.search_runs([exp.experiment_id])) == 3
+
+    assert main(["report", str(experiment), "--out", str(tmp_path / "report"), "--mlflow", mlflow_server]) == 0
+    attached = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/summary.md", "report/table.md", "report/curves.png"} <= attached
+
+
+def test_unreachable_tracking_uri_is_one_line_before_ray_starts(tmp_path, capsys, monkeypatch):
+    path = sweep_file(tmp_path, "untracked", {})
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    uri = f"http://127.0.0.1:{_free_port()}"
+    assert main(["run", str(path), "--mlflow", uri]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"MLflow tracking URI {uri} does not answer" in err
