@@ -38,7 +38,8 @@ def check_server(uri: str, source: str) -> None:
 
 def _experiment_id(client, name: str) -> str:
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    # The kind tag makes MLflow 3's UI open the experiment on its runs table, not its GenAI page.
+    return found.experiment_id if found else client.create_experiment(name, tags={"mlflow.experimentKind": "custom_model_development"})
 
 
 def parent_run(client, experiment_name: str, experiment: str, sweep: str) -> str:
