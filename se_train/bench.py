@@ -225,43 +225,33 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
     ])
 
 
-def _train_rate(model, x, y, steps: int, warmup: int, on_gpu: bool) -> tuple[float, float]:
-    """Training images/s of `model` (Adam, bf16 autocast on a GPU) and the seconds of its first
-    step (where torch.compile compiles)."""
-    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    sync()
-    t0 = time.perf_counter()
-    for i in range(warmup + steps):
-        if i == 1:
-            sync()
-            first = time.perf_counter() - t0
-        if i == warmup:
-            sync()
-            t0 = time.perf_counter()
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on_gpu):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    sync()
-    return len(y) * steps / (time.perf_counter() - t0), first
+def _step(model, opt, x, y, on_gpu: bool) -> None:
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+        loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
 
 
-def bench_model(image_size: int = 224, batch: int = 64, steps: int = 20, warmup: int = 5, compile: bool = False) -> str:
+def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup: int = 5, rounds: int = 3,
+                compile: bool = False) -> str:
     """Training images/s of torchvision's resnet50() (the reference, same step, same run),
     ResNet-50 and SE-ResNet-50 (ReLU, 1000 classes) on synthetic images, as the training loop runs
     them: on a GPU in bf16 autocast and channels_last; Adam. With `compile`, ours again under
-    torch.compile. Every figure is also a ratio within the run, which holds on a noisy machine."""
+    torch.compile. The models take turns, `rounds` times `steps` steps each, and each rate is the
+    median of its rounds: a slow spell of a noisy machine then hits every model alike, so the
+    ratios (ours / torchvision, SE's cost) hold where the rates drift."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     on_gpu = device.type == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
     x = torch.randn(batch, 3, image_size, image_size, device=device)
     y = torch.randint(0, 1000, (batch,), device=device)
     if on_gpu:
         x = x.contiguous(memory_format=torch.channels_last)
     name = torch.cuda.get_device_name(device) if on_gpu else f"cpu ({torch.get_num_threads()} threads)"
     lines = [f"machine: {machine()}; device: {name}; bf16 autocast + channels_last: {on_gpu}",
-             f"ResNet-50 training, {image_size}x{image_size} synthetic, batch {batch}, {steps} timed steps after {warmup}", ""]
+             f"ResNet-50 training, {image_size}x{image_size} synthetic, batch {batch}; "
+             f"{rounds} rounds of {steps} timed steps per model, taking turns, after {warmup}; median round", ""]
     models = {
         "torchvision resnet50": lambda: torchvision.models.resnet50(),
         "ResNet-50": lambda: build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=False),
@@ -270,19 +260,43 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 20, warmup:
     runs = [(label, make, False) for label, make in models.items()]
     if compile:
         runs += [(f"{label} compiled", models[label], True) for label in ("ResNet-50", "SE-ResNet-50")]
-    rates = {}
+    trainees, notes = {}, {}
     for label, make, compiled in runs:
         model = make().to(device)
         params = count_parameters(model)
         if on_gpu:
             model = model.to(memory_format=torch.channels_last)
             torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
         if compiled:
             model = torch.compile(model)
-        rates[label], first = _train_rate(model, x, y, steps, warmup, on_gpu)
-        memory = f", peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if on_gpu else ""
-        extra = f", first step (compiling) {first:.1f} s" if compiled else ""
-        lines.append(f"{label:<29}: {rates[label]:10,.1f} images/s, {params:,} parameters{memory}{extra}")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        sync()
+        t0 = time.perf_counter()
+        _step(model, opt, x, y, on_gpu)
+        sync()
+        first = time.perf_counter() - t0
+        for _ in range(warmup - 1):
+            _step(model, opt, x, y, on_gpu)
+        sync()
+        notes[label] = f"{params:,} parameters"
+        if on_gpu:
+            notes[label] += f", peak memory {(torch.cuda.max_memory_allocated(device) - before) / 2**30:.1f} GiB"
+        if compiled:
+            notes[label] += f", first step (compiling) {first:.1f} s"
+        trainees[label] = (model, opt)
+    samples: dict[str, list[float]] = {label: [] for label in trainees}
+    for _ in range(rounds):
+        for label, (model, opt) in trainees.items():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                _step(model, opt, x, y, on_gpu)
+            sync()
+            samples[label].append(batch * steps / (time.perf_counter() - t0))
+    rates = {label: float(np.median(r)) for label, r in samples.items()}
+    for label, rate in rates.items():
+        lines.append(f"{label:<29}: {rate:10,.1f} images/s, {notes[label]}")
     cost = lambda se, plain: 100 * (1 - rates[se] / rates[plain])  # noqa: E731
     lines += [
         "",

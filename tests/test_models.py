@@ -130,7 +130,7 @@ def test_bench_model_times_both_resnets_and_states_the_se_cost():
 
     from se_train.bench import bench_model
 
-    out = bench_model(image_size=32, batch=2, steps=1, warmup=1)
+    out = bench_model(image_size=32, batch=2, steps=1, warmup=1, rounds=1)
     rows = dict(re.findall(r"^(torchvision resnet50|ResNet-50|SE-ResNet-50)\s*:\s*[\d,.]+ images/s, ([\d,]+) parameters", out, re.M))
     # The published counts (1000 classes): the rows time the models they name.
     assert rows == {"torchvision resnet50": "25,557,032", "ResNet-50": "25,557,032", "SE-ResNet-50": "28,088,024"}
