@@ -37,7 +37,7 @@ def report(diverging_experiment, tmp_path_factory):
 
 def _raw_progress(experiment):
     """Each trial's result.json (Tune's log of every report), read directly: the independent source
-    for the checks. Not progress.csv: its header is the first epoch's keys, so it lacks test_acc."""
+    for the checks."""
     rows = {}
     for p in experiment.glob("*/result.json"):
         params = json.loads((p.parent / "params.json").read_text())

@@ -36,6 +36,8 @@ def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, ca
         assert df["epoch"].tolist() == [1, 2]
         assert not df["diverged"].any() and df["valid_acc"].between(0, 1).all()
         assert {"train_loss", "train_acc", "valid_loss", "lr", "epoch_time_s", "train_images_per_s", "device"} <= set(df)
+        # Every report has the same keys, so progress.csv holds the last epoch's test accuracy too.
+        assert df["test_acc"].isna().tolist() == [True, False] and 0 < df["test_acc"].iloc[-1] <= 1
     assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 1, "the trial actor was not reused"
     assert not (experiment / "train_runs").exists()
     assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"

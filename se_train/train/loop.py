@@ -30,6 +30,11 @@ from se_train.train import checkpoint
 from se_train.train.session import Session
 
 
+# Reported every epoch, besides epoch, lr, diverged, params, device and workers.
+REPORTED = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "epoch_time_s", "eval_time_s",
+            "train_images_per_s", "grad_norm", "diverged_step", "last_finite_loss")
+
+
 @dataclass
 class Divergence:
     step: int  # global optimizer step at which the loss went bad
@@ -215,16 +220,18 @@ def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -
         stats, divergence = train_one_epoch(
             model, optimizer, scheduler, batches["train"], transform, autocast, check, epoch, session.world, cfg.grad_clip or math.inf
         )
-        metrics = {**base, **stats, "epoch": epoch, "lr": scheduler.get_last_lr()[0]}
+        # Every report has the same keys (NaN where an epoch has no value): Tune's progress.csv
+        # takes its columns from a trial's first report, and a resumed trial's rows must fit them.
+        metrics = {**base, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "diverged": divergence is not None,
+                   **dict.fromkeys(REPORTED, math.nan), **stats}
         if divergence is not None:
-            # valid_* are present so schedulers find their metric; the report shows "diverged".
-            session.report({**metrics, "diverged": True, "train_acc": math.nan, "valid_loss": math.nan, "valid_acc": math.nan,
-                            "diverged_step": divergence.step, "last_finite_loss": divergence.last_finite_loss,
+            # valid_* stay NaN, present so schedulers find their metric; the report shows "diverged".
+            session.report({**metrics, "diverged_step": divergence.step, "last_finite_loss": divergence.last_finite_loss,
                             "grad_norm": divergence.grad_norm})
             return
         t = time.perf_counter()
         metrics["valid_loss"], metrics["valid_acc"] = evaluate(model, batches["valid"], transform, autocast, epoch)
-        metrics.update(diverged=False, eval_time_s=time.perf_counter() - t)
+        metrics["eval_time_s"] = time.perf_counter() - t
         if epoch == cfg.epochs and "test" in batches:
             # The test split is read once, by the final model: it never chooses anything.
             metrics["test_loss"], metrics["test_acc"] = evaluate(model, batches["test"], transform, autocast, epoch)
