@@ -10,10 +10,8 @@ from datetime import datetime
 from se_train import storage
 from se_train.errors import UserError
 from se_train.report.collect import run_status, trial_results, trial_states
-from se_train.sweep.progress import render, trial_line
+from se_train.sweep.progress import VIEW_STATES, render, trial_line
 
-# The report's statuses as the live view names them; a diverged trial's line says so itself.
-_STATES = {"completed": "done", "stopped early": "stopped early", "errored": "error", "unfinished": "unfinished", "diverged": "diverged"}
 RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
 
@@ -30,7 +28,7 @@ def status(experiment: str) -> str:
     for t in trials:
         results = trial_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
-        line = trial_line(t["config"], results[-1] if results else {}, _STATES[run])
+        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run])
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)

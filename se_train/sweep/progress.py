@@ -35,6 +35,10 @@ class TrialLine:
         return f"{self.cell:<32} {self.epoch:>4}/{self.epochs:<4} {acc} {loss} {speed}  {self.state}"
 
 
+# A trial's outcome (`report.collect.run_status`) as the view names it; a diverged trial's line
+# names its epoch itself.
+VIEW_STATES = {"completed": "done", "stopped early": "stopped early", "errored": "error", "unfinished": "unfinished", "diverged": "diverged"}
+
 HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from se_train.config import TrialConfig
 from se_train.errors import UserError
-from se_train.data.manifest import load_manifest
+from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_size, read_split, stored_shape
 from se_train.models import build_model, count_parameters
 from se_train.train import checkpoint
@@ -162,9 +162,8 @@ def _compile(model: nn.Module) -> None:
     model.compile()
 
 
-def _split_batches(cfg: TrialConfig, dataset_dir: Path, session: Session) -> dict[str, EpochBatches]:
+def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, session: Session) -> dict[str, EpochBatches]:
     """train, valid and, where the dataset has one, test: held on the device when they fit, else streamed."""
-    manifest = load_manifest(dataset_dir)
     shape = stored_shape(manifest, cfg.image_size)
 
     def source(split):
@@ -202,7 +201,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -
         _compile(model)
     model = session.prepare_model(model)
 
-    batches = _split_batches(cfg, dataset_dir, session)
+    batches = _split_batches(cfg, dataset_dir, manifest, session)
     steps_per_epoch = max(1, math.ceil(manifest.splits["train"].rows // session.world / cfg.batch_size))
     optimizer, scheduler = make_optimizer(cfg, model, steps_per_epoch)
     transform = BatchTransform.for_manifest(
