@@ -26,7 +26,7 @@ from torchvision import transforms
 
 from se_train.config import TrialConfig, parse_sweep
 from se_train.data.manifest import load_manifest
-from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, open_split, read_split, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.models import build_model, count_parameters
@@ -142,8 +142,8 @@ def _plain_loop(folder: Path, cfg: TrialConfig, device: torch.device) -> None:
     manifest = load_manifest(folder)
     data = {s: tuple(t.to(device) for t in read_split(folder, s, None)) for s in ("train", "valid")}
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes=manifest.num_classes, in_channels=manifest.channels,
-                        activation=cfg.activation, se=cfg.se, image_size=manifest.image_shape[0]).to(device)
+    model = build_model(cfg.model, num_classes=manifest.num_classes, input_shape=input_shape(manifest, None),
+                        activation=cfg.activation, se=cfg.se, **cfg.model_options()).to(device)
     opt, _ = make_optimizer(cfg, model, 1)
     tf = BatchTransform.for_manifest(manifest, None, False, device, 0)
     x, y = data["train"]
@@ -233,14 +233,41 @@ def _step(model, opt, x, y, on_gpu: bool) -> None:
     opt.step()
 
 
+def _profile_step(model, opt, x, y, on_gpu: bool, steps: int) -> dict[str, tuple[float, float]]:
+    """Each op's (calls, milliseconds of self time) per training step: device time on a GPU, CPU
+    time on the CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            _step(model, opt, x, y, on_gpu)
+        if on_gpu:
+            torch.cuda.synchronize()
+    own = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+    return {e.key: (e.count / steps, getattr(e, own) / 1e3 / steps) for e in prof.key_averages() if getattr(e, own) > 0}
+
+
+def _where_se_goes(plain: dict, se: dict, top: int = 15) -> list[str]:
+    """The ops whose time per step grows most from ResNet-50 to SE-ResNet-50."""
+    grows = sorted(set(plain) | set(se), key=lambda k: se.get(k, (0, 0))[1] - plain.get(k, (0, 0))[1], reverse=True)
+    lines = [f"{'op or kernel':<60} {'calls/step':>15} {'ms/step':>17} {'SE adds':>9}"]
+    for key in grows[:top]:
+        (pc, pt), (sc, st) = plain.get(key, (0, 0.0)), se.get(key, (0, 0.0))
+        name = key if len(key) <= 60 else key[:57] + "..."
+        lines.append(f"{name:<60} {pc:>6g} -> {sc:<6g} {pt:>7.2f} -> {st:<7.2f} {st - pt:>+8.2f}")
+    return lines
+
+
 def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup: int = 5, rounds: int = 3,
-                compile: bool = False) -> str:
+                compile: bool = False, profile: bool = False) -> str:
     """Training images/s of torchvision's resnet50() (the reference, same step, same run),
     ResNet-50 and SE-ResNet-50 (ReLU, 1000 classes) on synthetic images, as the training loop runs
     them: on a GPU in bf16 autocast and channels_last; Adam. With `compile`, ours again under
     torch.compile. The models take turns, `rounds` times `steps` steps each, and each rate is the
     median of its rounds: a slow spell of a noisy machine then hits every model alike, so the
-    ratios (ours / torchvision, SE's cost) hold where the rates drift."""
+    ratios (ours / torchvision, SE's cost) hold where the rates drift. With `profile`, also the
+    ops whose time grows most from ResNet-50 to SE-ResNet-50 (torch.profiler, `steps` steps)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     on_gpu = device.type == "cuda"
     sync = torch.cuda.synchronize if on_gpu else (lambda: None)
@@ -254,8 +281,8 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup:
              f"{rounds} rounds of {steps} timed steps per model, taking turns, after {warmup}; median round", ""]
     models = {
         "torchvision resnet50": lambda: torchvision.models.resnet50(),
-        "ResNet-50": lambda: build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=False),
-        "SE-ResNet-50": lambda: build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=True),
+        "ResNet-50": lambda: build_model("resnet50", num_classes=1000, input_shape=x.shape[1:], activation="relu", se=False),
+        "SE-ResNet-50": lambda: build_model("resnet50", num_classes=1000, input_shape=x.shape[1:], activation="relu", se=True),
     }
     runs = [(label, make, False) for label, make in models.items()]
     if compile:
@@ -308,4 +335,9 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup:
             f"SE costs (compiled)          : {cost('SE-ResNet-50 compiled', 'ResNet-50 compiled'):10.1f} % of compiled ResNet-50's throughput",
             f"compiled ResNet-50 / eager torchvision: {rates['ResNet-50 compiled'] / rates['torchvision resnet50']:6.2f} x",
         ]
+    if profile:
+        plain, se = (_profile_step(*trainees[label], x, y, on_gpu, steps) for label in ("ResNet-50", "SE-ResNet-50"))
+        clock = "device" if on_gpu else "CPU"
+        lines += ["", f"where SE-ResNet-50's extra time goes (eager; self {clock} time, torch.profiler, {steps} steps):",
+                  *_where_se_goes(plain, se)]
     return "\n".join(lines)

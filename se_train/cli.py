@@ -22,12 +22,10 @@ def _models(args: argparse.Namespace) -> None:
 
     rows = []
     for name in model_names():
-        options = {"image_size": args.image_size} if name == "simple_cnn" else {}
         for se in (False, True):
             # The activation changes no parameter count, so one column serves relu and selu.
-            model = build_model(
-                name, num_classes=args.num_classes, in_channels=args.in_channels, activation="relu", se=se, **options
-            )
+            shape = (args.in_channels, args.image_size, args.image_size)
+            model = build_model(name, num_classes=args.num_classes, input_shape=shape, activation="relu", se=se)
             rows.append(f"{name:<12} {str(se):<5} {count_parameters(model):>12,}")
     print(f"{'model':<12} {'se':<5} {'parameters':>12}", *rows, sep="\n")
 
@@ -93,7 +91,9 @@ def _bench(args: argparse.Namespace) -> None:
     run = {
         "data": lambda: bench.bench_data(args.data_root),
         "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
-        "model": lambda: bench.bench_model(args.image_size, args.batch_size, compile=args.compile),
+        "model": lambda: bench.bench_model(
+            args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
+        ),
     }[args.what]
     print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
 
@@ -157,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=8, help="overhead: small trials in the sweep")
     p.add_argument("--concurrent", type=int, default=1, help="overhead: trials at once")
     p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
+    p.add_argument("--rounds", type=int, default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
+    p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")
     p.set_defaults(func=_bench)
     return parser
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from se_train.errors import UserError
 from se_train.models.layers import ACTIVATIONS
-from se_train.models.registry import model_names
+from se_train.models.registry import model_names, model_options
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -49,9 +49,10 @@ class TrialConfig(BaseModel):
     seed: int = Field(0, ge=0, lt=2**32)
     se_reduction: int | None = Field(None, ge=1)  # None: the model's default (simple_cnn 4 = 16 hidden, resnet50 16)
     image_size: int | None = Field(None, ge=8, le=2048)  # None: the dataset's native size; else bicubic resize on the device
-    stem: Literal["imagenet", "cifar"] = "imagenet"  # resnet50 only
-    head: Literal["standard", "study"] = "standard"  # resnet50 only
-    zero_init_last_bn: bool = False  # resnet50 only
+    # resnet50 only; None: the model's default (imagenet, standard, False)
+    stem: Literal["imagenet", "cifar"] | None = None
+    head: Literal["standard", "study"] | None = None
+    zero_init_last_bn: bool | None = None
     epochs: int = Field(10, ge=1, le=100_000, strict=True)
     batch_size: int = Field(50, ge=1, le=65_536)  # per worker
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -75,6 +76,10 @@ class TrialConfig(BaseModel):
     @classmethod
     def _model(cls, v: str) -> str:
         return _one_of(v, model_names())
+
+    def model_options(self) -> dict[str, Any]:
+        """The model's own keywords for `build_model`; None ones take the model's default."""
+        return self.model_dump(include={"se_reduction", "stem", "head", "zero_init_last_bn"})
 
     @field_validator("dataset")
     @classmethod
@@ -240,9 +245,13 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         _validate_field(source, f"train.{key}", key, value)
     for i, cell in enumerate(spec.cells()):
         try:
-            TrialConfig(**cell)
+            trial = TrialConfig(**cell)
         except ValidationError as e:
             raise _field_error(source, e, ("trial", i)) from None
+        try:
+            model_options(trial.model, trial.model_options())
+        except UserError as e:
+            raise UserError(f"{source}: trial.{i}: {e}") from None
     return spec
 
 

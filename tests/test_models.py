@@ -11,30 +11,28 @@ from se_train.models import SqueezeExcite, build_model, count_parameters, init_w
 
 
 def test_resnet50_matches_torchvision_parameter_count():
-    ours = build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=False)
+    ours = build_model("resnet50", num_classes=1000, input_shape=(3, 224, 224), activation="relu", se=False)
     assert count_parameters(ours) == count_parameters(torchvision.models.resnet50()) == 25_557_032
 
 
 def test_se_resnet50_has_the_se_paper_parameter_count():
-    model = build_model("resnet50", num_classes=1000, in_channels=3, activation="relu", se=True, se_reduction=16)
+    model = build_model("resnet50", num_classes=1000, input_shape=(3, 224, 224), activation="relu", se=True, se_reduction=16)
     assert count_parameters(model) == 28_088_024  # SE paper, Table: SE-ResNet-50 28.1 M
 
 
 def test_simple_cnn_se_has_16_hidden_units_as_the_study():
-    model = build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=True)
+    model = build_model("simple_cnn", num_classes=10, input_shape=(1, 28, 28), activation="relu", se=True)
     se = [m for m in model.modules() if isinstance(m, SqueezeExcite)]
     assert len(se) == 1 and se[0].fc1.out_features == 16 and se[0].fc1.in_features == 64
 
 
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 128, 128)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 24), (3, 128, 128)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("se", [False, True], ids=["plain", "se"])
 @pytest.mark.parametrize("activation", ["relu", "selu"])
 @pytest.mark.parametrize("name", model_names())
 def test_forward_backward(name, activation, se, shape):
     torch.manual_seed(0)
-    channels, side, _ = shape
-    options = {"image_size": side} if name == "simple_cnn" else {}
-    model = build_model(name, num_classes=7, in_channels=channels, activation=activation, se=se, **options)
+    model = build_model(name, num_classes=7, input_shape=shape, activation=activation, se=se)
     x = torch.randn(2, *shape)
     out = model(x)
     assert out.shape == (2, 7)
@@ -48,7 +46,7 @@ def test_forward_backward(name, activation, se, shape):
 
 
 def test_resnet_stem_and_head_options():
-    kw = dict(num_classes=10, in_channels=3, activation="relu", se=False)
+    kw = dict(num_classes=10, input_shape=(3, 32, 32), activation="relu", se=False)
     cifar = build_model("resnet50", stem="cifar", **kw)
     assert cifar(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert not any(isinstance(m, nn.MaxPool2d) for m in cifar.modules())
@@ -57,20 +55,34 @@ def test_resnet_stem_and_head_options():
 
 
 def test_zero_init_last_bn_makes_blocks_start_as_identity_branch():
-    model = build_model("resnet50", num_classes=10, in_channels=3, activation="relu", se=False, zero_init_last_bn=True)
+    model = build_model("resnet50", num_classes=10, input_shape=(3, 224, 224), activation="relu", se=False, zero_init_last_bn=True)
     bn3 = [b.bn3.weight for stage in model.stages for b in stage]
     assert len(bn3) == 16 and all((w == 0).all() for w in bn3)
-    default = build_model("resnet50", num_classes=10, in_channels=3, activation="relu", se=False)
+    default = build_model("resnet50", num_classes=10, input_shape=(3, 224, 224), activation="relu", se=False)
     assert (default.stages[0][0].bn3.weight == 1).all()
 
 
-def test_squeeze_excite_equals_the_formula():
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"])
+def test_squeeze_excite_equals_the_formula_forward_and_backward(memory_format):
     torch.manual_seed(0)
     se = SqueezeExcite(32, reduction=4)
-    x = torch.randn(3, 32, 5, 6)
-    z = x.mean(dim=(2, 3))
-    s = torch.sigmoid(se.fc2.weight @ torch.relu(se.fc1.weight @ z.T + se.fc1.bias[:, None]) + se.fc2.bias[:, None])
-    torch.testing.assert_close(se(x), x * s.T[:, :, None, None])
+    x = torch.randn(3, 32, 5, 6).contiguous(memory_format=memory_format).requires_grad_()
+    grad = torch.randn(3, 32, 5, 6)
+
+    def reference(x, w1, b1, w2, b2):  # the SE paper's equations, written out
+        z = x.mean(dim=(2, 3))
+        s = torch.sigmoid(w2 @ torch.relu(w1 @ z.T + b1[:, None]) + b2[:, None])
+        return x * s.T[:, :, None, None]
+
+    params = [se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias]
+    ours = se(x)
+    ours_grads = torch.autograd.grad(ours, [x, *params], grad)
+    ref = reference(x, *params)
+    ref_grads = torch.autograd.grad(ref, [x, *params], grad)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    for name, a, b in zip(["x", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], ours_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m: f"grad of {name}: {m}")
+    assert ours.is_contiguous(memory_format=memory_format)  # the layout the convs around it run in
 
 
 def _selu_stack_stats(init: bool) -> tuple[float, float]:
@@ -109,20 +121,20 @@ def test_study_selu_is_selu_forward_but_its_gradient_is_nan_above_88():
 def test_study_selu_gets_lecun_init_as_selu():
     def first_conv(activation):
         torch.manual_seed(0)
-        return build_model("simple_cnn", num_classes=10, in_channels=1, activation=activation, se=False, image_size=28).features[0]
+        return build_model("simple_cnn", num_classes=10, input_shape=(1, 28, 28), activation=activation, se=False).features[0]
 
     torch.testing.assert_close(first_conv("study_selu").weight, first_conv("selu").weight)
 
 
 def test_unknown_names_are_user_errors():
     with pytest.raises(UserError, match="'resnet18' is not one of simple_cnn, resnet50"):
-        build_model("resnet18", num_classes=10, in_channels=1, activation="relu", se=False)
+        build_model("resnet18", num_classes=10, input_shape=(1, 28, 28), activation="relu", se=False)
     with pytest.raises(UserError, match="'selux' is not one of relu, selu"):
-        build_model("simple_cnn", num_classes=10, in_channels=1, activation="selux", se=False)
+        build_model("simple_cnn", num_classes=10, input_shape=(1, 28, 28), activation="selux", se=False)
     with pytest.raises(UserError, match="stem 'tiny'"):
-        build_model("resnet50", num_classes=10, in_channels=1, activation="relu", se=False, stem="tiny")
-    with pytest.raises(UserError, match="at least 8 px"):
-        build_model("simple_cnn", num_classes=10, in_channels=1, activation="relu", se=False, image_size=4)
+        build_model("resnet50", num_classes=10, input_shape=(1, 28, 28), activation="relu", se=False, stem="tiny")
+    with pytest.raises(UserError, match="at least 8 x 8 px, got 4 x 4"):
+        build_model("simple_cnn", num_classes=10, input_shape=(1, 4, 4), activation="relu", se=False)
 
 
 def test_bench_model_times_both_resnets_and_states_the_se_cost():
@@ -130,9 +142,16 @@ def test_bench_model_times_both_resnets_and_states_the_se_cost():
 
     from se_train.bench import bench_model
 
-    out = bench_model(image_size=32, batch=2, steps=1, warmup=1, rounds=1)
+    out = bench_model(image_size=32, batch=2, steps=1, warmup=1, rounds=1, profile=True)
     rows = dict(re.findall(r"^(torchvision resnet50|ResNet-50|SE-ResNet-50)\s*:\s*[\d,.]+ images/s, ([\d,]+) parameters", out, re.M))
     # The published counts (1000 classes): the rows time the models they name.
     assert rows == {"torchvision resnet50": "25,557,032", "ResNet-50": "25,557,032", "SE-ResNet-50": "28,088,024"}
     assert re.search(r"ResNet-50 / torchvision\s*:\s*[\d.]+ x", out) and re.search(r"SE costs \(eager\)\s*:\s*-?[\d.]+ %", out)
     assert "32x32 synthetic, batch 2" in out
+    # The profile: ops by the time SE adds, most first; SE's two Linear layers per block show as
+    # 32 more addmm calls per step (16 blocks).
+    profile = re.findall(r"^(.{60}) +([\d.]+) -> ([\d.]+)\s+[\d.]+ -> [\d.]+\s+([+-][\d.]+)$", out.split("extra time goes")[1], re.M)
+    adds = [float(a) for *_, a in profile]
+    assert len(profile) == 15 and adds == sorted(adds, reverse=True)
+    calls = {op.strip(): (float(plain), float(se)) for op, plain, se, _ in profile}
+    assert calls.get("aten::addmm", (1, 33)) == (1, 33) and any(se > plain for plain, se in calls.values())

@@ -176,10 +176,11 @@ def test_shipped_sweeps_validate():
         (lambda r: r.update(name=".."), r"name: '\.\.' is not a plain name"),
         (lambda r: r["grid"].update(dataset=["../outside/digits"]), r"grid\.dataset\[0\]: '\.\./outside/digits' is not a plain name"),
         (lambda r: r["grid"].update(seed=list(range(20_000))), r"grid: 20,000 cells, more than 10,000"),
+        (lambda r: r["grid"].update(stem=["cifar"]), r"trial\.0: model 'simple_cnn' takes no option 'stem' \(it takes se_reduction\)"),
     ],
     ids=["activation", "model", "unknown-key", "type", "list-for-scalar", "range", "axis", "missing-axis", "unprepared",
          "se-reduction-0", "negative-seed", "image-size-0", "image-size-huge", "float-epochs", "scalar-seed", "dotdot-name",
-         "dataset-path", "huge-grid"],
+         "dataset-path", "huge-grid", "option-of-another-model"],
 )
 def test_bad_sweep_file_is_one_line_exit_2_before_ray_starts(tmp_path, capsys, monkeypatch, edit, message):
     import re

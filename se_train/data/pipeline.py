@@ -43,9 +43,12 @@ def stored_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, 
     return (image_size, image_size, 3)
 
 
-def input_size(manifest: Manifest, image_size: int | None) -> int:
-    """The side the model sees: `image_size`, or the dataset's native size when it is None."""
-    return image_size or stored_shape(manifest, image_size)[0]
+def input_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, int]:
+    """Channels, height, width the model sees: `image_size` square, or the native size when None."""
+    if image_size is not None:
+        return (manifest.channels, image_size, image_size)
+    h, w, _ = stored_shape(manifest, None)
+    return (manifest.channels, h, w)
 
 
 def fits_in_memory(manifest: Manifest, split: str, image_size: int | None) -> bool:

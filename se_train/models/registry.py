@@ -19,6 +19,8 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "simple_cnn": SimpleCNN,
     "resnet50": partial(ResNet, (3, 4, 6, 3)),
 }
+# What every model is given by the data and the grid; the rest of its keywords are its options.
+_COMMON = ("num_classes", "input_shape", "act_layer", "se")
 
 
 def model_names() -> list[str]:
@@ -26,29 +28,31 @@ def model_names() -> list[str]:
     return list(_BUILDERS)
 
 
-def build_model(
-    name: str,
-    *,
-    num_classes: int,
-    in_channels: int,
-    activation: str,
-    se: bool,
-    **options: Any,
-) -> nn.Module:
-    """Build model `name`; each model initialises itself for its activation (`init_weights`).
-    `options` are the architecture's own keywords (se_reduction; simple_cnn: image_size; resnet50:
-    stem, head, zero_init_last_bn); one that is None takes the model's default.
-    """
+def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` for model `name` without those that are None (the model's default); a UserError
+    names an option the model does not take. Checked by name, not by calling the constructor, so
+    a sweep is checked before it starts and a TypeError inside a constructor stays the bug it is."""
     try:
         builder = _BUILDERS[name]
     except KeyError:
         raise UserError(f"model {name!r} is not one of {', '.join(_BUILDERS)}") from None
     options = {k: v for k, v in options.items() if v is not None}
-    # Checked by name, so a TypeError raised inside a constructor stays the bug it is.
-    takes = [p for p in inspect.signature(builder).parameters if p not in ("num_classes", "in_channels", "act_layer", "se")]
+    takes = [p for p in inspect.signature(builder).parameters if p not in _COMMON]
     if unknown := sorted(set(options) - set(takes)):
         raise UserError(f"model {name!r} takes no option {unknown[0]!r} (it takes {', '.join(takes)})")
-    return builder(num_classes=num_classes, in_channels=in_channels, act_layer=activation_layer(activation), se=se, **options)
+    return options
+
+
+def build_model(
+    name: str, *, num_classes: int, input_shape: tuple[int, int, int], activation: str, se: bool, **options: Any
+) -> nn.Module:
+    """Build model `name` for inputs of `input_shape` (channels, height, width); each model
+    initialises itself for its activation (`init_weights`). `options` are the model's own keywords
+    (se_reduction; resnet50: stem, head, zero_init_last_bn); one that is None takes its default."""
+    options = model_options(name, options)
+    return _BUILDERS[name](
+        num_classes=num_classes, input_shape=input_shape, act_layer=activation_layer(activation), se=se, **options
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -60,7 +60,7 @@ class ResNet(nn.Module):
     head "standard": global average pool -> FC (torchvision); head "study": pool -> FC-512 + act
     -> FC-256 + act -> FC (the 2017 study's Table 1).
     zero_init_last_bn: start each residual branch at zero (Goyal et al. 2017), so every block
-    begins as the identity.
+    begins as the identity. Of `input_shape` only the channels matter: global pooling takes any size.
     """
 
     def __init__(
@@ -68,7 +68,7 @@ class ResNet(nn.Module):
         layers: tuple[int, ...],
         *,
         num_classes: int,
-        in_channels: int,
+        input_shape: tuple[int, int, int],
         act_layer: type[nn.Module],
         se: bool,
         se_reduction: int = 16,
@@ -77,6 +77,7 @@ class ResNet(nn.Module):
         zero_init_last_bn: bool = False,
     ) -> None:
         super().__init__()
+        in_channels = input_shape[0]
         if stem == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False),

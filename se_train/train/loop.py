@@ -14,7 +14,6 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -24,7 +23,7 @@ from torch import nn
 from se_train.config import TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
-from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_size, read_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_shape, read_split, stored_shape
 from se_train.models import build_model, count_parameters
 from se_train.train import checkpoint
 from se_train.train.session import Session
@@ -55,13 +54,6 @@ class DivergenceCheck:
         if math.isfinite(loss) and loss <= self.ceiling:
             return None
         return Divergence(step, loss, self.last_finite, float(self.grad_norm))
-
-
-def model_options(cfg: TrialConfig, image_size: int) -> dict[str, Any]:
-    """The architecture-specific keywords of `build_model` for this trial."""
-    if cfg.model == "simple_cnn":
-        return {"image_size": image_size}
-    return {"stem": cfg.stem, "head": cfg.head, "zero_init_last_bn": cfg.zero_init_last_bn}
 
 
 def make_optimizer(cfg: TrialConfig, model: nn.Module, steps_per_epoch: int):
@@ -188,11 +180,10 @@ def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -
     model = build_model(
         cfg.model,
         num_classes=manifest.num_classes,
-        in_channels=manifest.channels,
+        input_shape=input_shape(manifest, cfg.image_size),
         activation=cfg.activation,
         se=cfg.se,
-        se_reduction=cfg.se_reduction,
-        **model_options(cfg, input_size(manifest, cfg.image_size)),
+        **cfg.model_options(),
     )
     params = count_parameters(model)
     if on_gpu:
