@@ -256,7 +256,8 @@ def _where_se_goes(plain: dict, se: dict, top: int = 15) -> list[str]:
         (pc, pt), (sc, st) = plain.get(key, (0, 0.0)), se.get(key, (0, 0.0))
         name = key if len(key) <= 60 else key[:57] + "..."
         lines.append(f"{name:<60} {pc:>6g} -> {sc:<6g} {pt:>7.2f} -> {st:<7.2f} {st - pt:>+8.2f}")
-    return lines
+    (pc, pt), (sc, st) = ([sum(v) for v in zip(*ops.values())] for ops in (plain, se))
+    return [*lines, f"{'all':<60} {pc:>6g} -> {sc:<6g} {pt:>7.2f} -> {st:<7.2f} {st - pt:>+8.2f}"]
 
 
 def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup: int = 5, rounds: int = 3,

@@ -59,7 +59,10 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x.mean(dim=(2, 3))
+        # The squeeze is a sum divided on the small (N, C) result rather than `mean`: the same
+        # average, but its gradient flows back as a broadcast view that autograd adds in place to
+        # the scale's, where `mean`'s backward first writes a full-size tensor.
+        z = x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
         s = torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))
         return x * s[:, :, None, None]
 
