@@ -151,7 +151,9 @@ def test_bench_model_times_both_resnets_and_states_the_se_cost():
     # The profile: ops by the time SE adds, most first; SE's two Linear layers per block show as
     # 32 more addmm calls per step (16 blocks).
     profile = re.findall(r"^(.{60}) +([\d.]+) -> ([\d.]+)\s+[\d.]+ -> [\d.]+\s+([+-][\d.]+)$", out.split("extra time goes")[1], re.M)
-    adds = [float(a) for *_, a in profile]
-    assert len(profile) == 15 and adds == sorted(adds, reverse=True)
-    calls = {op.strip(): (float(plain), float(se)) for op, plain, se, _ in profile}
+    *ops, (total, plain_calls, se_calls, _) = profile
+    adds = [float(a) for *_, a in ops]
+    assert len(ops) == 15 and adds == sorted(adds, reverse=True)
+    calls = {op.strip(): (float(plain), float(se)) for op, plain, se, _ in ops}
     assert calls.get("aten::addmm", (1, 33)) == (1, 33) and any(se > plain for plain, se in calls.values())
+    assert total.strip() == "all" and float(se_calls) > float(plain_calls)
