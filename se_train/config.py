@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from se_train.errors import UserError
 from se_train.models.layers import ACTIVATIONS
-from se_train.models.registry import model_names, model_options
+from se_train.models.registry import model_names, model_options, option_names
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -68,18 +68,14 @@ class TrialConfig(BaseModel):
     # values fed as they are, to reproduce pipelines that forgot to scale (see StudySELU).
     inputs: Literal["standard", "raw"] = "standard"
     loss_ceiling: float = Field(1e3, gt=0)  # a training loss above this counts as diverged
-    # torch.compile the model in the training loop. Compiling costs ~45 s for the SimpleCNN on 2
-    # CPU cores and pays off in long cells only (many epochs of ResNet-50), not 10-second ones.
+    # torch.compile the model in the training loop. On 2 CPU cores compiling costs ~45 s for the
+    # SimpleCNN and 92-110 s for ResNet-50 (6-10% faster after): long cells only, not 10-second ones.
     compile: bool = False
 
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
         return _one_of(v, model_names())
-
-    def model_options(self) -> dict[str, Any]:
-        """The model's own keywords for `build_model`; None ones take the model's default."""
-        return self.model_dump(include={"se_reduction", "stem", "head", "zero_init_last_bn"})
 
     @field_validator("dataset")
     @classmethod
@@ -90,6 +86,10 @@ class TrialConfig(BaseModel):
     @classmethod
     def _activation(cls, v: str) -> str:
         return _one_of(v, list(ACTIVATIONS))
+
+    def model_options(self) -> dict[str, Any]:
+        """The fields that are some model's options, for `build_model`; None takes its default."""
+        return self.model_dump(include=option_names())
 
 
 GRID_AXES_REQUIRED = ("model", "dataset", "activation", "se")

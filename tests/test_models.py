@@ -45,6 +45,14 @@ def test_forward_backward(name, activation, se, shape):
     assert any(isinstance(m, act) for m in model.modules())
 
 
+def test_every_model_option_is_a_training_field():
+    from se_train.config import TrialConfig
+    from se_train.models.registry import option_names
+
+    assert option_names() == {"se_reduction", "stem", "head", "zero_init_last_bn"}
+    assert option_names() <= set(TrialConfig.model_fields)  # so a sweep file can set each one
+
+
 def test_resnet_stem_and_head_options():
     kw = dict(num_classes=10, input_shape=(3, 32, 32), activation="relu", se=False)
     cifar = build_model("resnet50", stem="cifar", **kw)

@@ -28,6 +28,15 @@ def model_names() -> list[str]:
     return list(_BUILDERS)
 
 
+def _options_of(builder: Callable[..., nn.Module]) -> list[str]:
+    return [p for p in inspect.signature(builder).parameters if p not in _COMMON]
+
+
+def option_names() -> set[str]:
+    """Every keyword some registered model takes as an option."""
+    return {p for builder in _BUILDERS.values() for p in _options_of(builder)}
+
+
 def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """`options` for model `name` without those that are None (the model's default); a UserError
     names an option the model does not take. Checked by name, not by calling the constructor, so
@@ -37,7 +46,7 @@ def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     except KeyError:
         raise UserError(f"model {name!r} is not one of {', '.join(_BUILDERS)}") from None
     options = {k: v for k, v in options.items() if v is not None}
-    takes = [p for p in inspect.signature(builder).parameters if p not in _COMMON]
+    takes = _options_of(builder)
     if unknown := sorted(set(options) - set(takes)):
         raise UserError(f"model {name!r} takes no option {unknown[0]!r} (it takes {', '.join(takes)})")
     return options
