@@ -21,6 +21,9 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
 }
 # What every model is given by the data and the grid; the rest of its keywords are its options.
 _COMMON = ("num_classes", "input_shape", "act_layer", "se")
+_OPTIONS = {
+    name: [p for p in inspect.signature(builder).parameters if p not in _COMMON] for name, builder in _BUILDERS.items()
+}
 
 
 def model_names() -> list[str]:
@@ -28,13 +31,9 @@ def model_names() -> list[str]:
     return list(_BUILDERS)
 
 
-def _options_of(builder: Callable[..., nn.Module]) -> list[str]:
-    return [p for p in inspect.signature(builder).parameters if p not in _COMMON]
-
-
 def option_names() -> set[str]:
     """Every keyword some registered model takes as an option."""
-    return {p for builder in _BUILDERS.values() for p in _options_of(builder)}
+    return {p for takes in _OPTIONS.values() for p in takes}
 
 
 def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -42,11 +41,10 @@ def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     names an option the model does not take. Checked by name, not by calling the constructor, so
     a sweep is checked before it starts and a TypeError inside a constructor stays the bug it is."""
     try:
-        builder = _BUILDERS[name]
+        takes = _OPTIONS[name]
     except KeyError:
         raise UserError(f"model {name!r} is not one of {', '.join(_BUILDERS)}") from None
     options = {k: v for k, v in options.items() if v is not None}
-    takes = _options_of(builder)
     if unknown := sorted(set(options) - set(takes)):
         raise UserError(f"model {name!r} takes no option {unknown[0]!r} (it takes {', '.join(takes)})")
     return options
