@@ -30,7 +30,7 @@ from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, op
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.models import build_model, count_parameters
-from se_train.sweep import runner
+from se_train.sweep import cluster, runner
 from se_train.train.loop import make_optimizer
 
 BATCH = 256
@@ -190,7 +190,7 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
 
     with tempfile.TemporaryDirectory() as tmp:
         t_ray = time.perf_counter()
-        runner.connect(None)
+        cluster.connect(None)
         ray_start = time.perf_counter() - t_ray
         resources = {"workers_per_trial": 1, "cpus_per_worker": 1, "max_concurrent_trials": concurrent}
         if gpu:

@@ -14,7 +14,8 @@ def _command_line(fallback: str) -> str:
     return " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else fallback
 
 
-NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's); one more than the cores lets Ray Data read beside every trial"
+NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's)"
+MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a cluster, no cap: the cluster and its autoscaler decide; on a local Ray, what it fits)"
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -68,7 +69,9 @@ def _run(args: argparse.Namespace) -> None:
 def _resume(args: argparse.Namespace) -> None:
     from se_train.sweep.runner import resume_sweep
 
-    experiment = resume_sweep(args.path, address=args.address, num_cpus=args.num_cpus)
+    experiment = resume_sweep(
+        args.path, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, mlflow=args.mlflow
+    )
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
 
 
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="experiment storage: local folder or URI (overrides the file's)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
-    p.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster fits)")
+    p.add_argument("--max-concurrent", type=int, help=MAX_CONCURRENT_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
     p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
     p.set_defaults(func=_run)
@@ -136,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
+    p.add_argument("--max-concurrent", type=int, help=MAX_CONCURRENT_HELP)
+    p.add_argument("--mlflow", metavar="URI", help="the sweep's MLflow server, as it started (a resumed sweep keeps its tracking)")
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("report", help="tables, effects and plots from an experiment folder (no Ray needed)")

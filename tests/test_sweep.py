@@ -18,7 +18,7 @@ import yaml
 
 from se_train.cli import main
 from se_train.config import parse_sweep
-from se_train.sweep import runner
+from se_train.sweep import cluster, runner
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
 
 def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, capsys):
@@ -205,7 +205,7 @@ def test_bad_sweep_file_is_one_line_exit_2_before_ray_starts(tmp_path, capsys, m
 
 def test_num_cpus_with_a_cluster_address_is_refused_before_ray_starts(tmp_path, capsys, monkeypatch):
     path = sweep_file(tmp_path, "cpus", {})
-    monkeypatch.setattr(runner.ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
+    monkeypatch.setattr(cluster.ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["run", str(path), "--address", "auto", "--num-cpus", "3"]) == 2
     assert "--num-cpus sizes a local Ray" in capsys.readouterr().err
 

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import tune
-from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from se_train import storage
 from se_train.config import Resources, SweepSpec, TrialConfig
@@ -27,6 +23,7 @@ from se_train.data.pipeline import IN_MEMORY_BYTES, fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
+from se_train.sweep.cluster import GridCells, check_gpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.report.collect import run_status
 from se_train.sweep.progress import VIEW_STATES, render, trial_line
@@ -38,9 +35,6 @@ from se_train.sweep.stopper import DivergenceStopper
 # non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
 # scheduling). A one-worker trial trains in its own process and holds that worker's resources.
 DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
-# CPUs kept free for Ray Data's read and decode tasks, when some split streams, when the
-# concurrency is chosen for the user. Splits held in memory are read without Ray Data.
-DATA_CPUS = 1
 # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
 # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -90,57 +84,6 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
             where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
             return f"{where}.dataset[{grid['dataset'].index(name)}]"
     return "grid.dataset"
-
-
-def _joining(address: str | None) -> bool:
-    return bool(address or os.environ.get("RAY_ADDRESS"))
-
-
-def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
-    logical CPUs (default: the machine's)."""
-    joining = _joining(address)
-    if joining and num_cpus:
-        raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
-    if ray.is_initialized():
-        return
-    if joining:
-        ray.init(address=address)
-    else:
-        # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
-        # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1")
-
-
-def hardware() -> dict[str, Any]:
-    """What the sweep ran on, for the report: the driver's machine and the Ray cluster."""
-    total = ray.cluster_resources()
-    nodes = len([n for n in ray.nodes() if n.get("Alive")])
-    desc = f"{platform.machine()} {platform.system()}, driver with {os.cpu_count()} CPUs; Ray cluster of {nodes} node(s), {total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU"
-    return {"description": desc, "cluster_cpus": total.get("CPU", 0), "cluster_gpus": total.get("GPU", 0), "nodes": nodes}
-
-
-def check_gpus(res: Resources, source: str, joining: bool) -> None:
-    """A trial asking for GPUs that the Ray has none of would wait forever: refuse it on a local
-    Ray; warn on a cluster, which may scale up to them."""
-    if res.gpus_per_worker and not ray.cluster_resources().get("GPU", 0):
-        message = f"{source}: resources.gpus_per_worker: {res.gpus_per_worker:g} GPU asked, but this Ray has no GPU"
-        if not joining:
-            raise UserError(message + "; set gpus_per_worker: 0 to train on CPU")
-        warnings.warn(message + "; trials wait until the cluster adds one", stacklevel=2)
-
-
-def max_concurrent(spec: SweepSpec, override: int | None, streams: bool) -> int:
-    """Trials at once: as asked, or as many as the cluster fits (with DATA_CPUS left for Ray Data
-    when some split `streams`)."""
-    if override or spec.resources.max_concurrent_trials:
-        return override or spec.resources.max_concurrent_trials
-    res = spec.resources
-    total = ray.cluster_resources()
-    fits = int((total.get("CPU", 0) - DATA_CPUS * streams) // (res.workers_per_trial * res.cpus_per_worker))
-    if res.gpus_per_worker:
-        fits = min(fits, int(total.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
-    return max(1, fits)
 
 
 _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
@@ -219,8 +162,8 @@ def _tuner_configs(spec: SweepSpec, concurrency: int, callbacks: list[tune.Callb
     # cells give it, so no value is sampled and none triggers Tune's "not in domain" warning.
     param_space = {k: tune.choice(list(dict.fromkeys(c[k] for c in cells))) for k in cells[0]}
     tune_config = tune.TuneConfig(
-        # Tune ignores max_concurrent_trials when given a BasicVariantGenerator: the cap goes here.
-        search_alg=BasicVariantGenerator(points_to_evaluate=cells, max_concurrent=concurrency),
+        # Tune ignores max_concurrent_trials when given a search algorithm: the cap goes here.
+        search_alg=GridCells(points_to_evaluate=cells, max_concurrent=concurrency),
         num_samples=len(cells),
         scheduler=scheduler,
         trial_dirname_creator=_trial_dirname,
@@ -257,8 +200,10 @@ def run_sweep(
         previous = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
         if previous["spec"] != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
-        print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
-        return resume_sweep(experiment, address=address, num_cpus=num_cpus)
+        if tune.Tuner.can_restore(experiment):
+            print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
+            return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
+        print(f"{experiment} exists with this sweep, but Tune saved no state there: starting it anew")
     meta = {
         "spec": spec.model_dump(),
         "sweep_file": source,
@@ -270,7 +215,7 @@ def run_sweep(
     }
     streams = _streams(spec, data_root)
     connect(address, num_cpus)
-    check_gpus(spec.resources, source, joining=_joining(address))
+    check_gpus(spec.resources, source, on_cluster=joining(address))
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, storage.SWEEP_FILE), json.dumps(meta, indent=2))
     callbacks = []
@@ -278,26 +223,48 @@ def run_sweep(
         from se_train.sweep.mlflow_callback import MlflowTracking
 
         callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, experiment, spec.name, spec.axes()))
-    param_space, tune_config, run_config = _tuner_configs(spec, max_concurrent(spec, concurrency, streams), callbacks)
+    cap = max_concurrent(spec, concurrency, streams, on_cluster=joining(address))
+    param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks)
     run_config.name, run_config.storage_path = spec.name, root
     tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     tuner.fit()
     return experiment
 
 
-def resume_sweep(experiment: str, *, address: str | None = None, num_cpus: int | None = None) -> str:
+def resume_sweep(
+    experiment: str,
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    concurrency: int | None = None,
+    mlflow: str | None = None,
+) -> str:
     """Continue an interrupted sweep; finished trials are not rerun, unfinished ones continue from
-    their last checkpoint."""
+    their last checkpoint. Trials at once follow the same rule as `run_sweep`, for this command:
+    `concurrency`, else the sweep file's, else what this Ray decides."""
     experiment = storage.normalize(experiment)
     meta_path = storage.join(experiment, storage.SWEEP_FILE)
     if not storage.exists(meta_path):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE})")
     meta = json.loads(storage.read_text(meta_path))
-    connect(address, num_cpus)
-    check_gpus(Resources(**meta["spec"]["resources"]), meta_path, joining=_joining(address))
+    spec = SweepSpec.model_validate(meta["spec"])
     if not tune.Tuner.can_restore(experiment):
-        raise UserError(f"{experiment}: Tune has not saved its state here yet; start the sweep again with `se-sweep run`")
+        raise UserError(
+            f"{experiment}: Tune saved no state there (the sweep stopped before its first trial started), so there is "
+            f"nothing to resume; `se-sweep run {meta['sweep_file']} --storage {experiment.rsplit('/', 1)[0]}` starts it anew"
+        )
+    tracked = (meta.get("tracking") or {}).get("mlflow")
+    if mlflow and mlflow != tracked:
+        # Tune restores the callbacks a sweep started with; a restored Tuner takes no new ones.
+        started = f"logs to {tracked}" if tracked else "was started without MLflow"
+        raise UserError(f"--mlflow {mlflow}: this sweep {started}, and a resumed sweep keeps the tracking it started with; drop --mlflow")
+    connect(address, num_cpus)
+    check_gpus(spec.resources, meta_path, on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, _streams(spec, Path(meta["data_root"])), on_cluster=joining(address))
     tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
+    # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace it:
+    # the cap is set on that GridCells, which keeps it through Tune's restore of its saved state.
+    tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
     tuner.fit()
     return experiment
 

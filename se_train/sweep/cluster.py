@@ -1,0 +1,124 @@
+"""Where a sweep runs and how many trials it runs at once: a local Ray started here, or a cluster
+joined with `--address` / RAY_ADDRESS (a fixed one, or one whose autoscaler adds nodes on demand).
+
+On a cluster the cluster decides: every trial is queued with Tune, so its resource request is
+pending demand that Ray's autoscaler scales on. Sizing from the nodes up at start would cap an
+autoscaling cluster, whose GPU workers start at `min_workers: 0`, at one trial (measured with
+Ray's fake multi-node autoscaler: one worker node, one trial at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import warnings
+from typing import Any
+
+import ray
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
+from se_train.config import Resources, SweepSpec
+from se_train.errors import UserError
+
+# CPUs kept free for Ray Data's read and decode tasks, when some split streams, when a local Ray's
+# concurrency is chosen for the user. Splits held in memory are read without Ray Data.
+DATA_CPUS = 1
+NO_CAP = 0  # BasicVariantGenerator's "no maximum"
+
+
+def joining(address: str | None) -> bool:
+    return bool(address or os.environ.get("RAY_ADDRESS"))
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
+    logical CPUs (default: the machine's)."""
+    if joining(address) and num_cpus:
+        raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
+    if ray.is_initialized():
+        return
+    if joining(address):
+        _join(address)
+    else:
+        # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
+        # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1")
+
+
+def _join(address: str | None) -> None:
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    where = address or os.environ["RAY_ADDRESS"]
+    _check_reachable(where)
+    # ray.init sends a token only to a cluster it finds itself (no address, or "auto"); given an
+    # address it sends none unless RAY_AUTH_MODE=token is set, and a `ray start` cluster (token
+    # authentication on by default) refuses it. This is the helper `ray start` uses: it turns
+    # token mode on when a token is found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    try:
+        ray.init(address=address)
+    except ConnectionError as e:
+        if "uthenticat" in f"{e} {e.__cause__}":
+            raise UserError(
+                f"--address {where}: the cluster refused this driver's authentication token (or it has none); set "
+                "RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH, to the cluster's token (`ray get-auth-token` on its head node)"
+            ) from None
+        raise UserError(f"--address {where}: cannot join a Ray cluster there ({e})") from None
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT nobody answers at fails here at once: ray.init would retry it for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray:// and other forms: ray.init resolves them itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise UserError(f"--address {address}: no Ray cluster answers there ({e.strerror or e})") from None
+
+
+def hardware() -> dict[str, Any]:
+    """What the sweep ran on, for the report: the driver's machine and the Ray cluster."""
+    total = ray.cluster_resources()
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    desc = f"{platform.machine()} {platform.system()}, driver with {os.cpu_count()} CPUs; Ray cluster of {nodes} node(s), {total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU"
+    return {"description": desc, "cluster_cpus": total.get("CPU", 0), "cluster_gpus": total.get("GPU", 0), "nodes": nodes}
+
+
+def check_gpus(res: Resources, source: str, on_cluster: bool) -> None:
+    """A trial asking for GPUs that the Ray has none of would wait forever: refuse it on a local
+    Ray; warn on a cluster, which may scale up to them."""
+    if res.gpus_per_worker and not ray.cluster_resources().get("GPU", 0):
+        message = f"{source}: resources.gpus_per_worker: {res.gpus_per_worker:g} GPU asked, but this Ray has no GPU"
+        if not on_cluster:
+            raise UserError(message + "; set gpus_per_worker: 0 to train on CPU")
+        warnings.warn(message + "; trials wait until the cluster adds one", stacklevel=2)
+
+
+def max_concurrent(spec: SweepSpec, override: int | None, streams: bool, on_cluster: bool) -> int:
+    """Trials at once: as asked; else on a cluster no cap (NO_CAP: Tune queues every trial, and
+    the queue is what the autoscaler grows the cluster for); else as many as the local Ray fits,
+    with DATA_CPUS left for Ray Data when some split `streams`."""
+    if override or spec.resources.max_concurrent_trials:
+        return override or spec.resources.max_concurrent_trials
+    if on_cluster:
+        return NO_CAP
+    res = spec.resources
+    total = ray.cluster_resources()
+    fits = int((total.get("CPU", 0) - DATA_CPUS * streams) // (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        fits = min(fits, int(total.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
+    return max(1, fits)
+
+
+class GridCells(BasicVariantGenerator):
+    """Tune's basic generator over the grid's listed cells, whose concurrency cap belongs to the
+    command that runs it. Tune restores a searcher from its saved state on resume, cap included;
+    keeping the running command's cap lets `resume --max-concurrent` widen a sweep, and lets a
+    sweep started on a laptop spread over the cluster it is resumed on."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        cap = self.max_concurrent
+        super().set_state(state)
+        self.max_concurrent = cap
