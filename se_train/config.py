@@ -104,6 +104,10 @@ class Resources(BaseModel):
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"  # a trial's workers over nodes
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as the cluster fits
     max_failures: int = Field(1, ge=-1)  # worker failures a trial recovers from (from its last checkpoint)
+    # A split whose decoded pixels fit in this many MiB is read once and held on each worker's
+    # device; a larger one streams through Ray Data every epoch. Fashion-MNIST train is 41 MiB,
+    # CIFAR-10 132 MiB, ImageNet at 224 px ~180 GiB.
+    in_memory_mb: float = Field(2048, gt=0)
 
 
 class Asha(BaseModel):

@@ -18,6 +18,7 @@ import yaml
 
 from se_train.cli import main
 from se_train.config import parse_sweep
+from se_train.report.collect import collect
 from se_train.sweep import cluster, runner
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
 
@@ -69,6 +70,68 @@ def test_two_ddp_workers_train_one_trial(tmp_path, ray_cluster):
     path = sweep_file(tmp_path, "ddp", {}, train={"epochs": 1}, resources={"workers_per_trial": 2, "cpus_per_worker": 0.5})
     (df,) = trial_progress(run_with_hang_guard(path)).values()
     assert df["workers"].tolist() == [2] and df["valid_acc"].between(0, 1).all()
+
+
+def test_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cluster):
+    # Digits' 1,197 train images over 2 workers: 599 and 598 rows, 14 and 13 steps of 46 without
+    # the even split, and the worker with a step more waits on the other forever.
+    path = sweep_file(tmp_path, "uneven", {}, train={"epochs": 2, "batch_size": 46},
+                      resources={"workers_per_trial": 2, "cpus_per_worker": 0.5})
+    experiment = run_with_hang_guard(path)
+    (df,) = trial_progress(experiment).values()
+    assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any()
+    assert df["train_images"].tolist() == [1196, 1196]  # 598 each; the one row over is left out
+    (run,) = collect(str(experiment)).runs.itertuples()
+    assert run.status == "completed" and 0 < run.test_acc <= 1
+
+
+def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
+    import psutil
+
+    path = sweep_file(tmp_path, "ddpft", {"model": ["resnet50"]}, train={"epochs": 3},
+                      resources={"workers_per_trial": 2, "cpus_per_worker": 0.5, "max_failures": 1})
+    experiment = tmp_path / "experiments" / "ddpft"
+    killed: list[int] = []
+
+    def kill_a_worker_after_the_first_checkpoint():
+        deadline = time.time() + HANG_TIMEOUT_S
+        while time.time() < deadline and not killed:
+            if list(experiment.glob("train_runs/*/checkpoint_*")):  # epoch 1 is saved
+                for proc in psutil.process_iter(["name", "cmdline"]):
+                    if "RayTrainWorker" in " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])]):
+                        proc.kill()
+                        killed.append(proc.pid)
+                        break
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
+    killer.start()
+    run_with_hang_guard(path)
+    killer.join(5)
+    assert killed, "no Train worker was killed: the test did not exercise recovery"
+    (df,) = trial_progress(experiment).values()
+    assert df["epoch"].tolist() == [1, 2, 3] and df["workers"].tolist() == [2, 2, 2]
+
+
+def test_a_streamed_split_trains_as_the_same_split_held_in_memory(tmp_path, ray_cluster):
+    # One batch per epoch (batch 2048 > 1,197 rows): no shuffle order to differ, so the streamed
+    # and the held run see the same batches and may differ only by float summation order.
+    finals, reads = {}, {}
+    for name, in_memory_mb in (("held", 2048), ("streamed", 0.001)):
+        path = sweep_file(tmp_path, name, {}, train={"epochs": 2, "batch_size": 2048}, resources={"in_memory_mb": in_memory_mb})
+        before = _parquet_read_tasks()
+        (df,) = trial_progress(run_with_hang_guard(path)).values()
+        finals[name], reads[name] = df.iloc[-1], _parquet_read_tasks() - before
+    assert reads["held"] == 0 and reads["streamed"] > 0, reads  # Ray Data read only the streamed run's splits
+    for metric in ("train_loss", "valid_loss", "valid_acc", "test_loss", "test_acc"):
+        assert finals["streamed"][metric] == pytest.approx(finals["held"][metric], rel=1e-4, abs=1e-6), metric
+
+
+def _parquet_read_tasks() -> int:
+    """Ray Data's Parquet read tasks so far on the session's Ray, from Ray's State API."""
+    from ray.util.state import list_tasks
+
+    return len([t for t in list_tasks(limit=10_000, raise_on_missing_output=False) if t.name.startswith("ReadFiles")])
 
 
 def test_compiled_model_trains_and_checkpoints(tmp_path, ray_cluster):

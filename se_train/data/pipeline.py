@@ -28,11 +28,6 @@ from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.shards import binary_column
 from se_train.errors import UserError
 
-# A split whose decoded uint8 pixels fit in this many bytes is held in memory (on the device) for
-# the whole trial; a larger one streams. Fashion-MNIST train is 43 MB, CIFAR-10 138 MB,
-# ImageNet at 224 px ~190 GB.
-IN_MEMORY_BYTES = 2 * 2**30
-
 
 def stored_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, int]:
     """H, W, C of the images as they leave Ray Data: native size for raw, `image_size` for JPEG."""
@@ -51,9 +46,10 @@ def input_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, i
     return (manifest.channels, h, w)
 
 
-def fits_in_memory(manifest: Manifest, split: str, image_size: int | None) -> bool:
+def fits_in_memory(manifest: Manifest, split: str, image_size: int | None, limit_mb: float) -> bool:
+    """Whether the split's decoded pixels fit in `limit_mb` MiB (`resources.in_memory_mb`)."""
     h, w, c = stored_shape(manifest, image_size)
-    return manifest.splits[split].rows * h * w * c <= IN_MEMORY_BYTES
+    return manifest.splits[split].rows * h * w * c <= limit_mb * 2**20
 
 
 def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
@@ -88,9 +84,16 @@ def open_split(folder: Path, split: str, image_size: int | None = None):
     return ds
 
 
-def read_split(folder: Path, split: str, image_size: int | None, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def read_split(
+    folder: Path, split: str, image_size: int | None, rank: int = 0, world: int = 1, even: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One worker's rows (every `world`-th from `rank`) of a split small enough to hold, read with
-    pyarrow straight from its shards (checked against the manifest): uint8 N x C x H x W, int64 N."""
+    pyarrow straight from its shards (checked against the manifest): uint8 N x C x H x W, int64 N.
+
+    `even`: every worker gets the same number of rows, so DDP workers take the same number of
+    steps (a worker with one step more waits forever on its peers' gradients). The last
+    `rows % world` rows are left out, as `DistributedSampler(drop_last=True)` does; without
+    `even` (evaluation) every row is some worker's, once."""
     manifest = load_manifest(folder)
     tables = []
     for path in verify_split(folder, manifest, split, checksums=False):
@@ -99,7 +102,8 @@ def read_split(folder: Path, split: str, image_size: int | None, rank: int = 0, 
         except (OSError, pa.ArrowException) as e:
             raise UserError(f"{path}: unreadable Parquet shard ({e})") from None
     table = pa.concat_tables(tables)
-    table = table.take(np.arange(rank, table.num_rows, world))
+    rows = table.num_rows - table.num_rows % world if even else table.num_rows
+    table = table.take(np.arange(rank, rows, world))
     if table.num_rows == 0:
         raise UserError(f"{folder}: split {split!r} has fewer rows than the trial has workers ({world})")
     shape = stored_shape(manifest, image_size)

@@ -98,8 +98,6 @@ def collect(experiment: str) -> Experiment:
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
         run_rows.append({**cell, **_summarise(t, cfg, results, experiment)})
-    if not epoch_rows:
-        raise UserError(f"{experiment}: no trial has reported an epoch yet; nothing to report")
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
     return Experiment(meta, axes, epochs, runs, notes)

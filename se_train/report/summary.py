@@ -29,18 +29,6 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
     exp.epochs.to_csv(out / "epochs.csv", index=False)
     exp.runs.to_parquet(out / "runs.parquet")
     exp.runs.to_csv(out / "runs.csv", index=False)
-    table = tables.study_table(exp.runs, exp.axes)
-    (out / "table.md").write_text(tables.to_markdown(table) + "\n")
-    (out / "table.tex").write_text(tables.to_latex(table))
-    flat = table.copy()
-    flat.columns = tables.flat_columns(table)
-    flat.to_csv(out / "table.csv", index=False)
-    eff = tables.effects(exp.runs, exp.axes)
-    eff.to_csv(out / "effects.csv", index=False)
-    plots.curves(exp.epochs, exp.runs, exp.axes, out)
-    plots.heatmap(exp.runs, exp.axes, out)
-    has_effects = bool(plots.effects_plot(eff, out))
-
     counts = exp.runs["status"].value_counts()
     meta = exp.meta
     hardware = meta.get("hardware", {})
@@ -55,25 +43,12 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
         *(f"- left out: {note}" for note in exp.notes),
         "",
-        "## Results (min loss / max accuracy over epochs; mean ± std (n) over seeds)",
-        "",
-        tables.to_markdown(table),
-        "",
-        "Time is the mean training time per run (evaluation excluded).",
-        "",
-        "## Effects on best valid accuracy, paired by seed",
-        "",
-        tables.effects_markdown(eff),
-        "",
-        "## Plots",
-        "",
-        "![training curves](curves.png)",
-        "",
-        "![valid accuracy heatmap](heatmap.png)",
-        "",
     ]
-    if has_effects:
-        lines += ["![effects](effects.png)", ""]
+    if exp.epochs.empty:
+        # Every trial failed (or none has run yet): what went wrong is the report.
+        lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
+    else:
+        lines += _results(exp, out)
     bad = exp.runs[exp.runs["status"].isin(["diverged", "errored"])]
     lines += ["## Diverged and errored trials", ""]
     if bad.empty:
@@ -94,6 +69,42 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         tracked = meta.get("tracking") or {}
         attach_report(mlflow, tracked.get("experiment") or name, meta.get("experiment", experiment), name, out)
     return out
+
+
+def _results(exp, out: Path) -> list[str]:
+    """The study's table, effects and plots (files in `out`), and their part of summary.md."""
+    table = tables.study_table(exp.runs, exp.axes)
+    (out / "table.md").write_text(tables.to_markdown(table) + "\n")
+    (out / "table.tex").write_text(tables.to_latex(table))
+    flat = table.copy()
+    flat.columns = tables.flat_columns(table)
+    flat.to_csv(out / "table.csv", index=False)
+    eff = tables.effects(exp.runs, exp.axes)
+    eff.to_csv(out / "effects.csv", index=False)
+    plots.curves(exp.epochs, exp.runs, exp.axes, out)
+    plots.heatmap(exp.runs, exp.axes, out)
+    has_effects = bool(plots.effects_plot(eff, out))
+    lines = [
+        "## Results (min loss / max accuracy over epochs; mean ± std (n) over seeds)",
+        "",
+        tables.to_markdown(table),
+        "",
+        "Time is the mean training time per run (evaluation excluded).",
+        "",
+        "## Effects on best valid accuracy, paired by seed",
+        "",
+        tables.effects_markdown(eff),
+        "",
+        "## Plots",
+        "",
+        "![training curves](curves.png)",
+        "",
+        "![valid accuracy heatmap](heatmap.png)",
+        "",
+    ]
+    if has_effects:
+        lines += ["![effects](effects.png)", ""]
+    return lines
 
 
 def _wall_time(meta: dict, exp) -> str:

@@ -29,7 +29,7 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
     res = Resources(**resources)
     dataset_dir = Path(data_root) / cfg.dataset
     if res.workers_per_trial == 1:
-        fit(cfg, dataset_dir, res.cpus_per_worker, in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator()))
+        fit(cfg, dataset_dir, res, in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator()))
         return
     # Ray Train's controller polls its workers every 2 s by default, which adds seconds to every
     # trial's start and end; Train passes this on from the trial to its controller and workers.
@@ -39,14 +39,14 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
     streamed = {
         split: open_split(dataset_dir, split, cfg.image_size)
         for split in manifest.splits
-        if not fits_in_memory(manifest, split, cfg.image_size)
+        if not fits_in_memory(manifest, split, cfg.image_size, res.in_memory_mb)
     }
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         worker_resources["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"trial": cfg.model_dump(), "dataset_dir": str(dataset_dir), "threads": res.cpus_per_worker},
+        train_loop_config={"trial": cfg.model_dump(), "dataset_dir": str(dataset_dir), "resources": resources},
         scaling_config=ray.train.ScalingConfig(
             num_workers=res.workers_per_trial,
             use_gpu=res.gpus_per_worker > 0,
@@ -54,6 +54,7 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
             placement_strategy=res.placement_strategy,
         ),
         datasets=streamed or None,
+        dataset_config=ExactEvaluation(datasets_to_split=["train"]),
         run_config=ray.train.RunConfig(
             # Named after the Tune trial, so a restored trial finds its own checkpoints.
             name=ray.tune.get_context().get_trial_id(),
@@ -67,4 +68,19 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
 
 
 def _train_worker(config: dict[str, Any]) -> None:
-    fit(TrialConfig(**config["trial"]), Path(config["dataset_dir"]), config["threads"], in_train_worker())
+    fit(TrialConfig(**config["trial"]), Path(config["dataset_dir"]), Resources(**config["resources"]), in_train_worker())
+
+
+class ExactEvaluation(ray.train.DataConfig):
+    """Ray Train splits a streamed split among the workers with `equal=True`: each gets as many
+    rows, up to world-1 rows dropped, so DDP workers take the same steps. Right for train (made
+    `datasets_to_split`); valid and test must count every image once, and evaluation runs no
+    collective before its final sum, so they are split with `equal=False`."""
+
+    def configure(self, datasets, world_size, worker_handles, worker_node_ids, **kwargs):
+        shards = super().configure(datasets, world_size, worker_handles, worker_node_ids, **kwargs)
+        for name, ds in datasets.items():
+            if name not in self._datasets_to_split:
+                for rank, shard in enumerate(ds.streaming_split(world_size, equal=False)):
+                    shards[rank][name] = shard
+        return shards

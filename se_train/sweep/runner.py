@@ -19,7 +19,7 @@ from ray import tune
 from se_train import storage
 from se_train.config import Resources, SweepSpec, TrialConfig
 from se_train.data.manifest import MANIFEST, load_manifest, verify_split
-from se_train.data.pipeline import IN_MEMORY_BYTES, fits_in_memory, stored_shape
+from se_train.data.pipeline import fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
@@ -35,6 +35,7 @@ from se_train.sweep.stopper import DivergenceStopper
 # non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
 # scheduling). A one-worker trial trains in its own process and holds that worker's resources.
 DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
+CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
 # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
 # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -64,7 +65,7 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
             except UserError as e:
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
         for split in manifest.splits:  # hashing every byte is cheap for small splits only
-            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= IN_MEMORY_BYTES)
+            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
 
 
 def _streams(spec: SweepSpec, data_root: Path) -> bool:
@@ -72,7 +73,7 @@ def _streams(spec: SweepSpec, data_root: Path) -> bool:
     manifests = {}
     for t in spec.trials():
         manifest = manifests.setdefault(t.dataset, load_manifest(data_root / t.dataset))
-        if not all(fits_in_memory(manifest, split, t.image_size) for split in manifest.splits):
+        if not all(fits_in_memory(manifest, split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
             return True
     return False
 

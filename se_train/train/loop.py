@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from se_train.config import TrialConfig
+from se_train.config import Resources, TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_shape, read_split, stored_shape
@@ -31,7 +31,7 @@ from se_train.train.session import Session
 
 # Reported every epoch, besides epoch, lr, diverged, params, device and workers.
 REPORTED = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "epoch_time_s", "eval_time_s",
-            "train_images_per_s", "grad_norm", "diverged_step", "last_finite_loss")
+            "train_images", "train_images_per_s", "grad_norm", "diverged_step", "last_finite_loss")
 
 
 @dataclass
@@ -124,6 +124,7 @@ def train_one_epoch(
         "train_loss": loss_sum / seen,
         "train_acc": correct / seen,
         "epoch_time_s": seconds,
+        "train_images": seen,  # all workers together: every worker takes as many (DDP steps together)
         "train_images_per_s": seen / seconds,  # all workers together
         "grad_norm": float(check.grad_norm),
     }, None
@@ -154,13 +155,15 @@ def _compile(model: nn.Module) -> None:
     model.compile()
 
 
-def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, session: Session) -> dict[str, EpochBatches]:
-    """train, valid and, where the dataset has one, test: held on the device when they fit, else streamed."""
+def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, in_memory_mb: float, session: Session) -> dict[str, EpochBatches]:
+    """train, valid and, where the dataset has one, test: held on the device when they fit, else
+    streamed. Every worker gets as many train rows (DDP steps together); evaluation counts every
+    row once."""
     shape = stored_shape(manifest, cfg.image_size)
 
     def source(split):
-        if fits_in_memory(manifest, split, cfg.image_size):
-            return read_split(dataset_dir, split, cfg.image_size, session.rank, session.world)
+        if fits_in_memory(manifest, split, cfg.image_size, in_memory_mb):
+            return read_split(dataset_dir, split, cfg.image_size, session.rank, session.world, even=split == "train")
         return session.stream(split)
 
     return {
@@ -170,9 +173,9 @@ def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, sess
     }
 
 
-def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -> None:
+def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -> None:
     """Train one trial on this worker, reporting every epoch through `session`."""
-    torch.set_num_threads(max(1, int(threads)))  # Ray sets OMP_NUM_THREADS=1: use the CPUs held
+    torch.set_num_threads(max(1, int(res.cpus_per_worker)))  # Ray sets OMP_NUM_THREADS=1: use the CPUs held
     device = session.device
     on_gpu = device.type == "cuda"
     manifest = load_manifest(dataset_dir)
@@ -192,7 +195,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, threads: float, session: Session) -
         _compile(model)
     model = session.prepare_model(model)
 
-    batches = _split_batches(cfg, dataset_dir, manifest, session)
+    batches = _split_batches(cfg, dataset_dir, manifest, res.in_memory_mb, session)
     steps_per_epoch = max(1, math.ceil(manifest.splits["train"].rows // session.world / cfg.batch_size))
     optimizer, scheduler = make_optimizer(cfg, model, steps_per_epoch)
     transform = BatchTransform.for_manifest(
