@@ -38,9 +38,15 @@ class Cluster:
     def address(self) -> str:
         return f"127.0.0.1:{self.gcs}"
 
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """`env` for the `ray` commands that join with an address (`ray start --address`, `ray
+        job`, `ray list`): unlike `ray start --head`, they send the token only in token mode."""
+        return {**self.env, "RAY_AUTH_MODE": "token"}
+
     def add_node(self, num_cpus: int) -> None:
         run(RAY, "start", "--address", self.address, "--num-cpus", str(num_cpus),
-            "--dashboard-agent-listen-port", str(free_port()), env=self.env)
+            "--dashboard-agent-listen-port", str(free_port()), env=self.cli_env)
 
 
 def free_port() -> int:

@@ -1,27 +1,24 @@
 """Cluster use: the launcher configs pass Ray's own cluster-config schema (as `ray up` checks it,
-offline), the RayJob manifest is complete, and a real two-node Ray on this machine runs the sweep
-submitted through the job API with each trial's workers on both nodes."""
+offline) and the RayJob manifest is complete; on real Ray clusters started on this machine with
+`ray start` (tests/clusters.py), a sweep submitted through the job API trains each trial on both
+nodes, a sweep grows an autoscaling cluster and runs its trials at once, and joining sends the
+cluster's token, with one line for a refused token or an address nobody answers at."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 import subprocess
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.clusters import RAY, free_port, ray_cluster, run
 from tests.helpers import HANG_TIMEOUT_S, sweep_file, trial_progress
 
 CLUSTER = Path(__file__).resolve().parent.parent / "cluster"
-RAY = str(Path(sys.executable).parent / "ray")
 
 
 @pytest.mark.parametrize("name", ["aws-gpu.yaml", "gcp-gpu.yaml"])
@@ -51,67 +48,19 @@ def test_rayjob_manifest_has_gpus_image_entrypoint_and_no_public_service():
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["template"]["spec"]["tolerations"])
 
 
-def _ok(done: subprocess.CompletedProcess) -> None:
-    assert done.returncode == 0, f"{done.args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
-
-
-def _stop_cluster(ray_tmp: Path, gcs: int) -> None:
-    """Kill this test's Ray processes and their children only: `ray stop` would also stop the
-    test session's own Ray."""
-    import psutil
-
-    roots = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if str(ray_tmp) in cmd or f":{gcs}" in cmd:
-            roots.append(proc)
-    procs = {p.pid: p for root in roots for p in [root, *root.children(recursive=True)]}
-    for proc in procs.values():
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(list(procs.values()), timeout=30)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.ray
+@pytest.mark.slow
 def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path):
-    # Separate processes with their own temp dir, ports and auth token: nothing touches the test
-    # session's Ray or ~/.ray. Ray's socket paths must stay short: a temp dir right under /tmp.
-    ray_tmp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))
-    env = {
-        **os.environ,
-        "RAY_TMPDIR": str(ray_tmp),
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-    }
-    env.pop("RAY_ADDRESS", None)
-    gcs, dashboard = _free_port(), _free_port()
-    start = dict(env=env, capture_output=True, text=True, timeout=180)
-    try:
-        head = subprocess.run([RAY, "start", "--head", "--num-cpus", "2", "--port", str(gcs), "--dashboard-host", "127.0.0.1",
-                        "--dashboard-port", str(dashboard), "--ray-client-server-port", str(_free_port()),
-                        "--temp-dir", str(ray_tmp / "head"),
-                               # the default agent port (52365) may be taken by another Ray here
-                               "--dashboard-agent-listen-port", str(_free_port())], **start)
-        _ok(head)
-        _ok(subprocess.run([RAY, "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "2",
-                            "--dashboard-agent-listen-port", str(_free_port())], **start))
+    with ray_cluster(head_cpus=2) as cluster:
+        cluster.add_node(num_cpus=2)
         # Two workers per trial, spread: each trial trains on both nodes.
         path = sweep_file(tmp_path, "multi", {"activation": ["relu", "selu"]}, train={"epochs": 1},
                           resources={"workers_per_trial": 2, "cpus_per_worker": 1, "placement_strategy": "SPREAD"})
         for _ in range(15):  # the job agent comes up a few seconds after `ray start` returns
             job = subprocess.run(
-                [RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
+                [RAY, "job", "submit", "--address", f"http://127.0.0.1:{cluster.dashboard}", "--",
                  sys.executable, "-m", "se_train.cli", "run", str(path), "--address", "auto"],
-                env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT_S,
+                env=cluster.cli_env, capture_output=True, text=True, timeout=HANG_TIMEOUT_S,
             )
             if "No available agent" not in job.stderr:
                 break
@@ -120,12 +69,61 @@ def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path):
         assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
         progress = trial_progress(tmp_path / "experiments" / "multi")
         assert len(progress) == 2 and all(df["workers"].tolist() == [2] for df in progress.values())
-        listed = subprocess.run(
-            [RAY, "list", "actors", "--address", f"127.0.0.1:{gcs}", "--filter", "class_name=RayTrainWorker",
-             "--detail", "--format", "json", "--limit", "100"],
-            env=env, check=True, capture_output=True, text=True, timeout=120,
-        )
+        listed = run(RAY, "list", "actors", "--address", cluster.address, "--filter", "class_name=RayTrainWorker",
+                     "--detail", "--format", "json", "--limit", "100", env=cluster.cli_env)
         nodes = {a["node_id"] for a in json.loads(listed.stdout)}
         assert len(nodes) == 2, f"Train workers ran on {len(nodes)} node(s)"
-    finally:
-        _stop_cluster(ray_tmp, gcs)
+
+
+def _se_sweep(*args: str, env: dict[str, str], timeout: float = HANG_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "se_train.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _most_at_once(progress: dict) -> int:
+    """The most trials running at one moment, from each trial's own reports: it started when its
+    first epoch began (that report's time less the epoch's) and ended at its last report."""
+    events = []
+    for df in progress.values():
+        events += [(df["timestamp"].iloc[0] - df["time_this_iter_s"].iloc[0], 1), (df["timestamp"].iloc[-1], -1)]
+    running = most = 0
+    for _, change in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start at the same second
+        running += change
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.ray
+def test_a_sweep_grows_an_autoscaling_cluster_and_runs_trials_at_once(tmp_path):
+    # As the shipped cluster configs: a head that trains nothing, workers from 0 nodes up. Sized
+    # at the start, the sweep would run one trial at a time on one node.
+    with ray_cluster(head_cpus=0, autoscale=(1, 3)) as cluster:
+        path = sweep_file(tmp_path, "grow", {"seed": [0, 1, 2, 3, 4, 5]}, train={"epochs": 25})
+        done = _se_sweep("run", str(path), "--address", cluster.address, env=cluster.env)
+        (tmp_path / "run.log").write_text(done.stdout + done.stderr)
+        assert done.returncode == 0, done.stderr[-3000:]
+    progress = trial_progress(tmp_path / "experiments" / "grow")
+    assert len(progress) == 6 and all(df["epoch"].tolist() == list(range(1, 26)) for df in progress.values())
+    # Each node holds one 1-CPU trial process and the head none: 3 processes, 3 nodes added.
+    assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 3
+    assert _most_at_once(progress) >= 3
+
+
+@pytest.mark.ray
+def test_joining_a_ray_start_cluster_sends_the_token_and_bad_addresses_are_one_line(tmp_path):
+    path = sweep_file(tmp_path, "join", {}, train={"epochs": 1})
+    with ray_cluster(head_cpus=1) as cluster:
+        # The user's shell: the token `ray start` found in ~/.ray/auth_token, no RAY_AUTH_MODE.
+        done = _se_sweep("run", str(path), "--address", cluster.address, env=cluster.env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (df,) = trial_progress(tmp_path / "experiments" / "join").values()
+        assert df["epoch"].tolist() == [1]
+        wrong = _se_sweep("run", str(path), "--address", cluster.address, "--storage", str(tmp_path / "wrong"),
+                          env={**cluster.env, "RAY_AUTH_TOKEN": "0" * 64})
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines()[-1] == (
+        f"se-sweep: error: --address {cluster.address}: the cluster refused this driver's authentication token (or it has "
+        "none); set RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH, to the cluster's token (`ray get-auth-token` on its head node)")
+    assert not (tmp_path / "wrong" / "join" / "sweep.json").exists()
+    nobody = f"127.0.0.1:{free_port()}"
+    refused = _se_sweep("run", str(path), "--address", nobody, "--storage", str(tmp_path / "nobody"), env=cluster.env, timeout=120)
+    assert refused.returncode == 2 and refused.stderr == f"se-sweep: error: --address {nobody}: no Ray cluster answers there (Connection refused)\n"
