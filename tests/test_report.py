@@ -168,6 +168,26 @@ def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, 
     assert "- left out: " + exp.notes[0] in (out / "summary.md").read_text()
 
 
+def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path, ray_cluster, monkeypatch):
+    # A shard damaged after the checks before Ray (on shared storage, mid-sweep): the trials fail
+    # reading it, and the report lists them instead of refusing.
+    from se_train.data.prepare import prepare
+    from se_train.sweep import runner
+    from tests.helpers import run_with_hang_guard, sweep_file
+
+    path = sweep_file(tmp_path, "broken", {"activation": ["relu", "selu"]}, resources={"max_failures": 0})
+    shard = prepare("digits", tmp_path / "data") / "train" / "part-00000.parquet"
+    shard.write_bytes(b"not parquet")
+    monkeypatch.setattr(runner, "check_datasets", lambda *a: None)
+    experiment = run_with_hang_guard(path)
+    out = write_report(str(experiment), tmp_path / "out")
+    summary = (out / "summary.md").read_text()
+    assert "- trials: 2 — 2 errored" in summary and "No trial has reported an epoch" in summary
+    errors = [l for l in summary.splitlines() if "): errored: " in l]
+    assert len(errors) == 2 and all(f"{shard}: 11 bytes, manifest says" in l for l in errors)
+    assert pd.read_csv(out / "runs.csv")["status"].tolist() == ["errored", "errored"]
+
+
 def test_missing_notes_file_is_named(diverging_experiment, tmp_path):
     with pytest.raises(UserError, match="nope.md: no such notes file"):
         write_report(str(diverging_experiment), tmp_path / "out", tmp_path / "nope.md")

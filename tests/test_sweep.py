@@ -194,13 +194,51 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     assert status.returncode == 0 and re.search(r"resume would rerun [1-4]: ", status.stdout), status.stdout + status.stderr
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
 
-    done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    # The sweep file says one trial at a time; the resume asks for two, which this Ray fits.
+    resumed = int(time.time())
+    done = subprocess.run(_cli("resume", str(experiment), "--address", address, "--max-concurrent", "2"),
+                          capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"se-sweep report {experiment}" in done.stdout
     progress = trial_progress(experiment)
     assert len(progress) == 4
     assert all(df["epoch"].tolist() == [1, 2] for df in progress.values())
     assert {k: (experiment / k / "progress.csv").read_text() for k in finished} == before  # not rerun
+    # Reused trial processes: one at a time would have run every resumed epoch in one process.
+    pids = {int(pid) for df in progress.values() for pid in df.loc[df["timestamp"] >= resumed, "pid"]}
+    assert len(pids) == 2
+
+
+def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["resume", str(diverging_experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2
+    assert capsys.readouterr().err == (
+        "se-sweep: error: --mlflow http://127.0.0.1:5000: this sweep was started without MLflow, and a resumed sweep "
+        "keeps the tracking it started with; drop --mlflow\n")
+
+
+def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsys, monkeypatch):
+    # Killed between writing sweep.json and Tune's first snapshot: nothing to resume, nothing lost.
+    from se_train import storage
+
+    path = sweep_file(tmp_path, "unsaved", {})
+    spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+    experiment = tmp_path / "experiments" / "unsaved"
+    experiment.mkdir(parents=True)
+    (experiment / storage.SWEEP_FILE).write_text(json.dumps({"spec": spec.model_dump(), "sweep_file": str(path), "data_root": "data"}))
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["resume", str(experiment)]) == 2
+    assert capsys.readouterr().err == (
+        f"se-sweep: error: {experiment}: Tune saved no state there (the sweep stopped before its first trial started), so "
+        f"there is nothing to resume; `se-sweep run {path} --storage {experiment.parent}` starts it anew\n")
+
+    class Started(Exception):
+        pass
+
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: (_ for _ in ()).throw(Started()))
+    with pytest.raises(Started):  # run goes on to start the sweep instead of sending the user back to resume
+        main(["run", str(path), "--storage", str(experiment.parent)])
+    assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
 def test_dry_run_prints_every_trial(tmp_path, capsys):
