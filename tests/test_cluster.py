@@ -36,13 +36,15 @@ def test_launcher_config_passes_rays_schema(name):
         validate_config(prepare_config(broken))
 
 
-def test_rayjob_manifest_has_gpus_image_entrypoint_and_no_public_service():
+def test_rayjob_manifest_autoscales_gpus_and_has_image_entrypoint_and_no_public_service():
     job = yaml.safe_load((CLUSTER / "kuberay-rayjob.yaml").read_text())
     assert job["kind"] == "RayJob" and job["spec"]["shutdownAfterJobFinishes"] is True
     assert job["spec"]["entrypoint"].startswith("se-sweep run sweeps/paper.yaml --address auto")
     cluster = job["spec"]["rayClusterSpec"]
     assert cluster["headGroupSpec"]["serviceType"] == "ClusterIP"
+    assert cluster["enableInTreeAutoscaling"] is True  # else the GPU group stays at its replicas
     (gpu,) = cluster["workerGroupSpecs"]
+    assert gpu["minReplicas"] == 0 and gpu["maxReplicas"] == 8
     (container,) = gpu["template"]["spec"]["containers"]
     assert container["image"] and container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["template"]["spec"]["tolerations"])
