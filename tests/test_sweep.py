@@ -85,6 +85,7 @@ def test_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cluste
     assert run.status == "completed" and 0 < run.test_acc <= 1
 
 
+@pytest.mark.slow
 def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
     import psutil
 
