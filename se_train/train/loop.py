@@ -2,9 +2,10 @@
 nothing of Tune or Train: a `Session` says where it runs, and it reports each epoch's metrics and
 checkpoint through it (`ray.tune.report` or `ray.train.report`).
 
-Divergence is an outcome, not a crash: the loss is checked every step, and at the first
-non-finite loss (or one above `loss_ceiling`) the loop stops and reports `diverged=True` with the
-epoch, step, last finite loss and gradient norm.
+Divergence is an outcome, not a crash: every step's loss and gradient norm are checked before the
+step is taken, and at the first non-finite one (or a loss above `loss_ceiling`), or a non-finite
+valid loss, the loop stops and reports `diverged=True` with the epoch, step, last finite loss and
+gradient norm. A bad gradient on the very last step is caught too: it is never applied.
 """
 
 from __future__ import annotations
@@ -36,24 +37,28 @@ REPORTED = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "
 
 @dataclass
 class Divergence:
-    step: int  # global optimizer step at which the loss went bad
-    loss: float  # the bad loss
-    last_finite_loss: float
-    grad_norm: float  # global gradient norm of the last finite step
+    step: int  # global optimizer steps taken when the loss or gradient went bad
+    loss: float  # that loss (the step's, or the valid loss)
+    last_finite_loss: float  # the loss of the last step taken
+    grad_norm: float  # the bad gradient norm, or the last step's when the loss went bad
 
 
 @dataclass
 class DivergenceCheck:
-    """Checks every step's loss; keeps the last finite loss and gradient norm for the report."""
+    """Checks every step's loss and global gradient norm before the step is taken; keeps the last
+    step's loss and norm for the report."""
 
     ceiling: float
     last_finite: float = math.nan
-    grad_norm: torch.Tensor | float = math.nan  # stays on the device until a divergence reads it
+    grad_norm: float = math.nan
 
-    def __call__(self, loss: float, step: int) -> Divergence | None:
-        if math.isfinite(loss) and loss <= self.ceiling:
-            return None
-        return Divergence(step, loss, self.last_finite, float(self.grad_norm))
+    def __call__(self, loss: float, grad_norm: float, step: int) -> Divergence | None:
+        if not math.isfinite(grad_norm):
+            return Divergence(step, loss, self.last_finite, grad_norm)
+        if not math.isfinite(loss) or loss > self.ceiling:
+            return Divergence(step, loss, self.last_finite, self.grad_norm)
+        self.last_finite, self.grad_norm = loss, grad_norm
+        return None
 
 
 def make_optimizer(cfg: TrialConfig, model: nn.Module, steps_per_epoch: int):
@@ -92,8 +97,8 @@ def train_one_epoch(
     check: DivergenceCheck, epoch: int, world: int, max_norm: float,
 ) -> tuple[dict[str, float], Divergence | None]:
     """One epoch; its stats summed over workers, and the divergence that stopped it, if any.
-    The loss is read every step (the divergence check needs it); accuracy and gradient norm stay
-    on the device and are read once per epoch, so the step adds no other device sync."""
+    The loss and gradient norm are read together every step, one device sync (the divergence
+    check needs them before the step is taken); accuracy stays on the device until the end."""
     model.train()
     t0 = time.perf_counter()
     loss_sum = seen = 0.0
@@ -101,20 +106,21 @@ def train_one_epoch(
     for images, labels in batches.epoch(epoch):
         logits = _forward(model, images, transform, True, autocast)
         loss = F.cross_entropy(logits, labels)
-        step_loss = loss.detach()
-        if world > 1:  # every worker must take the same decision
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # DDP has averaged the gradients, so every worker sees the same norm; the loss is averaged
+        # here: every worker must take the same decision.
+        norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        step_loss = loss.detach().float()
+        if world > 1:
             step_loss = step_loss.clone()
             dist.all_reduce(step_loss)
             step_loss /= world
-        value = step_loss.item()
-        if divergence := check(value, scheduler.last_epoch):
+        value, norm_value = torch.stack([step_loss, norm.float()]).tolist()
+        if divergence := check(value, norm_value, scheduler.last_epoch):
             return {"train_loss": value, "epoch_time_s": time.perf_counter() - t0}, divergence
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        check.grad_norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         optimizer.step()
         scheduler.step()
-        check.last_finite = value
         loss_sum += value * len(labels)
         correct += (logits.argmax(1) == labels).sum()
         seen += len(labels)
@@ -126,7 +132,7 @@ def train_one_epoch(
         "epoch_time_s": seconds,
         "train_images": seen,  # all workers together: every worker takes as many (DDP steps together)
         "train_images_per_s": seen / seconds,  # all workers together
-        "grad_norm": float(check.grad_norm),
+        "grad_norm": check.grad_norm,
     }, None
 
 
@@ -217,14 +223,17 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         # takes its columns from a trial's first report, and a resumed trial's rows must fit them.
         metrics = {**base, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "diverged": divergence is not None,
                    **dict.fromkeys(REPORTED, math.nan), **stats}
+        if divergence is None:
+            t = time.perf_counter()
+            metrics["valid_loss"], metrics["valid_acc"] = evaluate(model, batches["valid"], transform, autocast, epoch)
+            metrics["eval_time_s"] = time.perf_counter() - t
+            if not math.isfinite(metrics["valid_loss"]):
+                divergence = Divergence(scheduler.last_epoch, metrics["valid_loss"], check.last_finite, check.grad_norm)
         if divergence is not None:
-            # valid_* stay NaN, present so schedulers find their metric; the report shows "diverged".
-            session.report({**metrics, "diverged_step": divergence.step, "last_finite_loss": divergence.last_finite_loss,
-                            "grad_norm": divergence.grad_norm})
+            # Schedulers find their metric (NaN when training diverged); the report shows "diverged".
+            session.report({**metrics, "diverged": True, "diverged_step": divergence.step,
+                            "last_finite_loss": divergence.last_finite_loss, "grad_norm": divergence.grad_norm})
             return
-        t = time.perf_counter()
-        metrics["valid_loss"], metrics["valid_acc"] = evaluate(model, batches["valid"], transform, autocast, epoch)
-        metrics["eval_time_s"] = time.perf_counter() - t
         if epoch == cfg.epochs and "test" in batches:
             # The test split is read once, by the final model: it never chooses anything.
             metrics["test_loss"], metrics["test_acc"] = evaluate(model, batches["test"], transform, autocast, epoch)

@@ -1,0 +1,80 @@
+"""The training loop without Ray: a `Session` that records what the loop reports, as Tune would
+receive it. What the loop decides (divergence, what it reports) is the loop's own, on real data."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from se_train.config import Resources, TrialConfig
+from se_train.data.prepare import prepare
+from se_train.train.loop import fit
+from se_train.train.session import Session
+
+
+def _recording_session(reports: list[dict]) -> Session:
+    api = SimpleNamespace(
+        report=lambda metrics, checkpoint=None: reports.append(metrics),
+        get_checkpoint=lambda: None,
+        Checkpoint=SimpleNamespace(from_directory=lambda folder: folder),
+    )
+    device = torch.device("cpu")
+    return Session(api, 0, 1, device, lambda model: model.to(device), stream=None)
+
+
+def _classifier_grad_made_nan_at(call: int):
+    """A global backward hook: the classifier's input gradient is NaN on its `call`-th backward."""
+    calls = [0]
+
+    def hook(module, grad_input, grad_output):
+        if isinstance(module, nn.Linear) and module.out_features == 10:
+            calls[0] += 1
+            if calls[0] == call:
+                return tuple(None if g is None else torch.full_like(g, math.nan) for g in grad_input)
+        return None
+
+    return torch.nn.modules.module.register_module_full_backward_hook(hook)
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("bad_step", [1, 24], ids=["first-step", "last-step"])
+def test_a_nan_gradient_is_a_divergence_even_on_the_last_step(tmp_path, bad_step):
+    # digits: 1,197 train images, batch 50: 24 steps in the one epoch. The loss of the bad step
+    # is finite; only its gradient is not, and on the last step no later loss would show it.
+    folder = prepare("digits", tmp_path)
+    cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=1, lr=1e-3, schedule="constant")
+    reports: list[dict] = []
+    handle = _classifier_grad_made_nan_at(bad_step)
+    try:
+        fit(cfg, folder, Resources(), _recording_session(reports))
+    finally:
+        handle.remove()
+    (last,) = reports
+    assert last["diverged"] is True and last["diverged_step"] == bad_step - 1  # steps taken before it
+    assert math.isnan(last["grad_norm"]) and math.isfinite(last["train_loss"])
+    assert math.isnan(last["last_finite_loss"]) if bad_step == 1 else math.isfinite(last["last_finite_loss"])
+    assert math.isnan(last["valid_acc"]) and math.isnan(last["test_acc"])  # the bad update is never applied nor evaluated
+
+
+def test_a_non_finite_valid_loss_is_a_divergence(tmp_path):
+    folder = prepare("digits", tmp_path)
+    cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=2, lr=1e-3, schedule="constant")
+
+    def nan_when_evaluating(module, inputs, output):
+        if isinstance(module, nn.Linear) and module.out_features == 10 and not module.training:
+            return output * math.nan
+        return None
+
+    reports: list[dict] = []
+    handle = torch.nn.modules.module.register_module_forward_hook(nan_when_evaluating)
+    try:
+        fit(cfg, folder, Resources(), _recording_session(reports))
+    finally:
+        handle.remove()
+    (last,) = reports  # the first epoch's: the trial stops there
+    assert last["diverged"] is True and last["epoch"] == 1 and last["diverged_step"] == 24
+    assert math.isnan(last["valid_loss"]) and math.isfinite(last["train_loss"]) and math.isfinite(last["grad_norm"])
