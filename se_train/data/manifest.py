@@ -16,7 +16,6 @@ from se_train.errors import UserError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-SPLITS = ("train", "valid", "test")
 
 
 class ShardInfo(BaseModel):

@@ -6,8 +6,8 @@ through Ray Data every epoch. A collate class turns Arrow batches into uint8 ten
 Images stay at native size on disk; the trial chooses the resolution (CIFAR at 32 or 128 px is a
 trial parameter, not a second dataset). Measured here on a 5,000-image set: streaming Ray Data
 made an epoch 4x slower (4.2 s) than the same data held in memory (1.1 s). Reading a small split
-through Ray Data also cost every trial an execution with its own actors (3-5 s per split on an
-H200 node, 25-42 s with 8 trials at once); pyarrow reads digits' 1,197 rows in milliseconds.
+through Ray Data also costs every trial a dataset execution of its own; pyarrow reads digits'
+1,197 rows in milliseconds.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from se_train.errors import UserError
 
 
 def stored_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, int]:
-    """H, W, C of the images as they leave Ray Data: native size for raw, `image_size` for JPEG."""
+    """H, W, C of the images as they are decoded: native size for raw, `image_size` for JPEG."""
     if manifest.encoding == "raw":
         return manifest.image_shape
     if image_size is None:

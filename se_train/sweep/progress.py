@@ -15,8 +15,6 @@ from typing import Any
 
 from se_train.report.tables import hms
 
-REPORT_EVERY_S = 15.0  # a new block at most this often while trials run (and once at the end)
-
 
 @dataclass
 class TrialLine:

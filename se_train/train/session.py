@@ -3,7 +3,7 @@ workers of a Ray Train `TorchTrainer` (N-worker DDP trials). The loop is the sam
 a `Session` gives it its rank, device and Ray's report and checkpoint API for the place it runs.
 
 Why one-worker trials train in the Tune trial itself: a `TorchTrainer` starts a controller and a
-worker process per trial (about 10 s each on 2 cores, ~20 s on an H200 node) and, with reused
+worker process per trial (about 10 s each on 2 cores) and, with reused
 trial actors, the trial's own process already has torch imported and CUDA up. Ray Train's local
 mode (`num_workers=0`) runs in-process too, but in ray 2.60 it keeps only the last report: no
 callbacks reach Tune, no checkpoint is persisted, no failure is retried. `ray.tune.report` does
