@@ -19,6 +19,7 @@ from se_train.errors import UserError
 from se_train.report import tables
 from se_train.report.collect import collect
 from se_train.report.summary import write_report
+from se_train.trial_status import hms
 
 OUTPUTS = [
     "summary.md", "table.md", "table.tex", "table.csv", "runs.parquet", "runs.csv", "epochs.parquet", "epochs.csv",
@@ -94,7 +95,7 @@ def test_summary_has_the_sweep_wall_time_and_the_notes(diverging_experiment, rep
     started = datetime.fromisoformat(json.loads((diverging_experiment / "sweep.json").read_text())["started"])
     last = max(df["timestamp"].max() for df in _raw_progress(diverging_experiment).values())
     summary = (report / "summary.md").read_text()
-    assert f"- wall time: {tables.hms(last - started.timestamp())} from the start" in summary
+    assert f"- wall time: {hms(last - started.timestamp())} from the start" in summary
     assert summary.rstrip().endswith("## Discussion\n\nOur reading: lr 1e6 is a divergence test, not a setting.")
 
 
@@ -208,9 +209,27 @@ def test_the_report_imports_no_ray():
     import subprocess
     import sys
 
-    code = "import sys, se_train.report.summary, se_train.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    code = "import sys, se_train.report.summary, se_train.report.status, se_train.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_sweep_and_report_do_not_import_each_other():
+    # One way down: what both need (a trial's outcome, its line in the view) is in trial_status.
+    import ast
+    from pathlib import Path
+
+    import se_train
+
+    root = Path(se_train.__file__).parent
+    crossing = [
+        f"{f.relative_to(root)} imports {node.module}"
+        for pkg, other in (("report", "se_train.sweep"), ("sweep", "se_train.report"))
+        for f in sorted((root / pkg).glob("*.py"))
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(other)
+    ]
+    assert crossing == []
 
 
 @pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])

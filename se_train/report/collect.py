@@ -17,8 +17,8 @@ import pandas as pd
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
+from se_train.trial_status import run_status
 
-STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
 
 
 @dataclass
@@ -101,19 +101,6 @@ def collect(experiment: str) -> Experiment:
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
     return Experiment(meta, axes, epochs, runs, notes)
-
-
-def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
-    """One of STATUSES, from Tune's status of the trial and what it reported."""
-    last = results[-1] if results else {}
-    if last.get("diverged"):
-        return "diverged"
-    if tune_status == "ERROR":
-        return "errored"
-    if tune_status == "TERMINATED":
-        planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
-        return "completed" if last.get("epoch") == planned else "stopped early"
-    return "unfinished"
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from se_train import storage
 from se_train.errors import UserError
-from se_train.report.collect import run_status, trial_results, trial_states
-from se_train.sweep.progress import VIEW_STATES, render, trial_line
+from se_train.report.collect import trial_results, trial_states
+from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from se_train.errors import UserError
 from se_train.mlflow_runs import attach_report, check_server
 from se_train.report import plots, tables
-from se_train.report.collect import STATUSES, collect
+from se_train.report.collect import collect
+from se_train.trial_status import STATUSES, hms
 
 
 def write_report(experiment: str, out: Path | None = None, notes: Path | None = None, mlflow: str | None = None) -> Path:
@@ -111,4 +112,4 @@ def _wall_time(meta: dict, exp) -> str:
     if "started" not in meta or "timestamp" not in exp.epochs:
         return "?"
     started = datetime.fromisoformat(meta["started"]).timestamp()
-    return tables.hms(exp.epochs["timestamp"].max() - started)
+    return hms(exp.epochs["timestamp"].max() - started)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from se_train.trial_status import hms
+
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
 METRICS = [  # (column group, runs column, split, shown as percent)
     ("loss", "min_train_loss", "train", False),
@@ -29,11 +31,6 @@ def row_title(key: dict) -> str:
     """e.g. "SE-resnet50 / mnist" or "simple_cnn / mnist, inputs=raw"."""
     extra = ", ".join(f"{k}={'default' if pd.isna(v) else v}" for k, v in key.items() if k not in ROW_KEYS)
     return f"{'SE-' if key['se'] else ''}{key['model']} / {key['dataset']}" + (f", {extra}" if extra else "")
-
-
-def hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:

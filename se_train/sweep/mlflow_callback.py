@@ -16,7 +16,7 @@ from typing import Any
 from ray import tune
 
 from se_train.mlflow_runs import TRIAL_TAG, client_for, parent_run
-from se_train.sweep.progress import cell_name
+from se_train.trial_status import cell_name
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics
 NOT_METRICS = {"config", "trial_id", "experiment_id", "date", "hostname", "node_ip", "pid", "done", "timestamp",

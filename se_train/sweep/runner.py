@@ -25,9 +25,8 @@ from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
 from se_train.sweep.cluster import GridCells, check_gpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
-from se_train.report.collect import run_status
-from se_train.sweep.progress import VIEW_STATES, render, trial_line
 from se_train.sweep.stopper import DivergenceStopper
+from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
 # CPU per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule
@@ -91,7 +90,7 @@ _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"} 
 
 
 class CompactReporter(tune.ProgressReporter):
-    """Tune's progress output for `se-sweep run`: the compact block of `progress.render`, every
+    """Tune's progress output for `se-sweep run`: the compact block of `trial_status.render`, every
     `every_s` while trials run and once at the end, instead of Tune's table of every
     hyperparameter (about 220 characters wide on a 16-CPU node)."""
 

@@ -1,7 +1,11 @@
-"""A compact view of a sweep: one line per trial (its cell, epoch k/n, last valid accuracy and
-loss, images/s, state), then the counts and an ETA. `se-sweep run` prints it live through Ray Tune's
-progress reporter (`runner.CompactReporter`); `se-sweep status` prints it from the experiment
-folder. Nothing here imports Ray.
+"""A trial's outcome and its one-line view, shared by the live view and the report, below both
+and free of Ray.
+
+- `run_status`: what a trial came to (one of STATUSES), from Tune's status and its reports.
+- The compact view of a sweep: one line per trial (its cell, epoch k/n, last valid accuracy and
+  loss, images/s, state), then the counts and an ETA. `se-sweep run` prints it live through Ray
+  Tune's progress reporter (`runner.CompactReporter`); `se-sweep status` prints it from the
+  experiment folder.
 
 Plain lines, no control characters: it reads the same on a terminal, in CI and in `ray job logs`.
 """
@@ -13,7 +17,27 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from se_train.report.tables import hms
+from se_train.config import TrialConfig
+
+STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
+
+
+def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
+    """One of STATUSES, from Tune's status of the trial and what it reported."""
+    last = results[-1] if results else {}
+    if last.get("diverged"):
+        return "diverged"
+    if tune_status == "ERROR":
+        return "errored"
+    if tune_status == "TERMINATED":
+        planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
+        return "completed" if last.get("epoch") == planned else "stopped early"
+    return "unfinished"
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 @dataclass
@@ -33,7 +57,7 @@ class TrialLine:
         return f"{self.cell:<32} {self.epoch:>4}/{self.epochs:<4} {acc} {loss} {speed}  {self.state}"
 
 
-# A trial's outcome (`report.collect.run_status`) as the view names it; a diverged trial's line
+# A trial's outcome (`run_status`) as the view names it; a diverged trial's line
 # names its epoch itself.
 VIEW_STATES = {"completed": "done", "stopped early": "stopped early", "errored": "error", "unfinished": "unfinished", "diverged": "diverged"}
 
