@@ -52,10 +52,11 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     from se_train.config import load_sweep
-    from se_train.sweep.runner import describe, run_sweep
+    from se_train.sweep.runner import check_datasets, describe, run_sweep
 
     spec = load_sweep(args.sweep)
-    if args.dry_run:
+    if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
+        check_datasets(spec, str(args.sweep), Path(spec.data_root).resolve(), prepare_missing=False)
         print(describe(spec))
         return
     command = _command_line(f"se-sweep run {args.sweep}")

@@ -227,7 +227,12 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         raise _field_error(source, e) from None
     cells = sum(math.prod(len(v) for v in grid.values()) for grid in spec.grids())
     if cells > MAX_CELLS:
-        raise UserError(f"{source}: grid: {cells:,} cells, more than {MAX_CELLS:,}; is an axis longer than meant?")
+        g, grid = max(enumerate(spec.grids()), key=lambda item: math.prod(len(v) for v in item[1].values()))
+        axis = max(grid, key=lambda a: len(grid[a]))
+        where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
+        raise UserError(
+            f"{source}: grid: {cells:,} cells, more than {MAX_CELLS:,}; {where}.{axis} has {len(grid[axis]):,} values: longer than meant?"
+        )
     fields = TrialConfig.model_fields
     for g, grid in enumerate(spec.grids()):
         where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"

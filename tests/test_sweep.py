@@ -252,6 +252,15 @@ def test_dry_run_prints_every_trial(tmp_path, capsys):
     assert "12 trials" in out and len([l for l in out.splitlines() if l.strip()[:2].strip().isdigit()]) == 12
 
 
+def test_dry_run_refuses_what_run_refuses(tmp_path, capsys, monkeypatch):
+    path = sweep_file(tmp_path, "drybad", {"dataset": ["digitz"]})
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "grid.dataset[0]: 'digitz' is not prepared" in err
+    assert not (tmp_path / "data").exists()  # nothing prepared by a dry run
+
+
 def test_shipped_sweeps_validate():
     for path in sorted(Path("sweeps").glob("*.yaml")):
         spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
@@ -287,7 +296,7 @@ def test_an_option_of_one_model_is_an_axis_of_its_own_grid_only():
         (lambda r: r["grid"].update(seed=0), r"grid\.seed: give a list, e\.g\. \[0\]"),
         (lambda r: r.update(name=".."), r"name: '\.\.' is not a plain name"),
         (lambda r: r["grid"].update(dataset=["../outside/digits"]), r"grid\.dataset\[0\]: '\.\./outside/digits' is not a plain name"),
-        (lambda r: r["grid"].update(seed=list(range(20_000))), r"grid: 20,000 cells, more than 10,000"),
+        (lambda r: r["grid"].update(seed=list(range(20_000))), r"grid: 20,000 cells, more than 10,000; grid\.seed has 20,000 values"),
         (lambda r: r["grid"].update(stem=["cifar"]), r"trial\.0: model 'simple_cnn' takes no option 'stem' \(it takes se_reduction\)"),
     ],
     ids=["activation", "model", "unknown-key", "type", "list-for-scalar", "range", "axis", "missing-axis", "unprepared",

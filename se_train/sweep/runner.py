@@ -42,9 +42,10 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
-def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
-    """Every dataset of the grid is prepared (digits and other input-free ones are prepared here),
-    its small splits match their checksums, and its images fit the trials' settings."""
+def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
+    """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
+    unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
+    checksums, and its images fit the trials' settings."""
     trials = spec.trials()
     for name in dict.fromkeys(t.dataset for t in trials):
         folder = data_root / name
@@ -55,6 +56,9 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path) -> None:
                     f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
                     f"(run `se-sweep prepare {name} --data-root {data_root}`)"
                 )
+            if not prepare_missing:
+                print(f"{name}: not prepared yet; `run` prepares it in {data_root}")
+                continue
             print(f"preparing {name} in {data_root} ...")
             prepare(name, data_root)
         manifest = load_manifest(folder)
