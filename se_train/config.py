@@ -71,6 +71,9 @@ class TrialConfig(BaseModel):
     # torch.compile the model in the training loop. On 2 CPU cores compiling costs ~45 s for the
     # SimpleCNN and 92-110 s for ResNet-50 (6-10% faster after): long cells only, not 10-second ones.
     compile: bool = False
+    # Autocast dtype of the forward pass. auto: bf16 on a GPU, fp32 on a CPU. fp16 trains with a
+    # gradient scaler, whose skipped steps (an overflowed gradient) are not divergence.
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
 
     @field_validator("model")
     @classmethod

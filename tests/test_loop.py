@@ -78,3 +78,21 @@ def test_a_non_finite_valid_loss_is_a_divergence(tmp_path):
     (last,) = reports  # the first epoch's: the trial stops there
     assert last["diverged"] is True and last["epoch"] == 1 and last["diverged_step"] == 24
     assert math.isnan(last["valid_loss"]) and math.isfinite(last["train_loss"]) and math.isfinite(last["grad_norm"])
+
+
+@pytest.mark.parametrize("precision, recorded", [("auto", "fp32"), ("bf16", "bf16"), ("fp16", "fp16")])
+def test_precision_is_applied_and_recorded(tmp_path, precision, recorded):
+    folder = prepare("digits", tmp_path)
+    cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=2, lr=1e-3,
+                      schedule="constant", precision=precision)
+    seen: list[torch.dtype] = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, inputs, output: seen.append(output.dtype) if isinstance(module, nn.Conv2d) else None)
+    reports: list[dict] = []
+    try:
+        fit(cfg, folder, Resources(), _recording_session(reports))
+    finally:
+        handle.remove()
+    assert [r["precision"] for r in reports] == [recorded, recorded]  # auto on a CPU: fp32
+    assert set(seen) == {{"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[recorded]}
+    assert not reports[-1]["diverged"] and reports[-1]["valid_acc"] > 0.5

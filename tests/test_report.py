@@ -84,8 +84,10 @@ def test_study_table_rows_keep_settings_apart(diverging_experiment, report):
         assert rows[1e-3][f"acc % test {act}"] == f"{progress['test_acc'].iloc[-1] * 100:.2f}"
         assert rows[1e6][f"acc % valid {act}"] == "diverged @ epoch 1"
     assert "nan" not in (report / "table.md").read_text().lower()
+    assert all(r["precision"] == "fp32" for r in rows.values())  # auto, on a CPU
     summary = (report / "summary.md").read_text()
     assert "diverged at epoch 1" in summary and "last finite loss" in summary
+    assert "; precision: fp32" in summary
     assert "one seed: no interval" in summary  # a single run is not evidence
 
 
@@ -133,7 +135,7 @@ def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
             {"trial_id": f"{d}{s}{act}", "model": "m", "dataset": d, "se": False, "seed": s, "activation": act,
              "image_size": size, "status": "completed", "max_valid_acc": 0.9 + 0.01 * s + (act == "selu") * 0.02,
              "min_train_loss": 0.1, "min_valid_loss": 0.1, "max_train_acc": 0.9, "test_acc": 0.9,
-             "train_time_s": 1.0, "device": "cpu", "epochs_done": 1, "diverged_epoch": None}
+             "train_time_s": 1.0, "device": "cpu", "precision": "fp32", "epochs_done": 1, "diverged_epoch": None}
             for d, size in (("mnist", None), ("cifar10", 128))
             for s in (0, 1)
             for act in ("relu", "selu")

@@ -124,6 +124,7 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
         "train_time_s": sum(r.get("epoch_time_s", 0.0) for r in results),  # training only, no evaluation
         "images_per_s": df["train_images_per_s"].mean() if len(df) else float("nan"),
         "device": last.get("device"),
+        "precision": last.get("precision"),  # None for runs from before `precision` was recorded
         "params": last.get("params"),
         "diverged_epoch": last.get("epoch") if status == "diverged" else None,
         "diverged_step": last.get("diverged_step") if status == "diverged" else None,

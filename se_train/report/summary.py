@@ -38,7 +38,7 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         "",
         f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
         f"- started: {meta.get('started', '?')}; report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-        f"- hardware: {hardware.get('description', 'not recorded')}; trial devices: {', '.join(sorted(set(exp.runs['device'].dropna()))) or '?'}",
+        f"- hardware: {hardware.get('description', 'not recorded')}; trial devices: {', '.join(sorted(set(exp.runs['device'].dropna()))) or '?'}; precision: {', '.join(sorted(set(exp.runs['precision'].dropna()))) or 'not recorded'}",
         f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
         f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
         f"- report: `se-sweep report {meta.get('experiment', experiment)}`",

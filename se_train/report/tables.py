@@ -56,8 +56,8 @@ def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
 
 def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """Rows model / dataset (SE as part of the model name, as the study) and any other grid axis;
-    columns (metric, split, activation), then time (mean training time per run), device and the
-    most epochs a run finished."""
+    columns (metric, split, activation), then time (mean training time per run), device, precision
+    and the most epochs a run finished."""
     activations = list(dict.fromkeys(runs["activation"]))
     keys = row_keys(axes)
     rows = []
@@ -70,6 +70,7 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
                 row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
         row[("", "", "time")] = hms(group["train_time_s"].mean())
         row[("", "", "device")] = ", ".join(sorted(set(group["device"].dropna())))
+        row[("", "", "precision")] = ", ".join(sorted(set(group["precision"].dropna()))) or "?"
         row[("", "", "epochs done")] = int(group["epochs_done"].max())
         rows.append(row)
     table = pd.DataFrame(rows)

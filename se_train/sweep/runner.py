@@ -202,7 +202,8 @@ def run_sweep(
     if storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
         previous = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
-        if previous["spec"] != spec.model_dump():
+        # Both validated: a setting added since (with its default) is no difference.
+        if SweepSpec.model_validate(previous["spec"]).model_dump() != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
         if tune.Tuner.can_restore(experiment):
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")

@@ -20,12 +20,13 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @contextmanager
-def saved(model, optimizer, scheduler, epoch: int, augment_rng: torch.Generator) -> Iterator[Path]:
+def saved(model, optimizer, scheduler, scaler, epoch: int, augment_rng: torch.Generator) -> Iterator[Path]:
     """The training state written to a temporary folder, removed after the block."""
     state = {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),  # empty unless fp16
         "epoch": epoch,
         "torch_rng": torch.get_rng_state(),
         "augment_rng": augment_rng.get_state(),
@@ -35,12 +36,14 @@ def saved(model, optimizer, scheduler, epoch: int, augment_rng: torch.Generator)
         yield Path(tmp)
 
 
-def restore(folder: Path, model, optimizer, scheduler, augment_rng: torch.Generator) -> int:
+def restore(folder: Path, model, optimizer, scheduler, scaler, augment_rng: torch.Generator) -> int:
     """Load a checkpoint folder into the training objects; return the last finished epoch."""
     state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     _unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):  # checkpoints from before `precision` have none
+        scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     augment_rng.set_state(state["augment_rng"])
     return int(state["epoch"])

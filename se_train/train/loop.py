@@ -30,7 +30,8 @@ from se_train.train import checkpoint
 from se_train.train.session import Session
 
 
-# Reported every epoch, besides epoch, lr, diverged, params, device and workers.
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Reported every epoch, besides epoch, lr, diverged, params, device, workers and precision.
 REPORTED = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "epoch_time_s", "eval_time_s",
             "train_images", "train_images_per_s", "grad_norm", "diverged_step", "last_finite_loss")
 
@@ -93,7 +94,7 @@ def _forward(model, images, transform: BatchTransform, train: bool, autocast) ->
 
 
 def train_one_epoch(
-    model, optimizer, scheduler, batches: EpochBatches, transform: BatchTransform, autocast,
+    model, optimizer, scheduler, scaler, batches: EpochBatches, transform: BatchTransform, autocast,
     check: DivergenceCheck, epoch: int, world: int, max_norm: float,
 ) -> tuple[dict[str, float], Divergence | None]:
     """One epoch; its stats summed over workers, and the divergence that stopped it, if any.
@@ -107,7 +108,8 @@ def train_one_epoch(
         logits = _forward(model, images, transform, True, autocast)
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # the norm and the clipping are of the true gradients
         # DDP has averaged the gradients, so every worker sees the same norm; the loss is averaged
         # here: every worker must take the same decision.
         norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
@@ -117,9 +119,11 @@ def train_one_epoch(
             dist.all_reduce(step_loss)
             step_loss /= world
         value, norm_value = torch.stack([step_loss, norm.float()]).tolist()
-        if divergence := check(value, norm_value, scheduler.last_epoch):
+        overflow = scaler.is_enabled() and math.isfinite(value) and not math.isfinite(norm_value)
+        if not overflow and (divergence := check(value, norm_value, scheduler.last_epoch)):
             return {"train_loss": value, "epoch_time_s": time.perf_counter() - t0}, divergence
-        optimizer.step()
+        scaler.step(optimizer)  # with fp16 an overflowed step is skipped and the scale lowered
+        scaler.update()
         scheduler.step()
         loss_sum += value * len(labels)
         correct += (logits.argmax(1) == labels).sum()
@@ -207,17 +211,21 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
     transform = BatchTransform.for_manifest(
         manifest, cfg.image_size, cfg.augment, device, seed=cfg.seed * 1009 + session.rank, raw=cfg.inputs == "raw"
     )
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if on_gpu else "fp32")
+    autocast = torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     start = 1
     with session.last_checkpoint() as folder:
         if folder is not None:
-            start = checkpoint.restore(folder, model, optimizer, scheduler, transform.generator) + 1
+            start = checkpoint.restore(folder, model, optimizer, scheduler, scaler, transform.generator) + 1
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
-    base = {"params": params, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "workers": session.world}
+    base = {"params": params, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "workers": session.world,
+            "precision": precision}
     check = DivergenceCheck(cfg.loss_ceiling)
     for epoch in range(start, cfg.epochs + 1):
         stats, divergence = train_one_epoch(
-            model, optimizer, scheduler, batches["train"], transform, autocast, check, epoch, session.world, cfg.grad_clip or math.inf
+            model, optimizer, scheduler, scaler, batches["train"], transform, autocast, check, epoch, session.world,
+            cfg.grad_clip or math.inf,
         )
         # Every report has the same keys (NaN where an epoch has no value): Tune's progress.csv
         # takes its columns from a trial's first report, and a resumed trial's rows must fit them.
@@ -238,6 +246,6 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
             # The test split is read once, by the final model: it never chooses anything.
             metrics["test_loss"], metrics["test_acc"] = evaluate(model, batches["test"], transform, autocast, epoch)
         # Rank 0 writes the checkpoint; every worker must still report.
-        saving = checkpoint.saved(model, optimizer, scheduler, epoch, transform.generator) if session.rank == 0 else nullcontext()
+        saving = checkpoint.saved(model, optimizer, scheduler, scaler, epoch, transform.generator) if session.rank == 0 else nullcontext()
         with saving as folder:
             session.report(metrics, folder)
