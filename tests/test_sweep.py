@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -136,6 +137,25 @@ def _parquet_read_tasks() -> int:
     from ray.util.state import list_tasks
 
     return len([t for t in list_tasks(limit=10_000, raise_on_missing_output=False) if t.name.startswith("ReadFiles")])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_process(tmp_path, ray_cluster, compiled):
+    import torch
+
+    if compiled and not torch._dynamo.is_dynamo_supported():
+        pytest.skip(f"torch.compile is not supported here (torch {torch.__version__})")
+    # Cell X alone, then cell Y followed by cell X in one reused trial process (one at a time).
+    train = {"epochs": 2, "compile": compiled}
+    alone = trial_progress(run_with_hang_guard(sweep_file(tmp_path, "alone", {"se": [True]}, train=train)))
+    after = trial_progress(run_with_hang_guard(sweep_file(tmp_path, "after", {"se": [False, True]}, train=train,
+                                                          resources={"max_concurrent_trials": 1})))
+    (x_alone,) = alone.values()
+    x_after = next(df for name, df in after.items() if "-se-" in name)
+    assert len({int(df["pid"].iloc[0]) for df in after.values()}) == 1, "the trial process was not reused"
+    for metric in ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "grad_norm"):
+        assert np.array_equal(x_after[metric], x_alone[metric], equal_nan=True), metric  # digit for digit
 
 
 def test_compiled_model_trains_and_checkpoints(tmp_path, ray_cluster):

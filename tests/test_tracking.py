@@ -4,9 +4,11 @@ and tags; a rerun adds no runs; the report lands on the parent run; an unreachab
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -14,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from se_train.cli import main
+from se_train.report.summary import write_report
 from se_train.sweep import runner
-from tests.helpers import run_with_hang_guard, sweep_file
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress
 
 mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow")
 
@@ -26,28 +29,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+def _start_server(root: Path, port: int) -> subprocess.Popen:
+    """A real MLflow server on 127.0.0.1:`port` over `root`'s SQLite store, once it answers."""
     cli = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
         [str(cli), "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination",
          str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
+        stdout=open(root / "server.log", "a"), stderr=subprocess.STDOUT,
     )
-    uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            if urllib.request.urlopen(f"{uri}/health", timeout=2).read() == b"OK":
-                break
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read() == b"OK":
+                return proc
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the MLflow server did not start: " + (root / "server.log").read_text()[-2000:])
-    yield uri
+    proc.kill()
+    pytest.fail("the MLflow server did not start: " + (root / "server.log").read_text()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    proc = _start_server(root, port)
+    yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(30)
 
@@ -87,3 +93,46 @@ def test_unreachable_tracking_uri_is_one_line_before_ray_starts(tmp_path, capsys
     assert main(["run", str(path), "--mlflow", uri]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"MLflow tracking URI {uri} does not answer" in err
+
+
+def test_a_tracking_server_that_blinks_mid_sweep_stops_no_training(tmp_path, ray_cluster, capsys):
+    from mlflow.tracking import MlflowClient
+
+    root, port = tmp_path / "mlflow", _free_port()
+    root.mkdir()
+    servers = [_start_server(root, port)]
+    uri = f"http://127.0.0.1:{port}"
+    path = sweep_file(tmp_path, "blink", {"seed": [0, 1, 2]}, train={"epochs": 4}, resources={"max_concurrent_trials": 1})
+    experiment = tmp_path / "experiments" / "blink"
+
+    def blink():  # down from the first reported epoch on, for 3 s, then up again on the same store
+        deadline = time.time() + HANG_TIMEOUT_S
+        while time.time() < deadline and not any(len(df) for df in trial_progress(experiment).values()):
+            time.sleep(0.05)
+        servers[0].terminate()
+        servers[0].wait(30)
+        time.sleep(3)
+        servers.append(_start_server(root, port))
+
+    blinker = threading.Thread(target=blink, daemon=True)
+    blinker.start()
+    try:
+        run_with_hang_guard(path, mlflow=uri)
+        blinker.join(150)
+        progress = trial_progress(experiment)
+        assert len(progress) == 3 and all(df["epoch"].tolist() == [1, 2, 3, 4] for df in progress.values())
+        gaps = json.loads((experiment / "mlflow_gaps.json").read_text())
+        assert gaps and all(n > 0 for n in gaps.values())
+        capsys.readouterr()
+        assert main(["status", str(experiment)]) == 0
+        assert f"MLflow missed results of {len(gaps)} trial run(s), tagged se_sweep.incomplete" in capsys.readouterr().out
+        out = write_report(str(experiment), tmp_path / "report")
+        assert f"- MLflow: {len(gaps)} trial run(s) missed some results" in (out / "summary.md").read_text()
+        # After the restart the sweep reaches MLflow again: the last trial's run is whole.
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("blink")
+        finished = [r for r in client.search_runs([exp.experiment_id]) if r.info.status == "FINISHED"]
+        assert any(r.data.tags.get("se_sweep.trial_id") not in gaps for r in finished)
+    finally:
+        for server in servers:
+            server.terminate()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from se_train import storage
 from se_train.errors import UserError
+from se_train.mlflow_runs import INCOMPLETE_TAG, read_gaps
 from se_train.report.collect import trial_results, trial_states
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
@@ -38,5 +39,9 @@ def status(experiment: str) -> str:
     elapsed = (last_time - started) if started and last_time else 0.0
     out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed)]
     out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
+    gaps = read_gaps(experiment)
+    if gaps:
+        cells = [trial_line(t["config"], {}, "").cell for t in trials if t["trial_id"] in gaps]
+        out.append(f"MLflow missed results of {len(gaps)} trial run(s), tagged {INCOMPLETE_TAG}: {', '.join(cells)}")
     out += notes
     return "\n".join(out) + "\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from se_train import storage
 from se_train.errors import UserError
-from se_train.mlflow_runs import attach_report, check_server
+from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server, read_gaps
 from se_train.report import plots, tables
 from se_train.report.collect import collect
 from se_train.trial_status import STATUSES, hms
@@ -43,6 +44,7 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
         f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
         f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
         *(f"- left out: {note}" for note in exp.notes),
+        *_mlflow_gaps(exp, storage.normalize(experiment)),
         "",
     ]
     if exp.epochs.empty:
@@ -106,6 +108,16 @@ def _results(exp, out: Path) -> list[str]:
     if has_effects:
         lines += ["![effects](effects.png)", ""]
     return lines
+
+
+def _mlflow_gaps(exp, experiment: str) -> list[str]:
+    """The trial runs that did not reach MLflow whole, as the sweep recorded them."""
+    gaps = read_gaps(experiment)
+    if not gaps:
+        return []
+    missed = exp.runs[exp.runs["trial_id"].isin(gaps)]
+    cells = ", ".join(f"`{r.trial_id}` ({', '.join(f'{a}={getattr(r, a)}' for a in exp.axes)})" for r in missed.itertuples())
+    return [f"- MLflow: {len(gaps)} trial run(s) missed some results (tagged {INCOMPLETE_TAG}): {cells}"]
 
 
 def _wall_time(meta: dict, exp) -> str:

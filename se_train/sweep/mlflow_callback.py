@@ -5,23 +5,36 @@ sweep continues the same runs: they are found again by their tags, never created
 
 Written with `mlflow` itself rather than Ray's `MLflowLoggerCallback`, which logs each trial as a
 top-level run and has no parent run to nest them under or to find them again by.
+
+Tracking never stops training: Tune does not catch what a callback raises, so one failed request
+would end a 10-hour sweep. Every MLflow call gets bounded retries with backoff; one that still
+fails logs one warning, is counted for its trial in `mlflow_gaps.json` in the experiment folder
+(which `se-sweep status` and the report read), its run is tagged incomplete once the server
+answers again, and the sweep goes on.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ray import tune
 
-from se_train.mlflow_runs import TRIAL_TAG, client_for, parent_run
+from se_train import storage
+from se_train.mlflow_runs import GAPS_FILE, INCOMPLETE_TAG, TRIAL_TAG, client_for, parent_run, read_gaps
 from se_train.trial_status import cell_name
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics
 NOT_METRICS = {"config", "trial_id", "experiment_id", "date", "hostname", "node_ip", "pid", "done", "timestamp",
                "training_iteration", "time_this_iter_s", "time_total_s", "time_since_restore",
                "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "device", "diverged"}
+
+
+logger = logging.getLogger(__name__)
+RETRY_DELAYS_S = (0.5, 2.0)  # a call is tried 3 times: a server restart or a dropped connection passes
 
 
 class MlflowTracking(tune.Callback):
@@ -31,6 +44,23 @@ class MlflowTracking(tune.Callback):
         self.uri, self.experiment_name, self.experiment, self.sweep, self.axes = uri, experiment_name, experiment, sweep, axes
         self._client = self._parent = self._exp_id = None
         self._runs: dict[str, str] = {}
+        self._gaps = read_gaps(experiment)  # trial id -> failed calls, across resumes
+        self._tagged: set[str] = set()  # incomplete runs tagged so
+
+    def _tracked(self, trial_id: str | None, what: str, call: Callable[[], Any]) -> Any:
+        """`call` with bounded retries; if it still fails, one warning and a gap, never a raise."""
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return call()
+            except Exception as e:  # noqa: BLE001 - any failure to reach MLflow must not end the sweep
+                if delay is None:
+                    logger.warning("MLflow %s failed for trial %s (%s); the sweep goes on, the run is marked incomplete",
+                                   what, trial_id or "-", str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__)
+                    if trial_id is not None:
+                        self._gaps[trial_id] = self._gaps.get(trial_id, 0) + 1
+                        storage.write_text(storage.join(self.experiment, GAPS_FILE), json.dumps(self._gaps, indent=2))
+                    return None
+                time.sleep(delay)
 
     def __getstate__(self) -> dict[str, Any]:  # pickled into Tune's state for `resume`: no client
         return {k: v for k, v in self.__dict__.items() if k in ("uri", "experiment_name", "experiment", "sweep", "axes")}
@@ -40,11 +70,17 @@ class MlflowTracking(tune.Callback):
 
     def setup(self, **info) -> None:
         self._client = client_for(self.uri)
+        self._tracked(None, "setup", self._open_parent)
+
+    def _open_parent(self) -> None:
         self._parent = parent_run(self._client, self.experiment_name, self.experiment, self.sweep)
         self._exp_id = self._client.get_run(self._parent).info.experiment_id
         self._client.update_run(self._parent, status="RUNNING")
 
     def _run(self, trial) -> str:
+        """The trial's run id, found or created (the parent run first, if setup could not)."""
+        if self._parent is None:
+            self._open_parent()
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         found = self._client.search_runs(
@@ -64,13 +100,22 @@ class MlflowTracking(tune.Callback):
         self._runs[trial.trial_id] = run_id
         return run_id
 
+    def _mark_if_incomplete(self, trial_id: str, run_id: str) -> None:
+        if trial_id in self._gaps and trial_id not in self._tagged:
+            self._client.set_tag(run_id, INCOMPLETE_TAG, "true")
+            self._tagged.add(trial_id)
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._run(trial)
+        self._tracked(trial.trial_id, "run creation", lambda: self._run(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._tracked(trial.trial_id, f"epoch {result.get('epoch')}", lambda: self._log_result(trial, result))
+
+    def _log_result(self, trial, result: dict[str, Any]) -> None:
         from mlflow.entities import Metric, RunTag
 
         run_id = self._run(trial)
+        self._mark_if_incomplete(trial.trial_id, run_id)
         step, now = int(result.get("epoch", 0)), int(time.time() * 1000)
         metrics = [
             Metric(k, float(v), now, step)
@@ -83,12 +128,22 @@ class MlflowTracking(tune.Callback):
         self._client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._client.set_terminated(self._run(trial), "FINISHED")
+        self._tracked(trial.trial_id, "run end", lambda: self._end(trial, "FINISHED"))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._client.set_terminated(self._run(trial), "FAILED")
+        self._tracked(trial.trial_id, "run end", lambda: self._end(trial, "FAILED"))
+
+    def _end(self, trial, status: str) -> None:
+        run_id = self._run(trial)
+        self._mark_if_incomplete(trial.trial_id, run_id)
+        self._client.set_terminated(run_id, status)
 
     def on_experiment_end(self, trials, **info) -> None:
+        self._tracked(None, "sweep end", self._end_parent)
+
+    def _end_parent(self) -> None:
+        if self._parent is None:
+            self._open_parent()
         self._client.set_terminated(self._parent, "FINISHED")
 
 

@@ -11,11 +11,13 @@ gradient norm. A bad gradient on the very last step is caught too: it is never a
 from __future__ import annotations
 
 import math
+import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -189,7 +191,10 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
     device = session.device
     on_gpu = device.type == "cuda"
     manifest = load_manifest(dataset_dir)
-    torch.manual_seed(cfg.seed)  # the same initial weights on every worker, fixed by the seed
+    # The same initial weights on every worker, fixed by the seed, whatever ran before in this process.
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
     model = build_model(
         cfg.model,
         num_classes=manifest.num_classes,

@@ -12,6 +12,7 @@ all three, and `ray.train.report` does them for DDP trials.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -47,12 +48,26 @@ class Session:
 
 
 def in_tune_trial(stream: Callable[[str], Any]) -> Session:
-    """The Tune trial's own process, holding the one worker's CPUs and GPU share."""
+    """The Tune trial's own process, holding the one worker's CPUs and GPU share. The process is
+    reused from trial to trial: it starts each one clean (`_start_clean`)."""
+    _start_clean()
     # Tune logs "Checkpoint successfully created" for every epoch of every trial: it floods the
     # sweep's output, where the status table already shows each trial's progress.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     device = torch.device("cuda", 0) if ray.get_gpu_ids() else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
     return Session(ray.tune, 0, 1, device, lambda model: model.to(device), stream)
+
+
+def _start_clean() -> None:
+    """What an earlier trial left in this reused process goes before the next one starts: its
+    compiled graphs and dynamo's caches (a later compiled trial would hit the recompile limit and
+    run eager, its speed depending on the trial order), the reference cycle `Module.compile`
+    leaves (the old model stays alive until a collection), and the CUDA memory the old model held
+    (given back, for the other trials sharing the GPU). Seeds and threads are set by each trial."""
+    torch._dynamo.reset()
+    gc.collect()
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def in_train_worker() -> Session:
