@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow
 import pyarrow.fs
+
+from se_train.errors import UserError
 
 SWEEP_FILE = "sweep.json"  # in the experiment folder: the validated spec and the command that ran it
 
@@ -19,7 +22,19 @@ def join(location: str, *parts: str) -> str:
 
 
 def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    return pyarrow.fs.FileSystem.from_uri(normalize(location))
+    try:
+        return pyarrow.fs.FileSystem.from_uri(normalize(location))
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, ValueError) as e:
+        raise UserError(f"{location}: no storage handles this ({e}); use a local path, file://, s3:// or gs://") from None
+
+
+def check_folder(location: str, field: str) -> None:
+    """`location` is a folder or does not exist yet (it is created), and its URI scheme is one
+    pyarrow handles: checked before Ray starts, so a sweep never fails writing its first file."""
+    fs, path = _fs(location)
+    kind = fs.get_file_info(path).type
+    if kind not in (pyarrow.fs.FileType.Directory, pyarrow.fs.FileType.NotFound):
+        raise UserError(f"{field}: {location} is a file, not a folder")
 
 
 def exists(location: str) -> bool:

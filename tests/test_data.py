@@ -303,6 +303,10 @@ def test_corrupt_shard_and_manifest_are_named(tmp_path):
     raw = json.loads((folder / "manifest.json").read_text())
     raw["splits"]["train"]["shards"][0]["rows"] += 1
     (folder / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(UserError, match=r"manifest\.json: splits\.train\.rows: 1197, but its shards hold 1198$"):
+        load_manifest(folder)
+    raw["splits"]["train"]["rows"] += 1
+    (folder / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(UserError, match=r"train/part-00000\.parquet: 1197 rows, manifest says 1198"):
         verify_split(folder, load_manifest(folder), "train", checksums=False)
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from se_train.errors import UserError
 
@@ -47,6 +47,23 @@ class Manifest(BaseModel, extra="forbid"):
     seed: int  # the seed that carved the valid (and, where needed, test) split
     source: str
     splits: dict[str, SplitInfo]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Manifest":
+        """The fields agree with each other; each disagreement names its field."""
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"class_names: {len(self.class_names)} names for num_classes {self.num_classes}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"mean/std: {len(self.mean)}/{len(self.std)} values for {self.channels} channel(s)")
+        if self.encoding == "raw" and (self.image_shape is None or self.image_shape[2] != self.channels):
+            raise ValueError(f"image_shape: {self.image_shape} does not give {self.channels} channel(s) of raw images")
+        for name in ("train", "valid"):
+            if name not in self.splits:
+                raise ValueError(f"splits: no {name!r} split")
+        for name, split in self.splits.items():
+            if split.rows != sum(s.rows for s in split.shards):
+                raise ValueError(f"splits.{name}.rows: {split.rows}, but its shards hold {sum(s.rows for s in split.shards)}")
+        return self
 
 
 @dataclass
@@ -120,7 +137,21 @@ def load_manifest(folder: Path) -> Manifest:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"{path}: {field}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")  # a check across fields names its own
+        raise UserError(f"{path}: {field}: {message}" if field else f"{path}: {message}") from None
+
+
+def _check_columns(path: Path, footer: pq.FileMetaData, num_classes: int) -> None:
+    """The shard has the image and label columns, and its labels (from the footer's statistics,
+    no data read) are classes of the manifest."""
+    names = [footer.schema.column(i).name for i in range(footer.num_columns)]
+    if "image" not in names or "label" not in names:
+        raise UserError(f"{path}: columns {names}, expected image and label")
+    label = names.index("label")
+    for g in range(footer.num_row_groups):
+        stats = footer.row_group(g).column(label).statistics
+        if stats is not None and stats.has_min_max and not (0 <= stats.min and stats.max < num_classes):
+            raise UserError(f"{path}: labels {stats.min}..{stats.max}, but the manifest has {num_classes} classes")
 
 
 def verify_split(folder: Path, manifest: Manifest, split: str, *, checksums: bool) -> list[Path]:
@@ -141,11 +172,12 @@ def verify_split(folder: Path, manifest: Manifest, split: str, *, checksums: boo
         if path.stat().st_size != shard.bytes:
             raise UserError(f"{path}: {path.stat().st_size} bytes, manifest says {shard.bytes}")
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            footer = pq.ParquetFile(path).metadata
         except Exception as e:  # noqa: BLE001 - any unreadable footer is a corrupt shard
             raise UserError(f"{path}: unreadable Parquet shard ({e})") from None
-        if rows != shard.rows:
-            raise UserError(f"{path}: {rows} rows, manifest says {shard.rows}")
+        if footer.num_rows != shard.rows:
+            raise UserError(f"{path}: {footer.num_rows} rows, manifest says {shard.rows}")
+        _check_columns(path, footer, manifest.num_classes)
         if checksums and sha256_file(path) != shard.sha256:
             raise UserError(f"{path}: sha256 differs from the manifest; the shard is corrupt, re-run prepare")
         paths.append(path)

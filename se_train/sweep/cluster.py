@@ -96,6 +96,20 @@ def check_gpus(res: Resources, source: str, on_cluster: bool) -> None:
         warnings.warn(message + "; trials wait until the cluster adds one", stacklevel=2)
 
 
+def check_local_cpus(res: Resources, source: str, address: str | None, num_cpus: int | None) -> None:
+    """A trial asking for more CPUs than a local Ray will have would wait forever: refused before
+    Ray starts. A cluster may have (or add) bigger nodes: not checked there."""
+    if joining(address):
+        return
+    have = num_cpus or os.cpu_count() or 1
+    need = res.workers_per_trial * res.cpus_per_worker
+    if need > have:
+        raise UserError(
+            f"{source}: resources: a trial asks for {need:g} CPU ({res.workers_per_trial} worker(s) x "
+            f"{res.cpus_per_worker:g} cpus_per_worker), but a local Ray here has {have}; lower it or join a cluster"
+        )
+
+
 def max_concurrent(spec: SweepSpec, override: int | None, streams: bool, on_cluster: bool) -> int:
     """Trials at once: as asked; else on a cluster no cap (NO_CAP: Tune queues every trial, and
     the queue is what the autoscaler grows the cluster for); else as many as the local Ray fits,

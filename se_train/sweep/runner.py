@@ -23,7 +23,7 @@ from se_train.data.pipeline import fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.cluster import GridCells, check_gpus, connect, hardware, joining, max_concurrent
+from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.stopper import DivergenceStopper
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
@@ -47,8 +47,12 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missin
     unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
     checksums, and its images fit the trials' settings."""
     trials = spec.trials()
+    if data_root.exists() and not data_root.is_dir():
+        raise UserError(f"{source}: data_root: {data_root} is a file, not a folder")
     for name in dict.fromkeys(t.dataset for t in trials):
         folder = data_root / name
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{source}: {_dataset_field(spec, name)}: {folder} is a file, not a dataset folder")
         if not (folder / MANIFEST).exists():
             auto = SOURCES.get(name)
             if auto is None or not auto.unattended():
@@ -198,6 +202,8 @@ def run_sweep(
     if tracking.mlflow:
         check_server(tracking.mlflow, source)
     root = storage.normalize(storage_uri or spec.storage)
+    storage.check_folder(root, "--storage" if storage_uri else f"{source}: storage")
+    check_local_cpus(spec.resources, source, address, num_cpus)
     experiment = storage.join(root, spec.name)
     if storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
@@ -263,6 +269,7 @@ def resume_sweep(
         # Tune restores the callbacks a sweep started with; a restored Tuner takes no new ones.
         started = f"logs to {tracked}" if tracked else "was started without MLflow"
         raise UserError(f"--mlflow {mlflow}: this sweep {started}, and a resumed sweep keeps the tracking it started with; drop --mlflow")
+    check_local_cpus(spec.resources, meta_path, address, num_cpus)
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
     cap = max_concurrent(spec, concurrency, _streams(spec, Path(meta["data_root"])), on_cluster=joining(address))

@@ -1,0 +1,131 @@
+"""Bad input as a property: generated sweep files and dataset manifests (wrong types, out-of-range
+and boundary numbers, paths that are missing, files, folders or outside their root, URI schemes
+nobody handles, manifest values that contradict the shards, CPU requests a local Ray can never
+hold) either validate or get one line and exit status 2: never a traceback, never a started Ray."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from se_train.cli import main
+from se_train.data.prepare import prepare
+from se_train.sweep import runner
+
+
+class RayWouldStart(Exception):
+    """Raised in place of starting Ray: every check before it passed."""
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    return prepare("digits", tmp_path_factory.mktemp("prepared")).parent
+
+
+ODD_VALUES = st.one_of(
+    st.integers(-3, 3), st.integers(-(2**40), 2**40), st.sampled_from([0, 1, 2**31, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4), st.booleans(), st.none(),
+    st.lists(st.integers(-2, 2), max_size=2),
+)
+TRAIN_FIELDS = ["epochs", "batch_size", "lr", "momentum", "weight_decay", "decay_rate", "decay_steps", "grad_clip",
+                "loss_ceiling", "seed", "image_size", "se_reduction", "precision", "optimizer", "compile"]
+RESOURCE_FIELDS = ["workers_per_trial", "cpus_per_worker", "gpus_per_worker", "max_concurrent_trials", "max_failures",
+                   "in_memory_mb", "placement_strategy"]
+# (field path in manifest.json, how to change it): values that contradict the shards or each other
+MANIFEST_EDITS = {
+    "num_classes": lambda m: m.update(num_classes=m["num_classes"] + 1),
+    "class_names": lambda m: m.update(class_names=m["class_names"][:-1]),
+    "channels": lambda m: m.update(channels=3),
+    "image_shape": lambda m: m.update(image_shape=[8, 8, 3]),
+    "mean": lambda m: m.update(mean=[]),
+    "split rows": lambda m: m["splits"]["train"].update(rows=m["splits"]["train"]["rows"] + 1),
+    "shard rows": lambda m: m["splits"]["valid"]["shards"][0].update(rows=1),
+    "shard bytes": lambda m: m["splits"]["valid"]["shards"][0].update(bytes=7),
+    "shard sha256": lambda m: m["splits"]["test"]["shards"][0].update(sha256="0" * 64),
+    "shard outside": lambda m: m["splits"]["train"]["shards"][0].update(file="../../x.parquet"),
+    "no valid": lambda m: m["splits"].pop("valid"),
+    "encoding": lambda m: m.update(encoding="png"),
+    "format_version": lambda m: m.update(format_version="1"),
+}
+
+
+@st.composite
+def sweep_inputs(draw):
+    """(sweep file settings, where data_root points, where storage points, a manifest edit or None)."""
+    raw = {"name": "prop", "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False]},
+           "train": {"epochs": 1}, "resources": {}}
+    for _ in range(draw(st.integers(0, 2))):
+        section, fields = draw(st.sampled_from([("train", TRAIN_FIELDS), ("resources", RESOURCE_FIELDS)]))
+        raw[section][draw(st.sampled_from(fields))] = draw(ODD_VALUES)
+    if draw(st.booleans()):
+        raw["grid"][draw(st.sampled_from(["dataset", "model", "activation", "se", "seed", "lr"]))] = draw(
+            st.one_of(ODD_VALUES, st.lists(st.sampled_from(["digits", "digitz", "../digits", "", 0, -1, 1e309]), max_size=2)))
+    data_root = draw(st.sampled_from(["prepared", "a file", "missing", "empty folder", "outside"]))
+    storage = draw(st.sampled_from(["folder", "a file", "foo://bucket/x", "s4://b", "file-uri", "relative"]))
+    edit = draw(st.one_of(st.none(), st.sampled_from(sorted(MANIFEST_EDITS))))
+    return raw, data_root, storage, edit
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=sweep_inputs())
+def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, capsys, case):
+    raw, data_root, storage, edit = case
+    work = Path(tempfile.mkdtemp(prefix="prop-"))
+    try:
+        data = work / "data"
+        shutil.copytree(prepared, data)
+        if edit:
+            manifest = data / "digits" / "manifest.json"
+            content = json.loads(manifest.read_text())
+            MANIFEST_EDITS[edit](content)
+            manifest.write_text(json.dumps(content))
+        (work / "a file").write_text("x")
+        (work / "empty folder").mkdir()
+        raw["data_root"] = {"prepared": str(data), "a file": str(work / "a file"), "missing": str(work / "missing"),
+                            "empty folder": str(work / "empty folder"), "outside": str(work / ".." / "nowhere-prop")}[data_root]
+        raw["storage"] = {"folder": str(work / "exp"), "a file": str(work / "a file"), "file-uri": f"file://{work}/exp",
+                          "relative": "experiments-prop"}.get(storage, storage)
+        path = work / "sweep.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        monkeypatch.setattr(runner, "connect", lambda *a, **k: (_ for _ in ()).throw(RayWouldStart()))
+        capsys.readouterr()
+        try:
+            code = main(["run", str(path)])
+        except RayWouldStart:
+            return  # valid: every check passed
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("se-sweep: error: ") and err.count("\n") == 1, (case, err)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(Path("experiments-prop"), ignore_errors=True)
+
+
+def test_labels_outside_the_manifests_classes_are_named(tmp_path, capsys, monkeypatch):
+    # A shard rewritten with a label 10 of a 10-class set, its size and checksum updated to match:
+    # only the footer's label statistics can tell, before Ray starts.
+    import pyarrow.parquet as pq
+
+    from se_train.data.manifest import sha256_file
+
+    folder = prepare("digits", tmp_path / "data")
+    shard = folder / "valid" / "part-00000.parquet"
+    table = pq.read_table(shard)
+    labels = table.column("label").to_pylist()
+    labels[0] = 10
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", [labels]), shard)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["splits"]["valid"]["shards"][0].update(bytes=shard.stat().st_size, sha256=sha256_file(shard))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "labels", "data_root": str(tmp_path / "data"), "storage": str(tmp_path / "exp"),
+                                    "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False]}}))
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err == f"se-sweep: error: {shard}: labels 0..10, but the manifest has 10 classes\n"
