@@ -52,7 +52,8 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     from se_train.config import load_sweep
-    from se_train.sweep.runner import check_datasets, describe, run_sweep
+    from se_train.sweep.checks import check_datasets, describe
+    from se_train.sweep.runner import run_sweep
 
     spec = load_sweep(args.sweep)
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray

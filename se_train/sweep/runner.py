@@ -1,4 +1,5 @@
-"""Run and resume a sweep: checks before Ray starts, then one Ray Tune `Tuner` over the grid.
+"""Run and resume a sweep: the checks before Ray starts (`checks`), the cluster and how many trials
+at once (`cluster`), then one Ray Tune `Tuner` over the grid, printing the live view (`live_view`).
 
 The experiment folder (`<storage>/<name>/`) holds Tune's state and one folder per trial (with its
 last checkpoint), plus `sweep.json` (the validated spec and the command that ran it) and, for
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,14 @@ from typing import Any
 from ray import tune
 
 from se_train import storage
-from se_train.config import Resources, SweepSpec, TrialConfig
-from se_train.data.manifest import MANIFEST, load_manifest, verify_split
-from se_train.data.pipeline import fits_in_memory, stored_shape
-from se_train.data.prepare import SOURCES, prepare
+from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
+from se_train.sweep.checks import check_datasets, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
+from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
 from se_train.sweep.stopper import DivergenceStopper
-from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
 # CPU per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule
@@ -34,90 +32,11 @@ from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 # non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
 # scheduling). A one-worker trial trains in its own process and holds that worker's resources.
 DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
-CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
 # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
 # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 # Tune's newer console output ignores a progress reporter; the older one prints ours.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-
-
-def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
-    """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
-    unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
-    checksums, and its images fit the trials' settings."""
-    trials = spec.trials()
-    if data_root.exists() and not data_root.is_dir():
-        raise UserError(f"{source}: data_root: {data_root} is a file, not a folder")
-    for name in dict.fromkeys(t.dataset for t in trials):
-        folder = data_root / name
-        if folder.exists() and not folder.is_dir():
-            raise UserError(f"{source}: {_dataset_field(spec, name)}: {folder} is a file, not a dataset folder")
-        if not (folder / MANIFEST).exists():
-            auto = SOURCES.get(name)
-            if auto is None or not auto.unattended():
-                raise UserError(
-                    f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
-                    f"(run `se-sweep prepare {name} --data-root {data_root}`)"
-                )
-            if not prepare_missing:
-                print(f"{name}: not prepared yet; `run` prepares it in {data_root}")
-                continue
-            print(f"preparing {name} in {data_root} ...")
-            prepare(name, data_root)
-        manifest = load_manifest(folder)
-        for t in (t for t in trials if t.dataset == name):
-            try:
-                stored_shape(manifest, t.image_size)
-            except UserError as e:
-                raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
-        for split in manifest.splits:  # hashing every byte is cheap for small splits only
-            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
-
-
-def _streams(spec: SweepSpec, data_root: Path) -> bool:
-    """Whether some trial streams a split through Ray Data (too big to hold in memory)."""
-    manifests = {}
-    for t in spec.trials():
-        manifest = manifests.setdefault(t.dataset, load_manifest(data_root / t.dataset))
-        if not all(fits_in_memory(manifest, split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
-            return True
-    return False
-
-
-def _dataset_field(spec: SweepSpec, name: str) -> str:
-    """Where a dataset is named in the sweep file, e.g. grid.dataset[1] or grid[2].dataset[0]."""
-    for g, grid in enumerate(spec.grids()):
-        if name in grid["dataset"]:
-            where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
-            return f"{where}.dataset[{grid['dataset'].index(name)}]"
-    return "grid.dataset"
-
-
-_UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
-
-
-class CompactReporter(tune.ProgressReporter):
-    """Tune's progress output for `se-sweep run`: the compact block of `trial_status.render`, every
-    `every_s` while trials run and once at the end, instead of Tune's table of every
-    hyperparameter (about 220 characters wide on a 16-CPU node)."""
-
-    def __init__(self, every_s: float = 15.0) -> None:
-        self.every_s = every_s
-        self.start = self.last = time.time()  # wall clock: a restored sweep's reporter comes back pickled
-
-    def should_report(self, trials, done: bool = False) -> bool:
-        return done or time.time() - self.last >= self.every_s
-
-    def report(self, trials, done: bool, *sys_info) -> None:
-        self.last = time.time()
-        lines = []
-        for t in trials:
-            last = t.last_result or {}
-            outcome = run_status(t.status, t.config, [last] if last else [])
-            state = _UNFINISHED.get(t.status, "unfinished") if outcome == "unfinished" else VIEW_STATES[outcome]
-            lines.append(trial_line(t.config, last, state))
-        print(render(lines, self.last - self.start), flush=True)
 
 
 def _trial_dirname(trial) -> str:
@@ -224,7 +143,7 @@ def run_sweep(
         "experiment": experiment,
         "tracking": tracking.model_dump() if tracking.mlflow else None,
     }
-    streams = _streams(spec, data_root)
+    streamed = streams(spec, data_root)
     connect(address, num_cpus)
     check_gpus(spec.resources, source, on_cluster=joining(address))
     meta["hardware"] = hardware()
@@ -234,7 +153,7 @@ def run_sweep(
         from se_train.sweep.mlflow_callback import MlflowTracking
 
         callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, experiment, spec.name, spec.axes()))
-    cap = max_concurrent(spec, concurrency, streams, on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
     param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks)
     run_config.name, run_config.storage_path = spec.name, root
     tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
@@ -272,7 +191,7 @@ def resume_sweep(
     check_local_cpus(spec.resources, meta_path, address, num_cpus)
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
-    cap = max_concurrent(spec, concurrency, _streams(spec, Path(meta["data_root"])), on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, streams(spec, Path(meta["data_root"])), on_cluster=joining(address))
     tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
     # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace it:
     # the cap is set on that GridCells, which keeps it through Tune's restore of its saved state.
@@ -281,16 +200,3 @@ def resume_sweep(
     return experiment
 
 
-def describe(spec: SweepSpec) -> str:
-    """The expanded grid, as `--dry-run` prints it."""
-    trials: list[TrialConfig] = spec.trials()
-    res = spec.resources
-    per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
-        f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
-    )
-    lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
-    axes = spec.axes()
-    lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
-    for i, cell in enumerate(spec.cells()):
-        lines.append("  ".join(f"{v!s:>12}" for v in [i, *(cell.get(a, "-") for a in axes)]))
-    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""The checks of a sweep before Ray starts, where they are cheap: every dataset is prepared (or
+preparable unattended), its small splits match their checksums, its images fit the trials'
+settings; and the expanded grid as `--dry-run` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from se_train.config import SweepSpec, TrialConfig
+from se_train.data.manifest import MANIFEST, load_manifest, verify_split
+from se_train.data.pipeline import fits_in_memory, stored_shape
+from se_train.data.prepare import SOURCES, prepare
+from se_train.errors import UserError
+
+CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
+
+
+def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
+    """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
+    unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
+    checksums, and its images fit the trials' settings."""
+    trials = spec.trials()
+    if data_root.exists() and not data_root.is_dir():
+        raise UserError(f"{source}: data_root: {data_root} is a file, not a folder")
+    for name in dict.fromkeys(t.dataset for t in trials):
+        folder = data_root / name
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{source}: {_dataset_field(spec, name)}: {folder} is a file, not a dataset folder")
+        if not (folder / MANIFEST).exists():
+            auto = SOURCES.get(name)
+            if auto is None or not auto.unattended():
+                raise UserError(
+                    f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
+                    f"(run `se-sweep prepare {name} --data-root {data_root}`)"
+                )
+            if not prepare_missing:
+                print(f"{name}: not prepared yet; `run` prepares it in {data_root}")
+                continue
+            print(f"preparing {name} in {data_root} ...")
+            prepare(name, data_root)
+        manifest = load_manifest(folder)
+        for t in (t for t in trials if t.dataset == name):
+            try:
+                stored_shape(manifest, t.image_size)
+            except UserError as e:
+                raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
+        for split in manifest.splits:  # hashing every byte is cheap for small splits only
+            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
+
+
+def streams(spec: SweepSpec, data_root: Path) -> bool:
+    """Whether some trial streams a split through Ray Data (too big to hold in memory)."""
+    manifests = {}
+    for t in spec.trials():
+        manifest = manifests.setdefault(t.dataset, load_manifest(data_root / t.dataset))
+        if not all(fits_in_memory(manifest, split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
+            return True
+    return False
+
+
+def _dataset_field(spec: SweepSpec, name: str) -> str:
+    """Where a dataset is named in the sweep file, e.g. grid.dataset[1] or grid[2].dataset[0]."""
+    for g, grid in enumerate(spec.grids()):
+        if name in grid["dataset"]:
+            where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
+            return f"{where}.dataset[{grid['dataset'].index(name)}]"
+    return "grid.dataset"
+
+
+
+def describe(spec: SweepSpec) -> str:
+    """The expanded grid, as `--dry-run` prints it."""
+    trials: list[TrialConfig] = spec.trials()
+    res = spec.resources
+    per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
+        f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
+    )
+    lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
+    axes = spec.axes()
+    lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
+    for i, cell in enumerate(spec.cells()):
+        lines.append("  ".join(f"{v!s:>12}" for v in [i, *(cell.get(a, "-") for a in axes)]))
+    return "\n".join(lines)
