@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import yaml
@@ -47,6 +50,20 @@ def run_with_hang_guard(path: Path, **kwargs) -> Path:
     if "error" in out:
         raise out["error"]
     return Path(out["experiment"])
+
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout_s: float = HANG_TIMEOUT_S) -> T:
+    """The first truthy value of `condition`, polled every 50 ms: a test that kills a process does
+    it at an event (a checkpoint written, an epoch reported), not after a fixed sleep."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:

@@ -96,3 +96,23 @@ def test_precision_is_applied_and_recorded(tmp_path, precision, recorded):
     assert [r["precision"] for r in reports] == [recorded, recorded]  # auto on a CPU: fp32
     assert set(seen) == {{"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[recorded]}
     assert not reports[-1]["diverged"] and reports[-1]["valid_acc"] > 0.5
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_an_overflowed_fp16_step_is_skipped_not_a_divergence(tmp_path):
+    # The same non-finite gradient on step 5: fp16's gradient scaler skips that step (as it does
+    # for an overflow) and training goes on; in bf16, with no scaler, it is a divergence.
+    folder = prepare("digits", tmp_path)
+    outcomes = {}
+    for precision in ("fp16", "bf16"):
+        cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=1, lr=1e-3,
+                          schedule="constant", precision=precision)
+        reports: list[dict] = []
+        handle = _classifier_grad_made_nan_at(5)
+        try:
+            fit(cfg, folder, Resources(), _recording_session(reports))
+        finally:
+            handle.remove()
+        outcomes[precision] = reports[-1]
+    assert outcomes["fp16"]["diverged"] is False and outcomes["fp16"]["train_images"] == 1197
+    assert outcomes["bf16"]["diverged"] is True and outcomes["bf16"]["diverged_step"] == 4

@@ -21,7 +21,7 @@ from se_train.cli import main
 from se_train.config import parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import cluster, runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress, wait_for
 
 def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, capsys):
     # One trial at a time: the second runs in the first one's process (torch imported, no new
@@ -99,15 +99,12 @@ def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
     killed: list[int] = []
 
     def kill_a_worker_after_the_first_checkpoint():
-        deadline = time.time() + HANG_TIMEOUT_S
-        while time.time() < deadline and not killed:
-            if list(experiment.glob("train_runs/*/checkpoint_*")):  # epoch 1 is saved
-                for proc in psutil.process_iter(["name", "cmdline"]):
-                    if "RayTrainWorker" in " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])]):
-                        proc.kill()
-                        killed.append(proc.pid)
-                        break
-            time.sleep(0.1)
+        wait_for(lambda: list(experiment.glob("train_runs/*/checkpoint_*")), "epoch 1's checkpoint")
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            if "RayTrainWorker" in " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])]):
+                proc.kill()
+                killed.append(proc.pid)
+                break
 
     killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
     killer.start()
@@ -177,14 +174,10 @@ def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_pa
     killed: list[int] = []
 
     def kill_after_first_epoch():
-        deadline = time.time() + HANG_TIMEOUT_S
-        while time.time() < deadline and not killed:
-            done = trial_progress(tmp_path / "experiments" / "ft") if (tmp_path / "experiments" / "ft").exists() else {}
-            for df in done.values():
-                if len(df) >= 1:
-                    os.kill(int(df["pid"].iloc[0]), signal.SIGKILL)  # Tune records the trial's pid
-                    killed.append(int(df["pid"].iloc[0]))
-            time.sleep(0.5)
+        experiment = tmp_path / "experiments" / "ft"
+        (df, *_) = wait_for(lambda: experiment.exists() and list(trial_progress(experiment).values()), "the first epoch")
+        os.kill(int(df["pid"].iloc[0]), signal.SIGKILL)  # Tune records the trial's pid
+        killed.append(int(df["pid"].iloc[0]))
 
     killer = threading.Thread(target=kill_after_first_epoch, daemon=True)
     killer.start()
@@ -205,15 +198,10 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     experiment = tmp_path / "experiments" / "res"
     proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + HANG_TIMEOUT_S
-    while time.time() < deadline:
-        finished = {k: df for k, df in trial_progress(experiment).items() if len(df) == 2} if experiment.exists() else {}
-        if finished:
-            break
-        time.sleep(0.5)
+    finished = wait_for(lambda: experiment.exists() and {k: df for k, df in trial_progress(experiment).items() if len(df) == 2},
+                        "a finished trial")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert finished, "no trial finished before the kill"
     status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and re.search(r"resume would rerun [1-4]: ", status.stdout), status.stdout + status.stderr
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}

@@ -18,7 +18,7 @@ import pytest
 from se_train.cli import main
 from se_train.report.summary import write_report
 from se_train.sweep import runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress
+from tests.helpers import run_with_hang_guard, sweep_file, trial_progress, wait_for
 
 mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow")
 
@@ -106,9 +106,7 @@ def test_a_tracking_server_that_blinks_mid_sweep_stops_no_training(tmp_path, ray
     experiment = tmp_path / "experiments" / "blink"
 
     def blink():  # down from the first reported epoch on, for 3 s, then up again on the same store
-        deadline = time.time() + HANG_TIMEOUT_S
-        while time.time() < deadline and not any(len(df) for df in trial_progress(experiment).values()):
-            time.sleep(0.05)
+        wait_for(lambda: experiment.exists() and trial_progress(experiment), "the first reported epoch")
         servers[0].terminate()
         servers[0].wait(30)
         time.sleep(3)
