@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from se_train import storage
 from se_train.errors import UserError
 
 EXPERIMENT_TAG = "se_sweep.experiment"  # the experiment folder or URI: one parent run per sweep
@@ -20,8 +21,6 @@ GAPS_FILE = "mlflow_gaps.json"  # in the experiment folder: trial id -> results 
 
 def read_gaps(experiment: str) -> dict[str, int]:
     """Trial id -> how many of its MLflow calls failed, as the sweep recorded them."""
-    from se_train import storage
-
     path = storage.join(experiment, GAPS_FILE)
     return json.loads(storage.read_text(path)) if storage.exists(path) else {}
 
@@ -43,8 +42,13 @@ def check_server(uri: str, source: str) -> None:
     try:
         client.search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure to talk to the server is the user's to fix
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{source}: MLflow tracking URI {uri} does not answer ({first[:200]})") from None
+        raise UserError(f"{source}: MLflow tracking URI {uri} does not answer ({first_line(e)})") from None
+
+
+def first_line(error: Exception) -> str:
+    """An MLflow error in one line (its messages run to a whole HTTP response)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _experiment_id(client, name: str) -> str:

@@ -67,7 +67,6 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
     return "grid.dataset"
 
 
-
 def describe(spec: SweepSpec) -> str:
     """The expanded grid, as `--dry-run` prints it."""
     trials: list[TrialConfig] = spec.trials()

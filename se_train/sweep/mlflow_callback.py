@@ -24,7 +24,7 @@ from typing import Any, Callable
 from ray import tune
 
 from se_train import storage
-from se_train.mlflow_runs import GAPS_FILE, INCOMPLETE_TAG, TRIAL_TAG, client_for, parent_run, read_gaps
+from se_train.mlflow_runs import GAPS_FILE, INCOMPLETE_TAG, TRIAL_TAG, client_for, first_line, parent_run, read_gaps
 from se_train.trial_status import cell_name
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics
@@ -55,7 +55,7 @@ class MlflowTracking(tune.Callback):
             except Exception as e:  # noqa: BLE001 - any failure to reach MLflow must not end the sweep
                 if delay is None:
                     logger.warning("MLflow %s failed for trial %s (%s); the sweep goes on, the run is marked incomplete",
-                                   what, trial_id or "-", str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__)
+                                   what, trial_id or "-", first_line(e))
                     if trial_id is not None:
                         self._gaps[trial_id] = self._gaps.get(trial_id, 0) + 1
                         storage.write_text(storage.join(self.experiment, GAPS_FILE), json.dumps(self._gaps, indent=2))
