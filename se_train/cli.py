@@ -80,7 +80,8 @@ def _resume(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from se_train.report.summary import write_report
 
-    out = write_report(args.path, args.out, args.notes, args.mlflow)
+    command = _command_line("se-sweep report " + " ".join(args.inputs))
+    out = write_report(args.inputs, args.out, args.notes, args.mlflow, command=command)
     print(f"report: {out / 'summary.md'}")
 
 
@@ -96,6 +97,7 @@ def _bench(args: argparse.Namespace) -> None:
     run = {
         "data": lambda: bench.bench_data(args.data_root),
         "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
+        "report": lambda: bench.bench_report(),
         "model": lambda: bench.bench_model(
             args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
         ),
@@ -145,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow", metavar="URI", help="the sweep's MLflow server, as it started (a resumed sweep keeps its tracking)")
     p.set_defaults(func=_resume)
 
-    p = sub.add_parser("report", help="tables, effects and plots from an experiment folder (no Ray needed)")
-    p.add_argument("path", help="the experiment folder or URI that `run` printed")
-    p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/)")
+    p = sub.add_parser("report", help="tables, effects and plots from one experiment, or one study of many (no Ray needed)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="an experiment folder or URI that `run` printed, or a folder `report` wrote; several make one study report")
+    p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/, or results/study/ for several inputs)")
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.add_argument("--mlflow", metavar="URI", help="attach the report to the sweep's parent run on this MLflow server")
     p.set_defaults(func=_report)
@@ -156,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed")
-    p.add_argument("what", choices=["data", "overhead", "model"])
+    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed")
+    p.add_argument("what", choices=["data", "overhead", "model", "report"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=int, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=int, default=64, help="model: images per step")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow
 import pyarrow.fs
+import pyarrow.parquet
 
 from se_train.errors import UserError
 
@@ -59,3 +60,8 @@ def list_names(location: str) -> list[str]:
     """Names of the entries in a folder; empty if it does not exist."""
     fs, path = _fs(location)
     return [f.base_name for f in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))]
+
+
+def read_parquet(location: str) -> pyarrow.Table:
+    fs, path = _fs(location)
+    return pyarrow.parquet.read_table(path, filesystem=fs)

@@ -105,7 +105,7 @@ def test_a_cell_with_some_seeds_diverged_names_them():
     group = pd.DataFrame(
         {"status": ["completed", "diverged", "completed"], "diverged_epoch": [None, 3, None], "max_valid_acc": [0.9, math.nan, 0.92]}
     )
-    assert tables._cell(group, "max_valid_acc", percent=True) == "91.00 ± 1.41 (2); 1/3 diverged @ epoch 3"
+    assert tables.seeds_cell(group, "max_valid_acc", percent=True) == "91.00 ± 1.41 (2); 1/3 diverged @ epoch 3"
 
 
 def test_effect_interval_is_the_paired_t_interval():
@@ -167,7 +167,7 @@ def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, 
     exp = collect(str(experiment))
     assert len(exp.epochs) == 4 + 2 - 1  # 2 trials x 2 epochs + 2 diverged trials x 1, less the cut line
     assert len(exp.notes) == 1 and f"{result.parent.name}/result.json: its last line is incomplete" in exp.notes[0]
-    out = write_report(str(experiment), tmp_path / "out", None)
+    out = write_report([str(experiment)], tmp_path / "out", None)
     assert "- left out: " + exp.notes[0] in (out / "summary.md").read_text()
 
 
@@ -183,7 +183,7 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
     shard.write_bytes(b"not parquet")
     monkeypatch.setattr(runner, "check_datasets", lambda *a: None)
     experiment = run_with_hang_guard(path)
-    out = write_report(str(experiment), tmp_path / "out")
+    out = write_report([str(experiment)], tmp_path / "out")
     summary = (out / "summary.md").read_text()
     assert "- trials: 2 — 2 errored" in summary and "No trial has reported an epoch" in summary
     errors = [l for l in summary.splitlines() if "): errored: " in l]
@@ -193,17 +193,19 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
 
 def test_missing_notes_file_is_named(diverging_experiment, tmp_path):
     with pytest.raises(UserError, match="nope.md: no such notes file"):
-        write_report(str(diverging_experiment), tmp_path / "out", tmp_path / "nope.md")
+        write_report([str(diverging_experiment)], tmp_path / "out", tmp_path / "nope.md")
 
 
 def test_not_an_experiment_and_empty_experiment_are_clear_errors(tmp_path, capsys):
     with pytest.raises(UserError, match="not an se-sweep experiment"):
         collect(str(tmp_path))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "neither an se-sweep experiment (no sweep.json) nor a report's folder (no runs.parquet)" in capsys.readouterr().err
     (tmp_path / "sweep.json").write_text(json.dumps({"spec": {"name": "e", "grid": {"model": ["simple_cnn"]}}}))
     with pytest.raises(UserError, match="has no trials yet"):
-        write_report(str(tmp_path), tmp_path / "out")
+        write_report([str(tmp_path)], tmp_path / "out")
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
-    assert "not an se-sweep experiment" in capsys.readouterr().err
+    assert "nothing-here: no such folder" in capsys.readouterr().err
 
 
 def test_the_report_imports_no_ray():

@@ -124,7 +124,7 @@ def test_a_tracking_server_that_blinks_mid_sweep_stops_no_training(tmp_path, ray
         capsys.readouterr()
         assert main(["status", str(experiment)]) == 0
         assert f"MLflow missed results of {len(gaps)} trial run(s), tagged se_sweep.incomplete" in capsys.readouterr().out
-        out = write_report(str(experiment), tmp_path / "report")
+        out = write_report([str(experiment)], tmp_path / "report")
         assert f"- MLflow: {len(gaps)} trial run(s) missed some results" in (out / "summary.md").read_text()
         # After the restart the sweep reaches MLflow again: the last trial's run is whole.
         client = MlflowClient(uri)

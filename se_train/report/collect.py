@@ -1,9 +1,11 @@
-"""Read an experiment folder from storage alone (no running Ray) into tidy DataFrames.
+"""Read an experiment folder, or an earlier report's folder, from storage alone (no running Ray)
+into tidy DataFrames.
 
-Sources, all written by Tune or by `se-sweep run`: `sweep.json` (spec and command), the newest
-`experiment_state-*.json` (each trial's status, config and folder), and each trial's
-`result.json` (one JSON line per reported epoch). Works on partial and interrupted sweeps, and on
-`s3://` / `gs://` URIs through pyarrow's filesystems.
+An experiment's sources, all written by Tune or by `se-sweep run`: `sweep.json` (spec and
+command), the newest `experiment_state-*.json` (each trial's status, config and folder), and each
+trial's `result.json` (one JSON line per reported epoch). Works on partial and interrupted sweeps,
+and on `s3://` / `gs://` URIs through pyarrow's filesystems. A report's folder holds the same
+tables as `runs.parquet` and `epochs.parquet`, and its experiments' `sweep.json` in `sources.json`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,64 @@ from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.trial_status import run_status
 
+SOURCES_FILE = "sources.json"  # in a report's folder: the sweep.json of each experiment it read
+CELL = ["dataset", "model", "se", "activation"]
+# Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
+# only its speed), and the training split's row count: with the cell and the device they say what
+# a run measured, so a merged report pools runs only where all of them agree.
+SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile")] + ["train_rows"]
 
 
 @dataclass
 class Experiment:
-    meta: dict[str, Any]  # sweep.json
-    axes: list[str]  # the grid axes, in file order
+    sources: list[dict[str, Any]]  # each experiment's sweep.json, in the order read
+    axes: list[str]  # what tells rows apart: the grid axes in file order, then settings that vary
     epochs: pd.DataFrame  # one row per trial x reported epoch
-    runs: pd.DataFrame  # one row per trial
+    runs: pd.DataFrame  # one row per trial: its cell, outcome, settings and provenance
     notes: list[str]  # what the report had to leave out, e.g. a line cut short by a kill
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The sweep.json of a one-experiment report."""
+        return self.sources[0]
+
+
+def read(location: str) -> Experiment:
+    """An experiment folder or a report's folder, told apart by what they hold."""
+    location = storage.normalize(location)
+    if not storage.exists(location):
+        raise UserError(f"{location}: no such folder")
+    if storage.exists(storage.join(location, storage.SWEEP_FILE)):
+        return collect(location)
+    if storage.exists(storage.join(location, "runs.parquet")):
+        return read_report(location)
+    raise UserError(
+        f"{location}: neither an se-sweep experiment (no {storage.SWEEP_FILE}) nor a report's folder (no runs.parquet); "
+        "pass the folder `se-sweep run` printed or one `se-sweep report` wrote"
+    )
+
+
+def read_report(folder: str) -> Experiment:
+    """The tables an earlier `se-sweep report` wrote, with the grid axes of its experiments."""
+    if not storage.exists(storage.join(folder, SOURCES_FILE)):
+        raise UserError(f"{folder}: a report without {SOURCES_FILE} (written by an older se-sweep); rerun `se-sweep report` on its experiment")
+    sources = json.loads(storage.read_text(storage.join(folder, SOURCES_FILE)))
+    tables = {}
+    for name in ("runs", "epochs"):
+        path = storage.join(folder, f"{name}.parquet")
+        if not storage.exists(path):
+            raise UserError(f"{path}: missing; a report's folder holds runs.parquet and epochs.parquet")
+        tables[name] = storage.read_parquet(path).to_pandas()
+    missing = [c for c in ("trial_id", "experiment", "status", *CELL, "seed", *SETTINGS) if c not in tables["runs"]]
+    if missing:
+        raise UserError(f"{storage.join(folder, 'runs.parquet')}: no column {', '.join(missing)}; rerun `se-sweep report` on its experiment")
+    axes = list(dict.fromkeys(a for meta in sources for a in _axes(meta)))
+    return Experiment(sources, axes, tables["epochs"], tables["runs"], [])
+
+
+def _axes(meta: dict[str, Any]) -> list[str]:
+    axes = SweepSpec.model_validate(meta["spec"]).axes()
+    return axes if "seed" in axes else [*axes, "seed"]  # one seed: still a column, so runs pair and group the same way
 
 
 def trial_states(experiment: str) -> list[dict[str, Any]]:
@@ -83,9 +134,8 @@ def collect(experiment: str) -> Experiment:
     if not storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
     meta = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
-    axes = SweepSpec.model_validate(meta["spec"]).axes()
-    if "seed" not in axes:  # one seed: still a column, so runs pair and group the same way
-        axes.append("seed")
+    meta.setdefault("experiment", experiment)
+    axes = _axes(meta)
     trials = trial_states(experiment)
     if not trials:
         raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
@@ -94,13 +144,27 @@ def collect(experiment: str) -> Experiment:
     for t in trials:
         cfg = t["config"]
         results = trial_results(experiment, t["folder"], notes)
-        cell = {"trial_id": t["trial_id"], **{a: cfg.get(a, TrialConfig.model_fields[a].default) for a in axes}}
+        settings = _settings(cfg, meta)
+        cell = {"trial_id": t["trial_id"], "experiment": meta["experiment"], **{a: settings[a] for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
-        run_rows.append({**cell, **_summarise(t, cfg, results, experiment)})
+        run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(meta)})
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
-    return Experiment(meta, axes, epochs, runs, notes)
+    return Experiment([meta], axes, epochs, runs, notes)
+
+
+def _settings(cfg: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The trial's whole config, defaults filled in, and its training split's row count (from the
+    manifest as the sweep started; None for sweeps from before it was recorded). Not `precision`:
+    a run's is the one it reported (`auto` is bf16 on a GPU, fp32 on a CPU)."""
+    settings = {f: cfg.get(f, field.default) for f, field in TrialConfig.model_fields.items() if f != "precision"}
+    settings["train_rows"] = (meta.get("datasets") or {}).get(settings["dataset"], {}).get("train")
+    return settings
+
+
+def _provenance(meta: dict[str, Any]) -> dict[str, Any]:
+    return {"sweep": meta["spec"]["name"], "hardware": (meta.get("hardware") or {}).get("description")}
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
@@ -108,21 +172,23 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
     ok = [r for r in results if not r.get("diverged")]
     last = results[-1] if results else {}
     status = run_status(t["tune_status"], cfg, results)
-    df = pd.DataFrame(ok)
-    best = df.loc[df["valid_acc"].idxmax()] if len(df) else {}
+    nan = float("nan")
+    # Plain Python, not a DataFrame per trial: a 2,000-trial study spent 2 s building them.
+    best = max(ok, key=lambda r: r["valid_acc"]) if ok else {}
+    rates = [r["train_images_per_s"] for r in ok if "train_images_per_s" in r]
     return {
         "status": status,
         "epochs_done": int(last.get("epoch", 0)),
         "epochs_planned": planned,
-        "min_train_loss": df["train_loss"].min() if len(df) else float("nan"),
-        "min_valid_loss": df["valid_loss"].min() if len(df) else float("nan"),
-        "max_train_acc": df["train_acc"].max() if len(df) else float("nan"),
-        "max_valid_acc": df["valid_acc"].max() if len(df) else float("nan"),
-        "best_epoch": int(best["epoch"]) if len(df) else None,
-        "test_loss": last.get("test_loss", float("nan")),  # the final model's, on the test split
-        "test_acc": last.get("test_acc", float("nan")),
+        "min_train_loss": min((r["train_loss"] for r in ok), default=nan),
+        "min_valid_loss": min((r["valid_loss"] for r in ok), default=nan),
+        "max_train_acc": max((r["train_acc"] for r in ok), default=nan),
+        "max_valid_acc": best.get("valid_acc", nan),
+        "best_epoch": int(best["epoch"]) if best else None,
+        "test_loss": last.get("test_loss", nan),  # the final model's, on the test split
+        "test_acc": last.get("test_acc", nan),
         "train_time_s": sum(r.get("epoch_time_s", 0.0) for r in results),  # training only, no evaluation
-        "images_per_s": df["train_images_per_s"].mean() if len(df) else float("nan"),
+        "images_per_s": sum(rates) / len(rates) if rates else nan,
         "device": last.get("device"),
         "precision": last.get("precision"),  # None for runs from before `precision` was recorded
         "params": last.get("params"),

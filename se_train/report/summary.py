@@ -1,29 +1,37 @@
-"""`se-sweep report`: write the tidy tables, the study's table, effects, plots and summary.md."""
+"""`se-sweep report`: write the tidy tables, the study's table, effects, plots and summary.md, for
+one experiment or for a study made of many (experiments, or earlier reports)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from se_train import storage
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server, read_gaps
-from se_train.report import plots, tables
-from se_train.report.collect import collect
+from se_train.report import merge, plots, reference, tables
+from se_train.report.collect import SOURCES_FILE, Experiment
 from se_train.trial_status import STATUSES, hms
 
 
-def write_report(experiment: str, out: Path | None = None, notes: Path | None = None, mlflow: str | None = None) -> Path:
-    """Read `experiment` and write the report into `out` (default results/<sweep name>/). `notes`:
-    the researcher's own discussion (markdown), kept in summary.md under "Discussion" so the
-    numbers and their reading travel together and a rerun of the report keeps both. `mlflow`: a
-    tracking URI whose parent run of this sweep gets the report as artifacts."""
+def write_report(
+    inputs: list[str], out: Path | None = None, notes: Path | None = None, mlflow: str | None = None, command: str = ""
+) -> Path:
+    """Read `inputs` (experiment folders or URIs, or earlier reports' folders) and write the report
+    into `out` (default results/<sweep name>/, or results/study/ for many inputs). `notes`: the
+    researcher's own discussion (markdown), kept in summary.md under "Discussion" so the numbers
+    and their reading travel together and a rerun of the report keeps both. `mlflow`: a tracking
+    URI whose parent run of this sweep gets the report as artifacts (one experiment only)."""
     if notes is not None and not notes.is_file():
         raise UserError(f"{notes}: no such notes file")
+    study = len(inputs) > 1
+    if mlflow and study:
+        raise UserError("--mlflow: a report goes to one sweep's parent run; give one experiment, or drop --mlflow")
     if mlflow:
         check_server(mlflow, "--mlflow")
-    exp = collect(experiment)
-    name = exp.meta["spec"]["name"]
+    exp, repeats = merge.load(inputs)
+    name = "study" if study else exp.meta["spec"]["name"]
     out = out or Path("results") / name
     out.mkdir(parents=True, exist_ok=True)
 
@@ -31,47 +39,123 @@ def write_report(experiment: str, out: Path | None = None, notes: Path | None = 
     exp.epochs.to_csv(out / "epochs.csv", index=False)
     exp.runs.to_parquet(out / "runs.parquet")
     exp.runs.to_csv(out / "runs.csv", index=False)
-    counts = exp.runs["status"].value_counts()
-    meta = exp.meta
-    hardware = meta.get("hardware", {})
-    lines = [
-        f"# Sweep `{name}`",
-        "",
-        f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
-        f"- started: {meta.get('started', '?')}; report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-        f"- hardware: {hardware.get('description', 'not recorded')}; trial devices: {', '.join(sorted(set(exp.runs['device'].dropna()))) or '?'}; precision: {', '.join(sorted(set(exp.runs['precision'].dropna()))) or 'not recorded'}",
-        f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
-        f"- trials: {len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0)),
-        f"- report: `se-sweep report {meta.get('experiment', experiment)}`",
-        *(f"- left out: {note}" for note in exp.notes),
-        *_mlflow_gaps(exp, storage.normalize(experiment)),
-        "",
-    ]
+    (out / SOURCES_FILE).write_text(json.dumps(exp.sources, indent=2) + "\n")  # makes `out` an input of a later report
+    lines = _study_header(exp, inputs, repeats, command) if study else _sweep_header(exp, inputs[0])
     if exp.epochs.empty:
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
     else:
         lines += _results(exp, out)
-    bad = exp.runs[exp.runs["status"].isin(["diverged", "errored"])]
-    lines += ["## Diverged and errored trials", ""]
-    if bad.empty:
-        lines.append("None.")
-    for r in bad.itertuples(index=False):
-        cell = ", ".join(f"{a}={getattr(r, a)}" for a in exp.axes)
-        if r.status == "diverged":
-            lines.append(
-                f"- `{r.trial_id}` ({cell}): diverged at epoch {int(r.diverged_epoch)}, step {int(r.diverged_step)}; "
-                f"last finite loss {r.last_finite_loss:.4g}, gradient norm {r.grad_norm:.4g}"
-            )
-        else:
-            lines.append(f"- `{r.trial_id}` ({cell}): errored: {r.error}")
+        if study:
+            lines += _against_study(exp, out) + _devices(exp, out)
+    lines += _failures(exp, study)
     if notes is not None:
         lines += ["", "## Discussion", "", notes.read_text().strip()]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     if mlflow:
+        meta = exp.meta
         tracked = meta.get("tracking") or {}
-        attach_report(mlflow, tracked.get("experiment") or name, meta.get("experiment", experiment), name, out)
+        attach_report(mlflow, tracked.get("experiment") or name, meta["experiment"], name, out)
     return out
+
+
+def _sweep_header(exp: Experiment, location: str) -> list[str]:
+    meta = exp.meta
+    return [
+        f"# Sweep `{meta['spec']['name']}`",
+        "",
+        f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
+        f"- started: {meta.get('started', '?')}; report written {_now()}",
+        f"- hardware: {(meta.get('hardware') or {}).get('description', 'not recorded')}; {_devices_line(exp)}",
+        f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
+        f"- trials: {_counts(exp)}",
+        f"- report: `se-sweep report {meta['experiment']}`",
+        *(f"- left out: {note}" for note in exp.notes),
+        *_mlflow_gaps(exp, storage.normalize(location)),
+        "",
+    ]
+
+
+def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], command: str) -> list[str]:
+    lines = [
+        f"# Study: {len(exp.sources)} experiments",
+        "",
+        f"- command: `{command or 'se-sweep report ' + ' '.join(inputs)}`",
+        f"- report written {_now()}",
+        f"- trials: {_counts(exp)}; {_devices_line(exp)}",
+        "- experiments:",
+    ]
+    for meta in exp.sources:
+        runs = exp.runs[exp.runs["experiment"] == meta["experiment"]]
+        lines.append(
+            f"  - `{meta['spec']['name']}` ({len(runs)} trials): `{meta.get('command') or meta.get('sweep_file', '?')}`, "
+            f"started {meta.get('started', '?')}, on {(meta.get('hardware') or {}).get('description', 'hardware not recorded')}"
+        )
+    lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in repeats), *(f"- left out: {note}" for note in exp.notes), ""]
+    return lines
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _counts(exp: Experiment) -> str:
+    counts = exp.runs["status"].value_counts()
+    return f"{len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0))
+
+
+def _devices_line(exp: Experiment) -> str:
+    devices = ", ".join(sorted(set(exp.runs["device"].dropna()))) or "?"
+    precisions = ", ".join(sorted(set(exp.runs["precision"].dropna()))) or "not recorded"
+    return f"trial devices: {devices}; precision: {precisions}"
+
+
+def _failures(exp: Experiment, study: bool) -> list[str]:
+    bad = exp.runs[exp.runs["status"].isin(["diverged", "errored"])]
+    lines = ["## Diverged and errored trials", ""]
+    if bad.empty:
+        lines.append("None.")
+    for r in bad.to_dict("records"):
+        cell = ", ".join(f"{a}={r[a]}" for a in exp.axes)
+        where = f"`{r['trial_id']}`" + (f" of `{r['sweep']}`" if study else "")
+        if r["status"] == "diverged":
+            lines.append(
+                f"- {where} ({cell}): diverged at epoch {int(r['diverged_epoch'])}, step {int(r['diverged_step'])}; "
+                f"last finite loss {r['last_finite_loss']:.4g}, gradient norm {r['grad_norm']:.4g}"
+            )
+        else:
+            lines.append(f"- {where} ({cell}): errored: {r['error']}")
+    return lines
+
+
+def _against_study(exp: Experiment, out: Path) -> list[str]:
+    tidy, table = reference.compare(exp.runs, exp.axes)
+    tidy.to_csv(out / "study_comparison.csv", index=False)
+    return [
+        "## Against the study's Table 2",
+        "",
+        "The study's rows (its Table 2: min loss and max accuracy over the epochs, train and valid, one run each) with ours "
+        "below them where the model and the data match: mean ± std (n) over seeds. \"ours − study\" is our mean minus the "
+        "study's value; ∈ means the study's value lies inside our seeds' range (min to max), ∉ outside it (one seed has no range). The study's SELU "
+        "columns are compared with our `selu` (PyTorch's SELU with LeCun init). Its ImageNet rows are left out: it never ran them.",
+        "",
+        *table,
+        "",
+    ]
+
+
+def _devices(exp: Experiment, out: Path) -> list[str]:
+    dev = tables.devices(exp.runs, exp.axes)
+    dev.to_csv(out / "devices.csv", index=False)
+    return [
+        "## Same cell on two devices",
+        "",
+        "Best valid accuracy of a cell run with the same settings on two devices or precisions (bf16 against fp32 is the "
+        "usual suspect), with Welch's 95% interval over the seeds of both.",
+        "",
+        tables.devices_markdown(dev),
+        "",
+    ]
 
 
 def _results(exp, out: Path) -> list[str]:

@@ -11,6 +11,7 @@ from scipy import stats
 from se_train.trial_status import hms
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
+OWN_COLUMNS = ("device", "precision")  # columns of every table row; no second column when they tell rows apart
 METRICS = [  # (column group, runs column, split, shown as percent)
     ("loss", "min_train_loss", "train", False),
     ("loss", "min_valid_loss", "valid", False),
@@ -33,7 +34,7 @@ def row_title(key: dict) -> str:
     return f"{'SE-' if key['se'] else ''}{key['model']} / {key['dataset']}" + (f", {extra}" if extra else "")
 
 
-def _cell(group: pd.DataFrame, column: str, percent: bool) -> str:
+def seeds_cell(group: pd.DataFrame, column: str, percent: bool) -> str:
     """mean ± std (n) over the seeds that did not diverge; diverged seeds named with their epoch."""
     diverged = group[group["status"] == "diverged"]
     ok = group[group["status"] != "diverged"][column].dropna()
@@ -64,10 +65,10 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     for values, group in runs.groupby(keys, sort=True, dropna=False):  # NaN: an axis some grids leave unset
         key = dict(zip(keys, values))
         row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
-        row.update({("", "", k): v for k, v in key.items() if k not in ROW_KEYS})
+        row.update({("", "", k): v for k, v in key.items() if k not in (*ROW_KEYS, *OWN_COLUMNS)})
         for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
             for act in activations:
-                row[(name, split, act)] = _cell(group[group["activation"] == act], column, percent)
+                row[(name, split, act)] = seeds_cell(group[group["activation"] == act], column, percent)
         row[("", "", "time")] = hms(group["train_time_s"].mean())
         row[("", "", "device")] = ", ".join(sorted(set(group["device"].dropna())))
         row[("", "", "precision")] = ", ".join(sorted(set(group["precision"].dropna()))) or "?"
@@ -154,4 +155,52 @@ def effects_markdown(eff: pd.DataFrame) -> str:
         mean = "–" if math.isnan(r.mean) else f"{r.mean:+.2f}"
         extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged" if r.pairs_with_divergence else ""
         lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {mean} | {ci} | {r.n} | {r.verdict}{extra} |")
+    return "\n".join(lines)
+
+
+def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Cells that ran on more than one device (or precision) with every other setting the same:
+    the difference in best valid accuracy (points) from the first device's runs, against what the
+    seeds' spread explains (Welch's 95% interval)."""
+    keys = [a for a in axes if a not in ("seed", *OWN_COLUMNS)] + ["activation"]
+    keys = list(dict.fromkeys(keys))
+    rows = []
+    ok = runs[runs["status"] != "diverged"].assign(on=runs["device"].fillna("?") + " " + runs["precision"].fillna("?"))
+    for values, group in ok.groupby(keys, sort=True, dropna=False):
+        sides = sorted(group["on"].unique())
+        for other in sides[1:]:
+            a = group.loc[group["on"] == sides[0], "max_valid_acc"].dropna().to_numpy() * 100
+            b = group.loc[group["on"] == other, "max_valid_acc"].dropna().to_numpy() * 100
+            rows.append({**dict(zip(keys, values)), "first": sides[0], "second": other, "n_first": len(a), "n_second": len(b),
+                         "mean_first": a.mean(), "mean_second": b.mean(), **_welch(b, a)})
+    return pd.DataFrame(rows)
+
+
+def _welch(b: np.ndarray, a: np.ndarray) -> dict:
+    diff = float(b.mean() - a.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"diff": diff, "ci_low": math.nan, "ci_high": math.nan, "verdict": "too few seeds to judge (needs 2 on each side)"}
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        low = high = diff
+    else:
+        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        half = float(stats.t.ppf(0.975, df) * se)
+        low, high = diff - half, diff + half
+    beyond = low > 0 or high < 0
+    return {"diff": diff, "ci_low": low, "ci_high": high,
+            "verdict": "**beyond what seeds explain** (95% CI excludes 0)" if beyond else "within the seeds' spread"}
+
+
+def devices_markdown(dev: pd.DataFrame) -> str:
+    if dev.empty:
+        return "No cell ran on two devices or precisions with the same settings."
+    keys = [c for c in dev.columns if c not in ("first", "second", "n_first", "n_second", "mean_first", "mean_second", "diff", "ci_low", "ci_high", "verdict")]
+    lines = ["| cell | first | valid acc % (n) | second | valid acc % (n) | Δ (points) | 95% CI | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in dev.to_dict("records"):
+        cell = row_title({k: r[k] for k in keys if k != "activation"}) + f", {r['activation']}"
+        ci = "–" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+        lines.append(f"| {cell} | {r['first']} | {r['mean_first']:.2f} ({r['n_first']}) | {r['second']} | {r['mean_second']:.2f} ({r['n_second']}) | "
+                     f"{r['diff']:+.2f} | {ci} | {r['verdict']} |")
     return "\n".join(lines)

@@ -58,6 +58,12 @@ def streams(spec: SweepSpec, data_root: Path) -> bool:
     return False
 
 
+def split_rows(spec: SweepSpec, data_root: Path) -> dict[str, dict[str, int]]:
+    """Each dataset's rows per split, for the record: a report pools runs only on the same data."""
+    names = dict.fromkeys(t.dataset for t in spec.trials())
+    return {name: {split: info.rows for split, info in load_manifest(data_root / name).splits.items()} for name in names}
+
+
 def _dataset_field(spec: SweepSpec, name: str) -> str:
     """Where a dataset is named in the sweep file, e.g. grid.dataset[1] or grid[2].dataset[0]."""
     for g, grid in enumerate(spec.grids()):

@@ -20,7 +20,7 @@ from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_datasets, streams
+from se_train.sweep.checks import check_datasets, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
@@ -140,6 +140,7 @@ def run_sweep(
         "command": command,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data_root": str(data_root),
+        "datasets": split_rows(spec, data_root),
         "experiment": experiment,
         "tracking": tracking.model_dump() if tracking.mlflow else None,
     }
