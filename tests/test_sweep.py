@@ -87,6 +87,7 @@ def test_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cluste
     assert df["train_images"].tolist() == [1196, 1196]  # 598 each; the one row over is left out
     (run,) = collect(str(experiment)).runs.itertuples()
     assert run.status == "completed" and 0 < run.test_acc <= 1
+    assert run.train_rows == 1197 and run.batch_size == 46  # what a study report pools runs by
 
 
 @pytest.mark.slow

