@@ -74,6 +74,9 @@ class TrialConfig(BaseModel):
     # Autocast dtype of the forward pass. auto: bf16 on a GPU, fp32 on a CPU. fp16 trains with a
     # gradient scaler, whose skipped steps (an overflowed gradient) are not divergence.
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    # Read the test split and evaluate the final model on it. Off in a search's tries, so the test
+    # split never chooses anything.
+    test_split: bool = True
 
     @field_validator("model")
     @classmethod
@@ -133,6 +136,24 @@ class Tracking(BaseModel):
     experiment: str | None = None  # MLflow experiment name; default the sweep's name
 
 
+SEARCHABLE = ("lr", "weight_decay", "momentum", "decay_rate")  # numeric training fields a search may tune
+
+
+class Search(BaseModel):
+    """Tune some training fields per grid cell on valid, before the comparison (`sweep/search.py`):
+    `samples` settings tried per cell, each for `epochs` epochs on each of `seeds`."""
+
+    model_config = ConfigDict(extra="allow")  # the searched fields, each a distribution
+
+    samples: int = Field(ge=1, le=1000)
+    epochs: int = Field(ge=1, le=100_000, strict=True)
+    seeds: list[int] = Field(min_length=1)
+
+    def space(self) -> dict[str, dict[str, list[Any]]]:
+        """Each searched field and its distribution, e.g. {"lr": {"loguniform": [1e-5, 1e-2]}}."""
+        return dict(self.model_extra or {})
+
+
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -146,6 +167,7 @@ class SweepSpec(BaseModel):
     resources: Resources = Resources()
     stopping: Stopping = Stopping()
     tracking: Tracking = Tracking()
+    search: Search | None = None  # none: every cell at the file's settings, as always
 
     @field_validator("name")
     @classmethod
@@ -255,6 +277,8 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         if key not in fields:
             raise UserError(f"{source}: train.{key}: unknown field")
         _validate_field(source, f"train.{key}", key, value)
+    if spec.search:
+        _check_search(spec, source)
     for i, cell in enumerate(spec.cells()):
         try:
             trial = TrialConfig(**cell)
@@ -265,6 +289,43 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         except UserError as e:
             raise UserError(f"{source}: trial.{i}: {e}") from None
     return spec
+
+
+DISTRIBUTIONS = ("loguniform", "uniform", "choice")
+
+
+def _check_search(spec: SweepSpec, source: str) -> None:
+    """Each searched field is a numeric training field set nowhere else, with one distribution whose
+    values are valid for it; the search's seeds are none of the comparison's."""
+    space = spec.search.space()
+    if not space:
+        raise UserError(f"{source}: search: no field to search (one of {', '.join(SEARCHABLE)}), e.g. lr: {{loguniform: [1.0e-5, 1.0e-2]}}")
+    for name, dist in space.items():
+        where = f"search.{name}"
+        if name not in SEARCHABLE:
+            raise UserError(f"{source}: {where}: unknown field (a search tunes one of {', '.join(SEARCHABLE)})")
+        if name in spec.axes():
+            raise UserError(f"{source}: {where}: also a grid axis; search it or list it, not both")
+        if name in spec.train:
+            raise UserError(f"{source}: {where}: also set in train.{name}; set it in one place")
+        if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+            raise UserError(f"{source}: {where}: give one distribution, e.g. {{loguniform: [low, high]}} ({', '.join(DISTRIBUTIONS)})")
+        (kind, values), = dist.items()
+        where = f"{where}.{kind}"
+        if not isinstance(values, list) or not values or (kind != "choice" and len(values) != 2):
+            raise UserError(f"{source}: {where}: give " + ("a list of values" if kind == "choice" else "[low, high]"))
+        for i, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{source}: {where}[{i}]: {value!r} is not a number")
+            _validate_field(source, f"{where}[{i}]", name, value)
+        if kind == "loguniform" and values[0] <= 0:
+            raise UserError(f"{source}: {where}: low {values[0]} must be above 0 on a log scale")
+        if kind != "choice" and values[0] >= values[1]:
+            raise UserError(f"{source}: {where}: low {values[0]} is not below high {values[1]}")
+    comparison = {c.get("seed", 0) for c in spec.cells()}
+    shared = sorted(comparison & set(spec.search.seeds))
+    if shared:
+        raise UserError(f"{source}: search.seeds: {shared} also seed the comparison; a search's seeds must be its own")
 
 
 def _validate_field(source: str, where: str, name: str, value: Any) -> None:

@@ -11,6 +11,8 @@ import pyarrow.parquet
 from se_train.errors import UserError
 
 SWEEP_FILE = "sweep.json"  # in the experiment folder: the validated spec and the command that ran it
+SEARCH_DIR = "search"  # in the experiment folder of a sweep with `search:`: the search stage's Tune experiment
+CHOSEN_FILE = "chosen.json"  # beside it: each cell's chosen setting and every try's valid accuracy
 
 
 def normalize(location: str) -> str:

@@ -24,9 +24,9 @@ from se_train.trial_status import run_status
 SOURCES_FILE = "sources.json"  # in a report's folder: the sweep.json of each experiment it read
 CELL = ["dataset", "model", "se", "activation"]
 # Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
-# only its speed), and the training split's row count: with the cell and the device they say what
+# only its speed, `test_split` only whether the test split is evaluated), and the training split's row count: with the cell and the device they say what
 # a run measured, so a merged report pools runs only where all of them agree.
-SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile")] + ["train_rows"]
+SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile", "test_split")] + ["train_rows"]
 
 
 @dataclass

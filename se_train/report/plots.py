@@ -119,3 +119,35 @@ def effects_plot(eff: pd.DataFrame, out: Path) -> list[Path]:
     ax.set_xlabel("Δ best valid accuracy (percentage points), 95% CI")
     ax.invert_yaxis()
     return _save(fig, out, "effects")
+
+
+def search_plot(chosen: dict, out: Path) -> list[Path]:
+    """Valid accuracy of each try against the (first) searched value, one panel per cell; the
+    chosen setting starred, a try that diverged or failed marked x at the panel's floor."""
+    field = chosen["fields"][0]
+    cells = chosen["cells"]
+    cols = min(4, len(cells))
+    rows = math.ceil(len(cells) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
+    log = "loguniform" in chosen["space"][field]
+    for ax, cell in zip(axes.flat, cells):
+        tries = [t for t in cell["tries"] if t["valid_acc"] is not None and t["eligible"]]
+        failed = [t for t in cell["tries"] if t not in tries]
+        ax.plot([t[field] for t in tries], [t["valid_acc"] * 100 for t in tries], "o-", color="tab:blue")
+        if failed:
+            floor = min((t["valid_acc"] * 100 for t in tries), default=0)
+            ax.plot([t[field] for t in failed], [floor] * len(failed), "x", color="tab:red", markersize=8, label="diverged / failed")
+            ax.legend(fontsize=7)
+        if cell["chosen"]:
+            best = next(t for t in tries if t[field] == cell["chosen"][field])
+            ax.plot([best[field]], [best["valid_acc"] * 100], "*", color="tab:orange", markersize=14)
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(", ".join(f"{v}" if k != "se" else ("SE" if v else "no SE") for k, v in cell["cell"].items()), fontsize=8)
+        ax.set_xlabel(field)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("best valid accuracy (%)")
+    for ax in list(axes.flat)[len(cells):]:
+        ax.set_visible(False)
+    return _save(fig, out, "search")

@@ -22,6 +22,16 @@ def status(experiment: str) -> str:
     if not storage.exists(meta_path):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
     meta = json.loads(storage.read_text(meta_path))
+    if not meta["spec"].get("search"):
+        return _view(experiment, meta)
+    # Both stages: the search's tries, then the comparison at each cell's chosen setting.
+    folder = storage.join(experiment, storage.SEARCH_DIR)
+    searched = status(folder) if storage.exists(storage.join(folder, storage.SWEEP_FILE)) else "not started\n"
+    compared = _view(experiment, meta) if storage.exists(storage.join(experiment, storage.CHOSEN_FILE)) else "not started: the search is not done\n"
+    return f"stage 1, the search:\n{searched}\nstage 2, the comparison at each cell's chosen setting:\n{compared}"
+
+
+def _view(experiment: str, meta: dict) -> str:
     trials = trial_states(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"

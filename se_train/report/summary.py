@@ -12,6 +12,7 @@ from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server, read_gaps
 from se_train.report import merge, plots, reference, tables
 from se_train.report.collect import SOURCES_FILE, Experiment
+from se_train.storage import CHOSEN_FILE
 from se_train.trial_status import STATUSES, hms
 
 
@@ -45,7 +46,10 @@ def write_report(
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
     else:
-        lines += _results(exp, out)
+        chosen = None if study else read_chosen(storage.normalize(inputs[0]))
+        lines += _results(exp, out, chosen)
+        if chosen:
+            lines += _search(chosen, out)
         if study:
             lines += _headline(exp, out) + _against_study(exp, out) + _devices(exp, out)
     lines += _failures(exp, study)
@@ -95,6 +99,12 @@ def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], comman
     return lines
 
 
+def read_chosen(location: str) -> dict | None:
+    """chosen.json of a sweep with a search (in its experiment folder, or in its report's)."""
+    path = storage.join(location, CHOSEN_FILE)
+    return json.loads(storage.read_text(path)) if storage.exists(path) else None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -126,6 +136,26 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
         else:
             lines.append(f"- {where} ({cell}): errored: {r['error']}")
     return lines
+
+
+def _search(chosen: dict, out: Path) -> list[str]:
+    """How each cell's setting was chosen: the protocol, every try, the plot."""
+    (out / CHOSEN_FILE).write_text(json.dumps(chosen, indent=2) + "\n")  # the report's folder is an input too
+    plots.search_plot(chosen, out)
+    fields = chosen["fields"]
+    lines = ["## The search: each cell at its own best", "", chosen["protocol"], "",
+             "| cell | " + " | ".join(f"chosen {f}" for f in fields) + " | valid acc % of each try (" + ", ".join(fields) + ") |",
+             "|---|" + "---|" * (len(fields) + 1)]
+    for cell in chosen["cells"]:
+        name = ", ".join(f"{k}={v}" for k, v in cell["cell"].items())
+        picked = [f"{cell['chosen'][f]:.3g}" if cell["chosen"] else "none: every try failed" for f in fields]
+        tries = "; ".join(
+            f"{'/'.join(f'{t[f]:.3g}' for f in fields)}: " + (f"{t['valid_acc'] * 100:.2f}" if t["valid_acc"] is not None else "–")
+            + ("" if t["eligible"] else f" ({', '.join(t['statuses'])})")
+            for t in cell["tries"]
+        )
+        lines.append(f"| {name} | " + " | ".join(picked) + f" | {tries} |")
+    return [*lines, "", "![valid accuracy against the searched value](search.png)", ""]
 
 
 def _headline(exp: Experiment, out: Path) -> list[str]:
@@ -166,9 +196,9 @@ def _devices(exp: Experiment, out: Path) -> list[str]:
     ]
 
 
-def _results(exp, out: Path) -> list[str]:
+def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
     """The study's table, effects and plots (files in `out`), and their part of summary.md."""
-    table = tables.study_table(exp.runs, exp.axes)
+    table = tables.study_table(exp.runs, exp.axes, chosen["fields"] if chosen else ())
     (out / "table.md").write_text(tables.to_markdown(table) + "\n")
     (out / "table.tex").write_text(tables.to_latex(table))
     flat = table.copy()

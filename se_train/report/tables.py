@@ -55,10 +55,11 @@ def seeds_cell(group: pd.DataFrame, column: str, percent: bool) -> str:
     return f"{fmt.format(ok.mean() * scale)} ± {fmt.format(ok.std(ddof=1) * scale)} ({len(ok)})" + note
 
 
-def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> pd.DataFrame:
     """Rows model / dataset (SE as part of the model name, as the study) and any other grid axis;
     columns (metric, split, activation), then time (mean training time per run), device, precision
-    and the most epochs a run finished."""
+    and the most epochs a run finished. `chosen`: fields a search chose per cell, shown per
+    activation before the metrics."""
     activations = list(dict.fromkeys(runs["activation"]))
     keys = row_keys(axes)
     rows = []
@@ -66,6 +67,10 @@ def study_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         key = dict(zip(keys, values))
         row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
         row.update({("", "", k): v for k, v in key.items() if k not in (*ROW_KEYS, *OWN_COLUMNS)})
+        for field in chosen:
+            for act in activations:
+                values = sorted(set(group.loc[group["activation"] == act, field]))
+                row[(f"chosen {field}", "", act)] = ", ".join(f"{v:.3g}" for v in values) or "–"
         for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
             for act in activations:
                 row[(name, split, act)] = seeds_cell(group[group["activation"] == act], column, percent)

@@ -39,7 +39,7 @@ def run_trial(config: dict[str, Any], *, resources: dict[str, Any], data_root: s
     streamed = {
         split: open_split(dataset_dir, split, cfg.image_size)
         for split in manifest.splits
-        if not fits_in_memory(manifest, split, cfg.image_size, res.in_memory_mb)
+        if (split != "test" or cfg.test_split) and not fits_in_memory(manifest, split, cfg.image_size, res.in_memory_mb)
     }
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:

@@ -24,6 +24,7 @@ from se_train.sweep.checks import check_datasets, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
+from se_train.sweep import search
 from se_train.sweep.stopper import DivergenceStopper
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
@@ -130,7 +131,7 @@ def run_sweep(
         # Both validated: a setting added since (with its default) is no difference.
         if SweepSpec.model_validate(previous["spec"]).model_dump() != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
-        if tune.Tuner.can_restore(experiment):
+        if _restorable(spec, experiment):
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
             return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
         print(f"{experiment} exists with this sweep, but Tune saved no state there: starting it anew")
@@ -149,17 +150,59 @@ def run_sweep(
     check_gpus(spec.resources, source, on_cluster=joining(address))
     meta["hardware"] = hardware()
     storage.write_text(storage.join(experiment, storage.SWEEP_FILE), json.dumps(meta, indent=2))
-    callbacks = []
-    if tracking.mlflow:
-        from se_train.sweep.mlflow_callback import MlflowTracking
-
-        callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, experiment, spec.name, spec.axes()))
     cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
-    param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks)
-    run_config.name, run_config.storage_path = spec.name, root
-    tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
-    tuner.fit()
+    _run_stages(meta, spec, cap, _tracking(meta, spec))
     return experiment
+
+
+def _tracking(meta: dict[str, Any], spec: SweepSpec) -> list[tune.Callback]:
+    """The sweep's MLflow callback, if it tracks to MLflow (a search's tries are not tracked)."""
+    tracking = meta.get("tracking")
+    if not tracking:
+        return []
+    from se_train.sweep.mlflow_callback import MlflowTracking
+
+    return [MlflowTracking(tracking["mlflow"], tracking["experiment"], meta["experiment"], spec.name, spec.axes())]
+
+
+def _restorable(spec: SweepSpec, experiment: str) -> bool:
+    """Tune saved state for the comparison, or (with a search) for the search."""
+    return tune.Tuner.can_restore(experiment) or bool(spec.search and tune.Tuner.can_restore(storage.join(experiment, search.SEARCH)))
+
+
+def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list[tune.Callback]) -> None:
+    """The sweep's Tune runs, each continued where Tune saved it: with a `search:` block, the search
+    (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
+    experiment = meta["experiment"]
+    if spec.search:
+        chosen = search.read_chosen(experiment)
+        if chosen is None:
+            stage = search.search_spec(spec)
+            folder = storage.join(experiment, search.SEARCH)
+            stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search"}
+            storage.write_text(storage.join(folder, storage.SWEEP_FILE), json.dumps(stage_meta, indent=2))
+            print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
+            _fit(meta, stage, experiment, search.SEARCH, cap, [])
+            chosen = search.choose(experiment, spec)
+        for cell in chosen["cells"]:
+            print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
+        spec = search.comparison_spec(spec, chosen)
+    _fit(meta, spec, experiment.rsplit("/", 1)[0], spec.name, cap, callbacks)
+
+
+def _fit(meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback]) -> None:
+    """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it."""
+    folder = storage.join(root, name)
+    if tune.Tuner.can_restore(folder):
+        tuner = tune.Tuner.restore(folder, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
+        # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
+        # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
+        tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
+    else:
+        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks)
+        run_config.name, run_config.storage_path = name, root
+        tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+    tuner.fit()
 
 
 def resume_sweep(
@@ -179,7 +222,7 @@ def resume_sweep(
         raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE})")
     meta = json.loads(storage.read_text(meta_path))
     spec = SweepSpec.model_validate(meta["spec"])
-    if not tune.Tuner.can_restore(experiment):
+    if not _restorable(spec, experiment):
         raise UserError(
             f"{experiment}: Tune saved no state there (the sweep stopped before its first trial started), so there is "
             f"nothing to resume; `se-sweep run {meta['sweep_file']} --storage {experiment.rsplit('/', 1)[0]}` starts it anew"
@@ -193,11 +236,11 @@ def resume_sweep(
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
     cap = max_concurrent(spec, concurrency, streams(spec, Path(meta["data_root"])), on_cluster=joining(address))
-    tuner = tune.Tuner.restore(experiment, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
-    # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace it:
-    # the cap is set on that GridCells, which keeps it through Tune's restore of its saved state.
-    tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
-    tuner.fit()
+    callbacks = []
+    if spec.search and not tune.Tuner.can_restore(experiment):
+        # The comparison has not started: it starts now, with the sweep's MLflow tracking.
+        callbacks = _tracking(meta, spec)
+    _run_stages(meta, spec, cap, callbacks)
     return experiment
 
 

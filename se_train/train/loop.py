@@ -181,7 +181,7 @@ def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, in_m
     return {
         split: EpochBatches(source(split), shape, cfg.batch_size, shuffle=split == "train", seed=cfg.seed, device=session.device)
         for split in ("train", "valid", "test")
-        if split in manifest.splits
+        if split in manifest.splits and (split != "test" or cfg.test_split)
     }
 
 

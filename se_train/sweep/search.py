@@ -1,0 +1,124 @@
+"""A fair comparison: tune each grid cell's training fields on valid, then compare the cells over
+seeds, each at its own best (`search:` in the sweep file).
+
+Two stages in one experiment folder:
+- the search (`search/`, a Tune experiment of its own): every cell of the grid at each of the
+  `samples` settings drawn from the search's distributions (the same settings for every cell), on
+  the search's seeds, for its epochs, without reading the test split;
+- the choice (`chosen.json`): per cell, the setting with the best valid accuracy (the best epoch
+  of a try, averaged over the search seeds); a setting with a diverged or failed try loses; ties go
+  to the smaller value of the first searched field (for lr, the more cautious one);
+- the comparison (the experiment folder itself, as a sweep without search): every cell at its
+  chosen setting, on the grid's seeds, for the sweep's epochs, its final models read the test split.
+No early stopping in the search: ASHA would compare tries across cells.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+from ray import tune
+
+from se_train import storage
+from se_train.config import Stopping, SweepSpec
+from se_train.report.collect import collect
+
+SEARCH, CHOSEN = storage.SEARCH_DIR, storage.CHOSEN_FILE
+PROTOCOL = (
+    "Each cell's {fields} was chosen on the valid split by a search ({samples} settings per cell, the same for every cell, "
+    "{epochs} epoch(s) each, seeds {seeds}; best valid accuracy over a try's epochs, mean over the search seeds; a setting with "
+    "a diverged try loses; ties go to the smaller value). The comparison then ran every cell at its own chosen setting on "
+    "seeds the search never used; the test split was read only by the comparison's final models."
+)
+
+
+def settings(spec: SweepSpec) -> list[dict[str, float]]:
+    """The settings every cell tries: `samples` draws of each searched field from its Tune
+    distribution, seeded by the first search seed (the same sweep file draws the same settings)."""
+    rng = np.random.default_rng(spec.search.seeds[0])
+    domains = {
+        name: {"loguniform": tune.loguniform, "uniform": tune.uniform, "choice": tune.choice}[kind](*(values if kind != "choice" else [values]))
+        for name, dist in spec.search.space().items()
+        for kind, values in dist.items()
+    }
+    draws = {name: domain.sample(size=spec.search.samples, random_state=rng) for name, domain in domains.items()}
+    tried = [{name: float(draws[name][i]) for name in domains} for i in range(spec.search.samples)]
+    unique = list({json.dumps(t, sort_keys=True): t for t in tried}.values())  # a choice can draw a value twice
+    return sorted(unique, key=lambda t: list(t.values()))
+
+
+def search_spec(spec: SweepSpec) -> SweepSpec:
+    """The search stage as a sweep of its own: each grid at each setting, on the search's seeds
+    and epochs, never reading the test split."""
+    search = spec.search
+    grids = []
+    for grid in spec.grids():
+        for setting in settings(spec):
+            stage = {**grid, "seed": search.seeds, **{k: [v] for k, v in setting.items()}}
+            if "epochs" in grid:
+                stage["epochs"] = [search.epochs]
+            grids.append(stage)
+    train = {**spec.train, "test_split": False}
+    if "epochs" not in spec.axes():
+        train["epochs"] = search.epochs
+    return spec.model_copy(update={"grid": grids, "train": train, "stopping": Stopping(), "search": None})
+
+
+def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
+    """A trial's grid cell, without its seed and the searched fields: what a search chooses for."""
+    searched = spec.search.space()
+    return {a: config.get(a) for a in spec.axes() if a not in ("seed", "epochs", *searched)}
+
+
+def choose(experiment: str, spec: SweepSpec) -> dict[str, Any]:
+    """Each cell's best setting from the search stage's results, written to chosen.json with every
+    try's valid accuracy."""
+    fields = list(spec.search.space())
+    runs = collect(storage.join(experiment, SEARCH)).runs
+    cells = []
+    for cell in _cells(spec):
+        mine = runs[np.logical_and.reduce([runs[k].isna() if v is None else runs[k] == v for k, v in cell.items()])]
+        tries = []
+        for values, group in mine.groupby(fields, sort=True):
+            values = values if isinstance(values, tuple) else (values,)
+            accuracy = float(group["max_valid_acc"].mean())
+            tries.append({**dict(zip(fields, map(float, values))), "valid_acc": None if math.isnan(accuracy) else accuracy,
+                          "seeds": len(group), "statuses": sorted(set(group["status"])),
+                          "eligible": bool((group["status"] == "completed").all())})
+        eligible = [t for t in tries if t["eligible"] and t["valid_acc"] is not None]
+        # Best accuracy; among equals the smaller value of the first field (sorted ascending).
+        best = max(eligible, key=lambda t: t["valid_acc"], default=None)
+        chosen = {f: best[f] for f in fields} if best else None
+        cells.append({"cell": cell, "chosen": chosen, "tries": tries})
+    record = {
+        "protocol": PROTOCOL.format(fields=", ".join(fields), samples=spec.search.samples, epochs=spec.search.epochs, seeds=spec.search.seeds),
+        "fields": fields,
+        "space": spec.search.space(),
+        "cells": cells,
+    }
+    storage.write_text(storage.join(experiment, CHOSEN), json.dumps(record, indent=2))
+    return record
+
+
+def _cells(spec: SweepSpec) -> list[dict[str, Any]]:
+    return list({json.dumps(c, sort_keys=True, default=str): c for c in (cell_of(cfg, spec) for cfg in spec.cells())}.values())
+
+
+def comparison_spec(spec: SweepSpec, chosen: dict[str, Any]) -> SweepSpec:
+    """The comparison stage: every cell of the grid at its chosen setting (a cell whose every try
+    failed is left out, and chosen.json says so), on the grid's seeds and epochs."""
+    picks = {json.dumps(c["cell"], sort_keys=True, default=str): c["chosen"] for c in chosen["cells"]}
+    grids = []
+    for cfg in spec.cells():
+        pick = picks.get(json.dumps(cell_of(cfg, spec), sort_keys=True, default=str))
+        if pick:
+            grids.append({k: [v] for k, v in {**cfg, **pick}.items()})
+    return spec.model_copy(update={"grid": grids, "train": {}, "search": None})
+
+
+def read_chosen(experiment: str) -> dict[str, Any] | None:
+    path = storage.join(experiment, CHOSEN)
+    return json.loads(storage.read_text(path)) if storage.exists(path) else None
