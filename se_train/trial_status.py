@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,19 +65,21 @@ VIEW_STATES = {"completed": "done", "stopped early": "stopped early", "errored":
 HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 
-def cell_name(config: dict[str, Any]) -> str:
-    """The grid cell in a few words: model, dataset, activation, SE, seed."""
+def cell_name(config: dict[str, Any], extra: Sequence[str] = ()) -> str:
+    """The grid cell in a few words: model, dataset, activation, SE, seed; then the `extra` fields
+    (a search's tries of one cell differ only in them)."""
     se = " SE" if config.get("se") else ""
-    return f"{config['model']} {config['dataset']} {config['activation']}{se} s{config.get('seed', 0)}"
+    tail = "".join(f" {f}={config[f]:.3g}" for f in extra if f in config)
+    return f"{config['model']} {config['dataset']} {config['activation']}{se} s{config.get('seed', 0)}{tail}"
 
 
-def trial_line(config: dict[str, Any], last: dict[str, Any], state: str) -> TrialLine:
+def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: Sequence[str] = ()) -> TrialLine:
     """A trial's line from its config, its last reported result (empty before the first) and its
-    state; a diverged trial says so, with its epoch."""
+    state; a diverged trial says so, with its epoch. `extra`: fields named after the cell."""
     if last.get("diverged"):
         state = f"diverged @ {last.get('epoch')}"
     return TrialLine(
-        cell=cell_name(config),
+        cell=cell_name(config, extra),
         epoch=int(last.get("epoch", 0)),
         epochs=int(config.get("epochs", 10)),
         valid_acc=float(last.get("valid_acc", math.nan)),

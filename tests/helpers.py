@@ -18,14 +18,16 @@ from se_train.sweep import runner
 HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
 
 
-def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None) -> Path:
+def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None,
+               search: dict | None = None) -> Path:
     raw = {
         "name": name,
         "data_root": str(tmp_path / "data"),
         "storage": str(tmp_path / "experiments"),
         "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False], **grid},
-        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in grid},
+        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in {**grid, **(search or {})}},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
+        **({"search": search} if search else {}),
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))

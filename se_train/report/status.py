@@ -39,7 +39,7 @@ def _view(experiment: str, meta: dict) -> str:
     for t in trials:
         results = trial_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
-        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run])
+        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], meta.get("searched", ()))
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)

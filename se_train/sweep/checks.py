@@ -81,6 +81,15 @@ def describe(spec: SweepSpec) -> str:
         f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
     )
     lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
+    if spec.search:
+        from se_train.sweep.search import search_spec, settings
+
+        tried = "; ".join(", ".join(f"{k}={v:.3g}" for k, v in s.items()) for s in settings(spec))
+        lines += [
+            f"first, the search: {len(search_spec(spec).cells())} tries of {spec.search.epochs} epoch(s) on seeds {spec.search.seeds}, "
+            f"every cell at each of {tried} (the test split unread)",
+            "then the comparison, each cell at its chosen setting:",
+        ]
     axes = spec.axes()
     lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
     for i, cell in enumerate(spec.cells()):

@@ -17,8 +17,9 @@ class CompactReporter(tune.ProgressReporter):
     `every_s` while trials run and once at the end, instead of Tune's table of every
     hyperparameter (about 220 characters wide on a 16-CPU node)."""
 
-    def __init__(self, every_s: float = 15.0) -> None:
+    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = ()) -> None:
         self.every_s = every_s
+        self.searched = searched  # a search's tries name their setting
         self.start = self.last = time.time()  # wall clock: a restored sweep's reporter comes back pickled
 
     def should_report(self, trials, done: bool = False) -> bool:
@@ -31,5 +32,5 @@ class CompactReporter(tune.ProgressReporter):
             last = t.last_result or {}
             outcome = run_status(t.status, t.config, [last] if last else [])
             state = _UNFINISHED.get(t.status, "unfinished") if outcome == "unfinished" else VIEW_STATES[outcome]
-            lines.append(trial_line(t.config, last, state))
+            lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
         print(render(lines, self.last - self.start), flush=True)

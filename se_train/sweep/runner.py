@@ -58,7 +58,7 @@ def _trainable(meta: dict[str, Any]):
     return tune.with_resources(trainable, {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_worker})
 
 
-def _run_config(spec: SweepSpec, callbacks: list[tune.Callback]) -> tune.RunConfig:
+def _run_config(spec: SweepSpec, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()) -> tune.RunConfig:
     res = spec.resources
     return tune.RunConfig(
         callbacks=callbacks,
@@ -67,12 +67,14 @@ def _run_config(spec: SweepSpec, callbacks: list[tune.Callback]) -> tune.RunConf
         # multi-worker trial's TorchTrainer retries its workers itself.
         failure_config=tune.FailureConfig(max_failures=res.max_failures if res.workers_per_trial == 1 else 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        progress_reporter=CompactReporter(),
+        progress_reporter=CompactReporter(searched=searched),
         verbose=1,  # the reporter's block only: no per-trial result tables
     )
 
 
-def _tuner_configs(spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback]) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
+def _tuner_configs(
+    spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -100,7 +102,7 @@ def _tuner_configs(spec: SweepSpec, concurrency: int, callbacks: list[tune.Callb
         # 2 cores (results/bench). The trial function holds no state between trials.
         reuse_actors=True,
     )
-    return param_space, tune_config, _run_config(spec, callbacks)
+    return param_space, tune_config, _run_config(spec, callbacks, searched)
 
 
 def run_sweep(
@@ -179,10 +181,11 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
         if chosen is None:
             stage = search.search_spec(spec)
             folder = storage.join(experiment, search.SEARCH)
-            stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search"}
+            searched = tuple(spec.search.space())
+            stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search", "searched": searched}
             storage.write_text(storage.join(folder, storage.SWEEP_FILE), json.dumps(stage_meta, indent=2))
             print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
-            _fit(meta, stage, experiment, search.SEARCH, cap, [])
+            _fit(meta, stage, experiment, search.SEARCH, cap, [], searched)
             chosen = search.choose(experiment, spec)
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
@@ -190,7 +193,9 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
     _fit(meta, spec, experiment.rsplit("/", 1)[0], spec.name, cap, callbacks)
 
 
-def _fit(meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback]) -> None:
+def _fit(
+    meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
+) -> None:
     """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it."""
     folder = storage.join(root, name)
     if tune.Tuner.can_restore(folder):
@@ -199,7 +204,7 @@ def _fit(meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, 
         # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
         tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
     else:
-        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks)
+        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks, searched)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     tuner.fit()
