@@ -64,6 +64,8 @@ def test_a_study_report_is_an_input_of_a_later_one(tmp_path):
     assert len(pd.read_parquet(again / "runs.parquet")) == 8
     assert (again / "table.csv").read_text() == (first / "table.csv").read_text()
     assert {m["experiment"] for m in json.loads((again / "sources.json").read_text())} == {a, b}
+    twice = write_report([a, a], tmp_path / "twice")  # the same folder named twice: its runs once
+    assert len(pd.read_parquet(twice / "runs.parquet")) == 4
 
 
 def test_the_study_table_2_beside_ours(tmp_path):

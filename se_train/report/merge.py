@@ -30,8 +30,9 @@ RULES = (
 def load(locations: list[str]) -> tuple[Experiment, list[str]]:
     """The inputs as one Experiment, and a line for each pair of inputs that shared runs."""
     parts = [(location, read(location)) for location in locations]
-    runs = pd.concat([exp.runs.assign(_input=location) for location, exp in parts], ignore_index=True)
-    runs, repeats = _drop_repeats(runs)
+    # Inputs are told apart by position: the same folder named twice is two inputs.
+    runs = pd.concat([exp.runs.assign(_input=i) for i, (_, exp) in enumerate(parts)], ignore_index=True)
+    runs, repeats = _drop_repeats(runs, locations)
     axes = list(dict.fromkeys(a for _, exp in parts for a in exp.axes))
     axes += _varying(runs, axes)
     epochs = pd.concat([exp.epochs for _, exp in parts], ignore_index=True)
@@ -59,14 +60,14 @@ def _text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(one)
 
 
-def _drop_repeats(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _drop_repeats(runs: pd.DataFrame, locations: list[str]) -> tuple[pd.DataFrame, list[str]]:
     key = _text(runs[[*IDENTITY, "seed"]]).agg("\x1f".join, axis=1)
     first_input = runs.groupby(key, sort=False)["_input"].transform("first")
     repeated = runs["_input"] != first_input
-    lines = [
-        f"`{dropped}`: {len(group)} run(s) also in `{kept}` (same cell, settings, device and seed): counted once, from `{kept}`"
-        for (dropped, kept), group in runs[repeated].groupby([runs.loc[repeated, "_input"], first_input[repeated]], sort=False)
-    ]
+    lines = []
+    for (dropped, kept), group in runs[repeated].groupby([runs.loc[repeated, "_input"], first_input[repeated]], sort=False):
+        dropped, kept = locations[dropped], locations[kept]
+        lines.append(f"`{dropped}`: {len(group)} run(s) also in `{kept}` (same cell, settings, device and seed): counted once, from `{kept}`")
     return runs[~repeated].reset_index(drop=True), lines
 
 
