@@ -185,8 +185,8 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
             stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search", "searched": searched}
             storage.write_text(storage.join(folder, storage.SWEEP_FILE), json.dumps(stage_meta, indent=2))
             print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
-            _fit(meta, stage, experiment, search.SEARCH, cap, [], searched)
-            chosen = search.choose(experiment, spec)
+            tries = _fit(meta, stage, experiment, search.SEARCH, cap, [], searched)
+            chosen = search.choose(experiment, spec, tries)
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
         spec = search.comparison_spec(spec, chosen)
@@ -195,8 +195,9 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
 
 def _fit(
     meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
-) -> None:
-    """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it."""
+) -> tune.ResultGrid:
+    """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it;
+    Tune's results of every trial, restored ones included."""
     folder = storage.join(root, name)
     if tune.Tuner.can_restore(folder):
         tuner = tune.Tuner.restore(folder, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
@@ -207,7 +208,7 @@ def _fit(
         param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks, searched)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
-    tuner.fit()
+    return tuner.fit()
 
 
 def resume_sweep(

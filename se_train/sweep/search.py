@@ -19,12 +19,13 @@ import json
 import math
 from typing import Any
 
-import numpy as np
+import pandas as pd
+from ray import tune
 from scipy.stats import qmc
 
 from se_train import storage
 from se_train.config import Stopping, SweepSpec
-from se_train.report.collect import collect
+from se_train.trial_status import run_status
 
 SEARCH, CHOSEN = storage.SEARCH_DIR, storage.CHOSEN_FILE
 PROTOCOL = (
@@ -82,23 +83,29 @@ def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
     return {a: config.get(a) for a in spec.axes() if a not in ("seed", "epochs", *searched)}
 
 
-def choose(experiment: str, spec: SweepSpec) -> dict[str, Any]:
-    """Each cell's best setting from the search stage's results, written to chosen.json with every
-    try's valid accuracy."""
+def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str, Any]:
+    """Each cell's best setting from the search stage's `tries` (Tune's results of every try,
+    restored ones included), written to chosen.json with every try's valid accuracy."""
     fields = list(spec.search.space())
-    runs = collect(storage.join(experiment, SEARCH)).runs
+    scored: dict[str, list[dict[str, Any]]] = {}
+    for result in tries:
+        reported = result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
+        ok = [r["valid_acc"] for r in reported if not r.get("diverged")]
+        outcome = run_status("ERROR" if result.error else "TERMINATED", result.config, reported)
+        key = json.dumps(cell_of(result.config, spec), sort_keys=True, default=str)
+        scored.setdefault(key, []).append({**{f: result.config[f] for f in fields}, "acc": max(ok, default=math.nan), "outcome": outcome})
     cells = []
     for cell in _cells(spec):
-        mine = runs[np.logical_and.reduce([runs[k].isna() if v is None else runs[k] == v for k, v in cell.items()])]
-        tries = []
+        mine = pd.DataFrame(scored.get(json.dumps(cell, sort_keys=True, default=str), []), columns=[*fields, "acc", "outcome"])
+        tries_of_cell = []
         for values, group in mine.groupby(fields, sort=True):
             values = values if isinstance(values, tuple) else (values,)
-            accuracy = float(group["max_valid_acc"].mean())
-            tries.append({**dict(zip(fields, map(float, values))), "valid_acc": None if math.isnan(accuracy) else accuracy,
-                          "seeds": len(group), "statuses": sorted(set(group["status"])),
-                          "eligible": bool((group["status"] == "completed").all())})
-        best = pick(tries)
-        cells.append({"cell": cell, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries})
+            accuracy = float(group["acc"].mean())
+            tries_of_cell.append({**dict(zip(fields, map(float, values))), "valid_acc": None if math.isnan(accuracy) else accuracy,
+                                  "seeds": len(group), "statuses": sorted(set(group["outcome"])),
+                                  "eligible": bool((group["outcome"] == "completed").all())})
+        best = pick(tries_of_cell)
+        cells.append({"cell": cell, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries_of_cell})
     record = {
         "protocol": PROTOCOL.format(fields=", ".join(fields), samples=spec.search.samples, epochs=spec.search.epochs, seeds=spec.search.seeds),
         "fields": fields,
