@@ -20,12 +20,13 @@ HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
 
 def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None,
                search: dict | None = None) -> Path:
+    searched = set(search or {}) - {"samples", "epochs", "seeds"}  # a searched field is set nowhere else
     raw = {
         "name": name,
         "data_root": str(tmp_path / "data"),
         "storage": str(tmp_path / "experiments"),
         "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False], **grid},
-        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in {**grid, **(search or {})}},
+        "train": {k: v for k, v in {"epochs": 2, "lr": 1e-3, "schedule": "constant", **(train or {})}.items() if k not in grid and k not in searched},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
         **({"search": search} if search else {}),
     }
