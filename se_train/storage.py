@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow
@@ -67,3 +68,10 @@ def list_names(location: str) -> list[str]:
 def read_parquet(location: str) -> pyarrow.Table:
     fs, path = _fs(location)
     return pyarrow.parquet.read_table(path, filesystem=fs)
+
+
+def read_chosen(experiment: str) -> dict | None:
+    """chosen.json of a sweep with a search (in its experiment folder, or in its report's); None
+    before the search has chosen."""
+    path = join(experiment, CHOSEN_FILE)
+    return json.loads(read_text(path)) if exists(path) else None

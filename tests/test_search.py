@@ -42,6 +42,7 @@ def _spec(search: dict, grid: dict | None = None, train: dict | None = None):
     ({"momentum": {"uniform": [0.5, 1.5]}}, "s.yaml: search.momentum.uniform[1]: Input should be less than 1"),
     ({"samples": 0}, "s.yaml: search.samples: Input should be greater than or equal to 1"),
     ({"seeds": [1]}, "s.yaml: search.seeds: [1] also seed the comparison; a search's seeds must be its own"),
+    ({"seeds": [100, -1]}, "s.yaml: search.seeds[1]: Input should be greater than or equal to 0"),
     ({"lr": None}, "s.yaml: search: no field to search"),
 ])
 def test_bad_search_blocks_are_one_line_errors(change, error):

@@ -46,7 +46,7 @@ def write_report(
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
     else:
-        chosen = None if study else read_chosen(storage.normalize(inputs[0]))
+        chosen = None if study else storage.read_chosen(storage.normalize(inputs[0]))
         lines += _results(exp, out, chosen)
         if chosen:
             lines += _search(chosen, out)
@@ -97,12 +97,6 @@ def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], comman
         )
     lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in repeats), *(f"- left out: {note}" for note in exp.notes), ""]
     return lines
-
-
-def read_chosen(location: str) -> dict | None:
-    """chosen.json of a sweep with a search (in its experiment folder, or in its report's)."""
-    path = storage.join(location, CHOSEN_FILE)
-    return json.loads(storage.read_text(path)) if storage.exists(path) else None
 
 
 def _now() -> str:

@@ -177,7 +177,7 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
     (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
     experiment = meta["experiment"]
     if spec.search:
-        chosen = search.read_chosen(experiment)
+        chosen = storage.read_chosen(experiment)
         if chosen is None:
             stage = search.search_spec(spec)
             folder = storage.join(experiment, search.SEARCH)

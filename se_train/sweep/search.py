@@ -137,8 +137,3 @@ def comparison_spec(spec: SweepSpec, chosen: dict[str, Any]) -> SweepSpec:
         if pick:
             grids.append({k: [v] for k, v in {**cfg, **pick}.items()})
     return spec.model_copy(update={"grid": grids, "train": {}, "search": None})
-
-
-def read_chosen(experiment: str) -> dict[str, Any] | None:
-    path = storage.join(experiment, CHOSEN)
-    return json.loads(storage.read_text(path)) if storage.exists(path) else None
