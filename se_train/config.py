@@ -154,6 +154,29 @@ class Search(BaseModel):
         return dict(self.model_extra or {})
 
 
+class Seeds(BaseModel):
+    """Seeds until each SE and SELU effect is decided (`se_train/decide.py`), in place of `grid.seed`:
+    every cell first runs seeds 0..start-1; an effect still open adds the next seed to both of its
+    cells, up to `max`. `margin`: points of accuracy within which an effect is no practical
+    difference. `confidence`: for all of a sweep's verdicts together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(3, ge=2, le=1000, strict=True)  # one pair has no spread to judge by
+    max: int = Field(20, ge=2, le=1000, strict=True)
+    margin: float = Field(gt=0, le=100)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    metric: Literal["valid_acc", "test_acc"] = "valid_acc"  # best valid accuracy over the epochs, or the final model's test accuracy
+
+    @field_validator("max")
+    @classmethod
+    def _max(cls, v: int, info) -> int:
+        start = info.data.get("start")
+        if start is not None and v < start:
+            raise ValueError(f"{v} is below start ({start}); no cell runs more than max seeds")
+        return v
+
+
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -168,6 +191,7 @@ class SweepSpec(BaseModel):
     stopping: Stopping = Stopping()
     tracking: Tracking = Tracking()
     search: Search | None = None  # none: every cell at the file's settings, as always
+    seeds: Seeds | None = None  # none: the grid's seeds, fixed in advance
 
     @field_validator("name")
     @classmethod
@@ -277,6 +301,8 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         if key not in fields:
             raise UserError(f"{source}: train.{key}: unknown field")
         _validate_field(source, f"train.{key}", key, value)
+    if spec.seeds:
+        _check_seeds(spec, source)
     if spec.search:
         _check_search(spec, source)
     for i, cell in enumerate(spec.cells()):
@@ -289,6 +315,20 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         except UserError as e:
             raise UserError(f"{source}: trial.{i}: {e}") from None
     return spec
+
+
+def _check_seeds(spec: SweepSpec, source: str) -> None:
+    """Seeds are the `seeds:` block's alone, and every trial runs to its planned end."""
+    for g, grid in enumerate(spec.grids()):
+        if "seed" in grid:
+            where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
+            raise UserError(f"{source}: {where}.seed: the seeds: block chooses the seeds; drop grid.seed or seeds:")
+    if "seed" in spec.train:
+        raise UserError(f"{source}: train.seed: the seeds: block chooses the seeds; drop train.seed or seeds:")
+    if spec.seeds.metric == "test_acc" and spec.train.get("test_split") is False:
+        raise UserError(f"{source}: seeds.metric: test_acc needs the test split, which train.test_split: false leaves unread")
+    if spec.stopping.asha:
+        raise UserError(f"{source}: stopping.asha: a trial stopped early has no final {spec.seeds.metric} to pair; drop asha or seeds:")
 
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
@@ -324,7 +364,7 @@ def _check_search(spec: SweepSpec, source: str) -> None:
             raise UserError(f"{source}: {where}: low {values[0]} is not below high {values[1]}")
     for i, seed in enumerate(spec.search.seeds):  # seeds of trials, as the grid's are
         _validate_field(source, f"search.seeds[{i}]", "seed", seed)
-    comparison = {c.get("seed", 0) for c in spec.cells()}
+    comparison = set(range(spec.seeds.max)) if spec.seeds else {c.get("seed", 0) for c in spec.cells()}
     shared = sorted(comparison & set(spec.search.seeds))
     if shared:
         raise UserError(f"{source}: search.seeds: {shared} also seed the comparison; a search's seeds must be its own")

@@ -65,12 +65,14 @@ VIEW_STATES = {"completed": "done", "stopped early": "stopped early", "errored":
 HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 
-def cell_name(config: dict[str, Any], extra: Sequence[str] = ()) -> str:
-    """The grid cell in a few words: model, dataset, activation, SE, seed; then the `extra` fields
-    (a search's tries of one cell differ only in them)."""
+def cell_name(config: dict[str, Any], extra: Sequence[str] = (), seed: bool = True) -> str:
+    """The grid cell in a few words: model, dataset, activation, SE, seed (unless `seed` is
+    False: a cell over its seeds); then the `extra` fields (a search's tries of one cell differ
+    only in them)."""
     se = " SE" if config.get("se") else ""
     tail = "".join(f" {f}={config[f]:.3g}" for f in extra if f in config)
-    return f"{config['model']} {config['dataset']} {config['activation']}{se} s{config.get('seed', 0)}{tail}"
+    seeded = f" s{config.get('seed', 0)}" if seed else ""
+    return f"{config['model']} {config['dataset']} {config['activation']}{se}{seeded}{tail}"
 
 
 def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: Sequence[str] = ()) -> TrialLine:
@@ -89,9 +91,10 @@ def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: 
     )
 
 
-def render(lines: list[TrialLine], elapsed_s: float) -> str:
-    """The block: a header, one line per trial, then counts, elapsed time and an ETA from the
-    epochs done so far (finished or stopped trials count as done)."""
+def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Sequence[str] = ()) -> str:
+    """The block: a header, one line per trial, then counts (`to_come`: trials not created yet),
+    elapsed time and an ETA from the epochs done so far (finished or stopped trials count as
+    done; a trial to come as many epochs as the average one), then `notes`."""
     counts: dict[str, int] = {}
     for line in lines:
         key = "diverged" if line.state.startswith("diverged") else line.state
@@ -99,6 +102,10 @@ def render(lines: list[TrialLine], elapsed_s: float) -> str:
     finished = lambda state: state in ("done", "stopped early", "error") or state.startswith("diverged")  # noqa: E731
     done = sum(l.epochs if finished(l.state) else l.epoch for l in lines)
     total = sum(l.epochs for l in lines)
+    total += round(to_come * total / len(lines)) if lines else 0
     eta = "?" if not done else hms(elapsed_s / done * (total - done))
+    if to_come:
+        counts["to come"] = to_come
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
-    return "\n".join([HEADER, *map(str, lines), f"{len(lines)} trials: {summary}; elapsed {hms(elapsed_s)}, ETA {eta}", ""])
+    closing = f"{len(lines) + to_come} trials: {summary}; elapsed {hms(elapsed_s)}, ETA {eta}"
+    return "\n".join([HEADER, *map(str, lines), closing, *notes, ""])

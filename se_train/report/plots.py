@@ -121,6 +121,36 @@ def effects_plot(eff: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "effects")
 
 
+def seeds_plot(eff: pd.DataFrame, margin: float, out: Path) -> list[Path]:
+    """Each effect's interval narrowing as seeds were added (one panel per effect, its looks from
+    `start` to the verdict), with 0 and ±margin drawn. An interval still unbounded is drawn to
+    the panel's edge."""
+    if eff.empty:
+        return []
+    cols = min(3, len(eff))
+    rows = math.ceil(len(eff) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    finite = [v for looks in eff["looks"] for _, mean, low, high in looks for v in (low, high) if math.isfinite(v)]
+    reach = max([abs(v) for v in finite] + [2 * margin])
+    for ax, r in zip(axes.flat, eff.itertuples()):
+        seeds = [k for k, *_ in r.looks]
+        low = [max(lo, -reach) if math.isfinite(lo) else -reach for _, _, lo, _ in r.looks]
+        high = [min(hi, reach) if math.isfinite(hi) else reach for _, _, _, hi in r.looks]
+        ax.fill_between(seeds, low, high, alpha=0.3, step="mid")
+        ax.plot(seeds, [m for _, m, _, _ in r.looks], "o-", ms=3)
+        ax.axhline(0, color="black", lw=1)
+        for m in (-margin, margin):
+            ax.axhline(m, color="grey", lw=1, ls="--")
+        ax.set_title(f"{r.effect}: {r.verdict}\n{r.model} / {r.dataset}, {r.cell}", fontsize=8)
+        ax.set_xlabel("seeds")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(eff):]:
+        ax.set_visible(False)
+    axes[0][0].set_ylabel("Δ (points), interval")
+    fig.tight_layout()
+    return _save(fig, out, "seeds")
+
+
 def search_plot(chosen: dict, out: Path) -> list[Path]:
     """Valid accuracy of each try against the (first) searched value, one panel per cell; the
     chosen setting starred, a try that diverged or failed marked x at the panel's floor."""

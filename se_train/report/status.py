@@ -8,10 +8,12 @@ import json
 from datetime import datetime
 
 from se_train import storage
+from se_train.config import SweepSpec
+from se_train.decide import Progress, Rule, cell_key, effects_of, value_of
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, read_gaps
 from se_train.report.collect import trial_results, trial_states
-from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
+from se_train.trial_status import VIEW_STATES, cell_name, render, run_status, trial_line
 
 RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
@@ -35,10 +37,11 @@ def _view(experiment: str, meta: dict) -> str:
     trials = trial_states(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
-    lines, rerun, notes, last_time = [], [], [], None
+    lines, rerun, notes, last_time, finished = [], [], [], None, []
     for t in trials:
         results = trial_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
+        finished.append((t["config"], run, results))
         line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], meta.get("searched", ()))
         lines.append(line)
         if run in RERUN:
@@ -47,7 +50,9 @@ def _view(experiment: str, meta: dict) -> str:
             last_time = max(last_time or 0, results[-1].get("timestamp", 0))
     started = datetime.fromisoformat(meta["started"]).timestamp() if "started" in meta else None
     elapsed = (last_time - started) if started and last_time else 0.0
-    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed)]
+    spec = SweepSpec.model_validate(meta["spec"])
+    seeds = _seed_lines(spec, finished) if spec.seeds else []
+    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, notes=seeds)]
     out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
     gaps = read_gaps(experiment)
     if gaps:
@@ -55,3 +60,17 @@ def _view(experiment: str, meta: dict) -> str:
         out.append(f"MLflow missed results of {len(gaps)} trial run(s), tagged {INCOMPLETE_TAG}: {', '.join(cells)}")
     out += notes
     return "\n".join(out) + "\n"
+
+
+def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> list[str]:
+    """An adaptive sweep's seeds per cell and effects still open, decided by the sweep's own rule
+    from what its trials reported (`decide`)."""
+    axes = spec.axes()
+    cells = {cell_key(config, axes): config for config, _, _ in trials}
+    effects = effects_of(list(cells.values()), axes)
+    values: dict[str, dict[int, float | None]] = {k: {} for k in cells}
+    for config, run, results in trials:
+        if run in ("completed", "diverged", "errored"):
+            values[cell_key(config, axes)][int(config["seed"])] = value_of(results, run == "errored", spec.seeds.metric)
+    names = {k: cell_name(c, seed=False) for k, c in cells.items()}
+    return Progress(effects, Rule.of(spec.seeds, len(effects)), values).lines(names)

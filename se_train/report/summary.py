@@ -10,7 +10,8 @@ from pathlib import Path
 from se_train import storage
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server, read_gaps
-from se_train.report import merge, plots, reference, tables
+from se_train.config import SweepSpec
+from se_train.report import decisions, merge, plots, reference, tables
 from se_train.report.collect import SOURCES_FILE, Experiment
 from se_train.storage import CHOSEN_FILE
 from se_train.trial_status import STATUSES, hms
@@ -198,8 +199,17 @@ def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
     flat = table.copy()
     flat.columns = tables.flat_columns(table)
     flat.to_csv(out / "table.csv", index=False)
-    eff = tables.effects(exp.runs, exp.axes)
-    eff.to_csv(out / "effects.csv", index=False)
+    seeds = None if len(exp.sources) > 1 else SweepSpec.model_validate(exp.meta["spec"]).seeds
+    if seeds:
+        state = decisions.progress(exp.runs, exp.axes, seeds)
+        eff = decisions.table(state)
+        effect_lines = [decisions.markdown(eff, seeds), "", decisions.method(seeds, len(eff)), "",
+                        "![each effect's interval against the seeds](seeds.png)" if plots.seeds_plot(eff, seeds.margin, out) else ""]
+        heading = "## Effects, decided over seeds"
+    else:
+        eff = tables.effects(exp.runs, exp.axes)
+        effect_lines, heading = [tables.effects_markdown(eff)], "## Effects on best valid accuracy, paired by seed"
+    eff.drop(columns=["looks"], errors="ignore").to_csv(out / "effects.csv", index=False)
     plots.curves(exp.epochs, exp.runs, exp.axes, out)
     plots.heatmap(exp.runs, exp.axes, out)
     has_effects = bool(plots.effects_plot(eff, out))
@@ -210,9 +220,9 @@ def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
         "",
         "Time is the mean training time per run (evaluation excluded).",
         "",
-        "## Effects on best valid accuracy, paired by seed",
+        heading,
         "",
-        tables.effects_markdown(eff),
+        *effect_lines,
         "",
         "## Plots",
         "",

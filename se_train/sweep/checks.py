@@ -80,7 +80,7 @@ def describe(spec: SweepSpec) -> str:
     per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
         f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
     )
-    lines = [f"sweep {spec.name}: {len(trials)} trials, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
+    lines = [f"sweep {spec.name}: {len(trials)} {'cells' if spec.seeds else 'trials'}, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
     if spec.search:
         from se_train.sweep.search import search_spec, settings
 
@@ -90,6 +90,16 @@ def describe(spec: SweepSpec) -> str:
             f"every cell at each of {tried} (the test split unread)",
             "then the comparison, each cell at its chosen setting:",
         ]
+    if spec.seeds:
+        from se_train.decide import effects_of
+
+        s, axes = spec.seeds, spec.axes()
+        effects = effects_of(spec.cells(), axes)
+        lines.append(
+            f"seeds: each cell first runs seeds 0..{s.start - 1}, then adds seeds while one of its {len(effects)} effect(s) is open, "
+            f"up to {s.max} ({len(spec.cells()) * s.start} to {len(spec.cells()) * s.max} trials); margin ±{s.margin} points, "
+            f"{s.confidence:.0%} confidence for all verdicts together, on {s.metric}"
+        )
     axes = spec.axes()
     lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
     for i, cell in enumerate(spec.cells()):

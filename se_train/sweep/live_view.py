@@ -17,9 +17,11 @@ class CompactReporter(tune.ProgressReporter):
     `every_s` while trials run and once at the end, instead of Tune's table of every
     hyperparameter (about 220 characters wide on a 16-CPU node)."""
 
-    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = ()) -> None:
+    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = (), planned: int = 0) -> None:
         self.every_s = every_s
         self.searched = searched  # a search's tries name their setting
+        self.planned = planned  # trials of the whole grid: Tune creates them as slots free up
+        self.seeds = None  # adaptive seeds: the searcher, set by the runner for each run (not pickled)
         self.start = self.last = time.time()  # wall clock: a restored sweep's reporter comes back pickled
 
     def should_report(self, trials, done: bool = False) -> bool:
@@ -33,4 +35,9 @@ class CompactReporter(tune.ProgressReporter):
             outcome = run_status(t.status, t.config, [last] if last else [])
             state = _UNFINISHED.get(t.status, "unfinished") if outcome == "unfinished" else VIEW_STATES[outcome]
             lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
-        print(render(lines, self.last - self.start), flush=True)
+        seeds = getattr(self, "seeds", None)  # older pickles lack both
+        to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)
+        print(render(lines, self.last - self.start, to_come, seeds.lines() if seeds else ()), flush=True)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "seeds": None}  # the searcher is Tune's to save

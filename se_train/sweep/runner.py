@@ -25,6 +25,7 @@ from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, conn
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
 from se_train.sweep import search
+from se_train.sweep.seeds import AdaptiveSeeds
 from se_train.sweep.stopper import DivergenceStopper
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
@@ -60,6 +61,7 @@ def _trainable(meta: dict[str, Any]):
 
 def _run_config(spec: SweepSpec, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()) -> tune.RunConfig:
     res = spec.resources
+    planned = 0 if spec.seeds else len(spec.cells())  # adaptive seeds: the searcher counts what is to come
     return tune.RunConfig(
         callbacks=callbacks,
         stop=DivergenceStopper(),
@@ -67,14 +69,15 @@ def _run_config(spec: SweepSpec, callbacks: list[tune.Callback], searched: tuple
         # multi-worker trial's TorchTrainer retries its workers itself.
         failure_config=tune.FailureConfig(max_failures=res.max_failures if res.workers_per_trial == 1 else 0),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        progress_reporter=CompactReporter(searched=searched),
+        progress_reporter=CompactReporter(searched=searched, planned=planned),
         verbose=1,  # the reporter's block only: no per-trial result tables
     )
 
 
 def _tuner_configs(
-    spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
+    spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = (), axes: list[str] = ()
 ) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
+    """`axes`: the sweep file's grid axes, which adaptive seeds pair cells by."""
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -85,16 +88,21 @@ def _tuner_configs(
             grace_period=spec.stopping.asha.grace_period,
             reduction_factor=spec.stopping.asha.reduction_factor,
         )
-    # The cells are listed exactly (a union of grids is not one Cartesian product), so the
-    # search is Tune's basic generator evaluating each cell once, in file order.
     cells = spec.cells()
-    # Tune wants every preset key in the search space; each key's domain is the set of values the
-    # cells give it, so no value is sampled and none triggers Tune's "not in domain" warning.
-    param_space = {k: tune.choice(list(dict.fromkeys(c[k] for c in cells))) for k in cells[0]}
+    if spec.seeds:
+        # Seeds are suggested as effects stay open; each suggestion is a whole trial config.
+        search_alg, param_space, num_samples = AdaptiveSeeds(spec, list(axes), concurrency), {}, len(cells) * spec.seeds.max
+    else:
+        # The cells are listed exactly (a union of grids is not one Cartesian product), so the
+        # search is Tune's basic generator evaluating each cell once, in file order. Tune wants
+        # every preset key in the search space; each key's domain is the set of values the cells
+        # give it, so no value is sampled and none triggers Tune's "not in domain" warning.
+        param_space = {k: tune.choice(list(dict.fromkeys(c[k] for c in cells))) for k in cells[0]}
+        search_alg, num_samples = GridCells(points_to_evaluate=cells, max_concurrent=concurrency), len(cells)
     tune_config = tune.TuneConfig(
         # Tune ignores max_concurrent_trials when given a search algorithm: the cap goes here.
-        search_alg=GridCells(points_to_evaluate=cells, max_concurrent=concurrency),
-        num_samples=len(cells),
+        search_alg=search_alg,
+        num_samples=num_samples,
         scheduler=scheduler,
         trial_dirname_creator=_trial_dirname,
         # The next trial runs in the same process, with torch imported and CUDA up: with the
@@ -205,9 +213,13 @@ def _fit(
         # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
         tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
     else:
-        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks, searched)
+        axes = SweepSpec.model_validate(meta["spec"]).axes()
+        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks, searched, axes)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+    search_alg = tuner._local_tuner._tune_config.search_alg
+    if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
+        tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
     return tuner.fit()
 
 

@@ -74,7 +74,7 @@ def search_spec(spec: SweepSpec) -> SweepSpec:
     train = {**spec.train, "test_split": False}
     if "epochs" not in spec.axes():
         train["epochs"] = search.epochs
-    return spec.model_copy(update={"grid": grids, "train": train, "stopping": Stopping(), "search": None})
+    return spec.model_copy(update={"grid": grids, "train": train, "stopping": Stopping(), "search": None, "seeds": None})
 
 
 def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:

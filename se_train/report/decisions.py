@@ -1,0 +1,80 @@
+"""The report of a sweep with a `seeds:` block: each effect's verdict, the seeds it took, its
+estimate and final interval, replayed from the runs by the same code the sweep decided with
+(`se_train/decide.py`), so the report says what the sweep did."""
+
+from __future__ import annotations
+
+import math
+import pandas as pd
+
+from se_train.config import Seeds
+from se_train.decide import METHOD, RHO, Progress, Rule, cell_key, effects_of
+
+RUN_VALUE = {"valid_acc": "max_valid_acc", "test_acc": "test_acc"}  # a metric's column in the runs table
+
+
+def progress(runs: pd.DataFrame, axes: list[str], seeds: Seeds) -> Progress:
+    """The sweep's effects and each cell's finished seeds, from the runs table: a completed run
+    gives its value in points, a diverged or errored one None, an unfinished one nothing yet."""
+    cells = runs.drop_duplicates([a for a in axes if a != "seed"]).to_dict("records")
+    effects = effects_of(cells, axes)
+    values: dict[str, dict[int, float | None]] = {cell_key(c, axes): {} for c in cells}
+    for r in runs.to_dict("records"):
+        if r["status"] in ("diverged", "errored"):
+            values[cell_key(r, axes)][int(r["seed"])] = None
+        elif r["status"] == "completed":
+            value = r[RUN_VALUE[seeds.metric]]
+            values[cell_key(r, axes)][int(r["seed"])] = None if pd.isna(value) else 100 * float(value)
+    return Progress(effects, Rule.of(seeds, len(effects)), values)
+
+
+def table(state: Progress) -> pd.DataFrame:
+    """One row per effect: the columns of `tables.effects` (so `plots.effects_plot` draws it),
+    with the seeds it took and every look, for the narrowing plot."""
+    rows = []
+    for effect in state.effects:
+        looks = state.looks(effect)
+        last = looks[-1] if looks else None
+        where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
+        rows.append({
+            "effect": effect.name,
+            "model": effect.where.get("model"),
+            "dataset": effect.where.get("dataset"),
+            "cell": ", ".join(f"{k}={v}" for k, v in where.items()),
+            "n": last.n if last else 0,
+            "seeds": last.seeds if last else 0,
+            "mean": last.mean if last else math.nan,
+            "ci_low": last.low if last else math.nan,
+            "ci_high": last.high if last else math.nan,
+            "verdict": last.verdict if last else "open",
+            "pairs_with_divergence": (last.seeds - last.n) if last else 0,
+            "looks": [(lk.seeds, lk.mean, lk.low, lk.high) for lk in looks],
+        })
+    return pd.DataFrame(rows)
+
+
+def method(seeds: Seeds, effects: int) -> str:
+    rule = Rule.of(seeds, effects)
+    return METHOD.format(metric=seeds.metric.replace("_", " "), rho=RHO, confidence=seeds.confidence, k=effects,
+                         each=100 * rule.alpha, margin=seeds.margin, max=seeds.max, last_start=seeds.start - 1)
+
+
+def markdown(eff: pd.DataFrame, seeds: Seeds) -> str:
+    if eff.empty:
+        return "No pairs to compare (the grid varies neither SE nor the activation)."
+    level = f"{seeds.confidence:.0%} together"
+    lines = [f"| effect | model | dataset | with | verdict | seeds | Δ {seeds.metric.replace('_', ' ')} (points) | interval ({level}) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in eff.itertuples(index=False):
+        ci = "–" if math.isnan(r.ci_low) else f"[{_bound(r.ci_low)}, {_bound(r.ci_high)}]"
+        mean = "–" if math.isnan(r.mean) else f"{r.mean:+.2f}"
+        extra = f" ({r.pairs_with_divergence} pair(s) left out: diverged or failed)" if r.pairs_with_divergence else ""
+        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | **{r.verdict}** | {r.seeds}{extra} | {mean} | {ci} |")
+    return "\n".join(lines)
+
+
+def _bound(x: float) -> str:
+    """An interval's end; infinite while too few seeds rule nothing out."""
+    if math.isinf(x):
+        return "+∞" if x > 0 else "−∞"
+    return f"{x:+.2f}"
