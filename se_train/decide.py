@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from se_train.trial_status import cell_name
+
 # The prior's precision: the sequence is narrowest near n ≈ 1/ρ · log-factor. At ρ = 0.1 its
 # half-width is within 8% of the narrowest any ρ gives at each n from 10 to 40 seeds, and finite
 # from 3 seeds on (one effect at α = 0.05); ρ = 1 is 60% wider at 5 seeds (`half_width`).
@@ -144,6 +146,14 @@ class Effect:
 def cell_key(config: Mapping[str, Any], axes: Sequence[str]) -> str:
     """A cell's identity: its value on every grid axis but the seed."""
     return json.dumps({a: config.get(a) for a in axes if a != "seed"}, sort_keys=True, default=str)
+
+
+def cell_names(cells: Mapping[str, Mapping[str, Any]], axes: Sequence[str]) -> dict[str, str]:
+    """Each cell's short name (by `cell_key`): model, dataset, activation, SE, then any other
+    axis on which the cells differ, e.g. "simple_cnn digits relu SE lr=1e-07"."""
+    varied = [a for a in axes if a not in ("model", "dataset", "activation", "se", "seed")
+              and len({json.dumps(c.get(a), default=str) for c in cells.values()}) > 1]
+    return {k: " ".join([cell_name(c, seed=False), *(f"{a}={c.get(a)}" for a in varied)]) for k, c in cells.items()}
 
 
 def effects_of(cells: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> list[Effect]:

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.decide import Progress, Rule, cell_key, effects_of, value_of
+from se_train.decide import Progress, Rule, cell_key, cell_names, effects_of, value_of
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, read_gaps
 from se_train.report.collect import trial_results, trial_states
-from se_train.trial_status import VIEW_STATES, cell_name, render, run_status, trial_line
+from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
@@ -72,5 +72,5 @@ def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> 
     for config, run, results in trials:
         if run in ("completed", "diverged", "errored"):
             values[cell_key(config, axes)][int(config["seed"])] = value_of(results, run == "errored", spec.seeds.metric)
-    names = {k: cell_name(c, seed=False) for k, c in cells.items()}
+    names = cell_names(cells, axes)
     return Progress(effects, Rule.of(spec.seeds, len(effects)), values).lines(names)

@@ -15,9 +15,8 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from se_train.config import SweepSpec
-from se_train.decide import Progress, Rule, cell_key, effects_of, value_of
+from se_train.decide import Progress, Rule, cell_key, cell_names, effects_of, value_of
 from se_train.sweep.cluster import NO_CAP
-from se_train.trial_status import cell_name
 
 KEPT = ("valid_acc", "test_acc", "diverged")  # what a run's value is made of (`decide.value_of`)
 
@@ -32,7 +31,7 @@ class AdaptiveSeeds(Searcher):
         self.cells = {cell_key(c, axes): c for c in spec.cells()}
         effects = effects_of(list(self.cells.values()), axes)
         self.progress = Progress(effects, Rule.of(spec.seeds, len(effects)), {k: {} for k in self.cells})
-        self.names = {k: cell_name(c, seed=False) for k, c in self.cells.items()}  # without the seed
+        self.names = cell_names(self.cells, axes)
         self.planned = dict.fromkeys(self.cells, spec.seeds.start)  # seeds 0..planned-1 run or queued, per cell
         self.queue = [(k, seed) for seed in range(spec.seeds.start) for k in self.cells]  # seed by seed: pairs finish together
         self.trials: dict[str, tuple[str, int]] = {}  # trial id -> (cell, seed), every trial suggested
