@@ -93,11 +93,13 @@ def _status(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from se_train import bench
+    from se_train.bench.decide import bench_decide
 
     run = {
         "data": lambda: bench.bench_data(args.data_root),
         "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
         "report": lambda: bench.bench_report(),
+        "decide": lambda: bench_decide(args.real, args.sweeps),
         "model": lambda: bench.bench_model(
             args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
         ),
@@ -158,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed")
-    p.add_argument("what", choices=["data", "overhead", "model", "report"])
+    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
+    p.add_argument("what", choices=["data", "overhead", "model", "report", "decide"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=int, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=int, default=64, help="model: images per step")
@@ -169,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")
+    p.add_argument("--sweeps", type=int, default=2000, help="decide: simulated sweeps per scenario")
+    p.add_argument("--real", type=Path, default=Path("results/study"), help="decide: a report folder whose real seeds are resampled")
     p.set_defaults(func=_bench)
     return parser
 
