@@ -172,7 +172,8 @@ def _tracking(meta: dict[str, Any], spec: SweepSpec) -> list[tune.Callback]:
         return []
     from se_train.sweep.mlflow_callback import MlflowTracking
 
-    return [MlflowTracking(tracking["mlflow"], tracking["experiment"], meta["experiment"], spec.name, spec.axes())]
+    axes = spec.axes() + (["seed"] if spec.seeds else [])  # adaptive seeds: not a grid axis, still a run's tag
+    return [MlflowTracking(tracking["mlflow"], tracking["experiment"], meta["experiment"], spec.name, axes)]
 
 
 def _restorable(spec: SweepSpec, experiment: str) -> bool:
