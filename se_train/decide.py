@@ -33,9 +33,10 @@ import numpy as np
 
 from se_train.trial_status import cell_name
 
-# The prior's precision: the sequence is narrowest near n ≈ 1/ρ · log-factor. At ρ = 0.1 its
-# half-width is within 8% of the narrowest any ρ gives at each n from 10 to 40 seeds, and finite
-# from 3 seeds on (one effect at α = 0.05); ρ = 1 is 60% wider at 5 seeds (`half_width`).
+# The prior's precision. At ρ = 0.1 the half-width is within 2% of the narrowest any ρ gives at
+# 4-5 seeds and within 13% up to 20, and finite from 3 seeds (one effect at α = 0.05); ρ = 1 is
+# 10% narrower at 20 seeds but 56% wider at 5 and unbounded below: early looks are where large
+# effects stop (`half_width`, α = 0.05).
 RHO = 0.1
 EFFECTS = {  # effect name: (axis, treatment, control)
     "SE - no SE": ("se", True, False),
