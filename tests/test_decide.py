@@ -141,3 +141,13 @@ def test_a_good_seeds_block_expands_cells_without_seeds_and_says_its_trial_range
     assert main(["run", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "sweep s: 2 cells" in out and "seeds 0..2, then adds seeds while one of its 1 effect(s) is open, up to 10 (6 to 20 trials)" in out
+
+
+def test_the_live_views_total_counts_the_trials_still_to_come():
+    from se_train.trial_status import TrialLine, render
+
+    lines = [TrialLine("a s0", 2, 2, 0.9, 0.1, 100.0, "done"), TrialLine("a s1", 1, 2, 0.8, 0.2, 100.0, "running")]
+    block = render(lines, 30.0, to_come=3, notes=["effects: 1; open: x"])
+    # 3 of 4 epochs done in 30 s; 3 more trials of 2 epochs to come: 7 epochs left at 10 s each
+    assert "5 trials: 1 done, 1 running, 3 to come; elapsed 00:00:30, ETA 00:01:10" in block
+    assert block.rstrip().endswith("effects: 1; open: x")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from se_train.config import Seeds
 from se_train.decide import METHOD, RHO, Progress, Rule, cell_key, effects_of
+from se_train.report import tables
 
 RUN_VALUE = {"valid_acc": "max_valid_acc", "test_acc": "test_acc"}  # a metric's column in the runs table
 
@@ -60,21 +61,4 @@ def method(seeds: Seeds, effects: int) -> str:
 
 
 def markdown(eff: pd.DataFrame, seeds: Seeds) -> str:
-    if eff.empty:
-        return "No pairs to compare (the grid varies neither SE nor the activation)."
-    level = f"{seeds.confidence:.0%} together"
-    lines = [f"| effect | model | dataset | with | verdict | seeds | Δ {seeds.metric.replace('_', ' ')} (points) | interval ({level}) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in eff.itertuples(index=False):
-        ci = "–" if math.isnan(r.ci_low) else f"[{_bound(r.ci_low)}, {_bound(r.ci_high)}]"
-        mean = "–" if math.isnan(r.mean) else f"{r.mean:+.2f}"
-        extra = f" ({r.pairs_with_divergence} pair(s) left out: diverged or failed)" if r.pairs_with_divergence else ""
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | **{r.verdict}** | {r.seeds}{extra} | {mean} | {ci} |")
-    return "\n".join(lines)
-
-
-def _bound(x: float) -> str:
-    """An interval's end; infinite while too few seeds rule nothing out."""
-    if math.isinf(x):
-        return "+∞" if x > 0 else "−∞"
-    return f"{x:+.2f}"
+    return tables.effects_markdown(eff, f"interval ({seeds.confidence:.0%} together)", seeds.metric.replace("_", " "))

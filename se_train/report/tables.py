@@ -171,16 +171,28 @@ def _interval(diffs: np.ndarray) -> dict:
     return {"n": n, "mean": mean, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
-def effects_markdown(eff: pd.DataFrame) -> str:
+def effects_markdown(eff: pd.DataFrame, interval: str = "95% CI", metric: str = "valid acc") -> str:
+    """The effects as a table. An adaptive sweep's (`report/decisions.py`, with a `seeds` column)
+    gives the seeds each effect took and its verdict in bold; its interval may be unbounded."""
     if eff.empty:
         return "No pairs to compare (the grid varies neither SE nor the activation)."
-    lines = ["| effect | model | dataset | with | Δ valid acc (points) | 95% CI | n seeds | verdict |", "|---|---|---|---|---|---|---|---|"]
+    adaptive = "seeds" in eff
+    header = ["effect", "model", "dataset", "with", f"Δ {metric} (points)", interval, "seeds" if adaptive else "n seeds", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in eff.itertuples(index=False):
-        ci = "–" if math.isnan(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-        mean = "–" if math.isnan(r.mean) else f"{r.mean:+.2f}"
-        extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged" if r.pairs_with_divergence else ""
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {mean} | {ci} | {r.n} | {r.verdict}{extra} |")
+        ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
+        extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
+        verdict = f"**{r.verdict}**" if adaptive else r.verdict
+        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds if adaptive else r.n} | {verdict}{extra} |")
     return "\n".join(lines)
+
+
+def _signed(x: float) -> str:
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):  # an anytime interval before enough seeds rule anything out
+        return "+∞" if x > 0 else "−∞"
+    return f"{x:+.2f}"
 
 
 def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
