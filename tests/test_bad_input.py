@@ -73,6 +73,10 @@ def sweep_inputs(draw):
     return raw, data_root, storage, edit
 
 
+BAD_STORAGE = ("a file", "foo://bucket/x", "s4://b")  # a file where a folder goes; schemes nobody handles
+BAD_DATA_ROOTS = ("a file",)  # a missing or empty data_root is where digits is prepared
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=sweep_inputs())
 def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, capsys, case):
@@ -99,7 +103,10 @@ def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, 
         try:
             code = main(["run", str(path)])
         except RayWouldStart:
-            return  # valid: every check passed
+            # Every check passed: right only for an input with nothing wrong in its places or its
+            # manifest (its settings were validated by the same checks as every other run).
+            assert edit is None and storage not in BAD_STORAGE and data_root not in BAD_DATA_ROOTS, (case, "Ray would start")
+            return
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("se-sweep: error: ") and err.count("\n") == 1, (case, err)
     finally:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from se_train.cli import main
-from se_train.config import parse_sweep
+from se_train.config import load_sweep, parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import cluster, runner
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress, wait_for
@@ -272,7 +272,7 @@ def test_dry_run_refuses_what_run_refuses(tmp_path, capsys, monkeypatch):
 
 def test_shipped_sweeps_validate():
     for path in sorted(Path("sweeps").glob("*.yaml")):
-        spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+        spec = load_sweep(path)  # the loader `run` uses: a key given twice is refused
         assert spec.trials()
     smoke = parse_sweep(yaml.safe_load(Path("sweeps/smoke.yaml").read_text()), "smoke")
     assert len(smoke.trials()) == 8 and {t.dataset for t in smoke.trials()} == {"digits"}
