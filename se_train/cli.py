@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +15,50 @@ def _command_line(fallback: str) -> str:
     return " ".join(["se-sweep", *sys.argv[1:]]) if sys.argv[0].endswith("se-sweep") else fallback
 
 
+class Number:
+    """An argparse type for a numeric flag: its kind and range, checked as the sweep file's numbers
+    are. Every numeric flag takes one (a test walks the parser and finds any that does not)."""
+
+    def __init__(self, kind: type, low: float, high: float | None = None, above_low: bool = False) -> None:
+        self.kind, self.low, self.high, self.above_low = kind, low, high, above_low
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        bound = f"above {self.low:,}" if self.above_low else f"at least {self.low:,}"
+        return f"{what} {bound}" + (f" and at most {self.high:,}" if self.high is not None else "")
+
+    def invalid(self) -> list[str]:
+        """Values this flag refuses: for the test that walks every numeric flag."""
+        values = ["x", "", "nan", "inf", "-inf", str(self.low - 1), "1e400"]
+        if self.above_low:
+            values.append(str(self.low))
+        if self.high is not None:
+            values.append(str(self.high + 1))
+        if self.kind is int:
+            values.append(f"{self.low + 1}.5")
+        return values
+
+    def __call__(self, text: str):
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {self.describe()}") from None
+        low_ok = value > self.low if self.above_low else value >= self.low
+        if not (math.isfinite(value) and low_ok and (self.high is None or value <= self.high)):
+            raise argparse.ArgumentTypeError(f"{text}: give {self.describe()}")
+        return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line and exit status 2, as every other error (argparse prints its
+    usage first)."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
+COUNT = Number(int, 1, 1_000_000)
+PIXELS = Number(int, 8, 2048)  # as TrialConfig.image_size
 NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's)"
 MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a cluster, no cap: the cluster and its autoscaler decide; on a local Ray, what it fits)"
 
@@ -108,13 +153,13 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="se-sweep", description=__doc__)
+    parser = _Parser(prog="se-sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="table of registered models and their parameter counts")
-    p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--in-channels", type=int, default=1)
-    p.add_argument("--image-size", type=int, default=28, help="input side in px (sizes simple_cnn's classifier)")
+    p.add_argument("--num-classes", type=Number(int, 2, 100_000), default=10)
+    p.add_argument("--in-channels", type=Number(int, 1, 64), default=1)
+    p.add_argument("--image-size", type=PIXELS, default=28, help="input side in px (sizes simple_cnn's classifier)")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("prepare", help="convert a dataset to Parquet shards with a manifest")
@@ -122,21 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--source", type=Path, help="the published files (folder, archive or tarball)")
     p.add_argument("--download", action="store_true", help="download with torchvision (needs internet)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the stratified valid (and test) carve")
-    p.add_argument("--valid-size", type=int, help="images carved from train for validation")
-    p.add_argument("--test-size", type=int, help="images carved from train for test (sources without one)")
-    p.add_argument("--shard-mb", type=float, default=128, help="target shard size in MiB")
-    p.add_argument("--resize", type=int, help="imagenet: re-encode to this shorter side in px (the study: 256)")
+    p.add_argument("--seed", type=Number(int, 0, 2**32 - 1), default=0, help="seed of the stratified valid (and test) carve")
+    p.add_argument("--valid-size", type=COUNT, help="images carved from train for validation")
+    p.add_argument("--test-size", type=COUNT, help="images carved from train for test (sources without one)")
+    p.add_argument("--shard-mb", type=Number(float, 0, 65_536, above_low=True), default=128, help="target shard size in MiB")
+    p.add_argument("--resize", type=Number(int, 8, 4096), help="imagenet: re-encode to this shorter side in px (the study: 256)")
     p.add_argument("--skip-bad", action="store_true", help="imagenet: skip unreadable images, with a count")
-    p.add_argument("--workers", type=int, help="imagenet: conversion processes (default: all CPUs)")
+    p.add_argument("--workers", type=Number(int, 1, 4096), help="imagenet: conversion processes (default: all CPUs)")
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser("run", help="run a sweep file's whole grid as Ray Tune trials")
     p.add_argument("sweep", type=Path, help="a sweep file, e.g. sweeps/smoke.yaml")
     p.add_argument("--storage", help="experiment storage: local folder or URI (overrides the file's)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
-    p.add_argument("--max-concurrent", type=int, help=MAX_CONCURRENT_HELP)
+    p.add_argument("--num-cpus", type=Number(int, 1, 100_000), help=NUM_CPUS_HELP)
+    p.add_argument("--max-concurrent", type=COUNT, help=MAX_CONCURRENT_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
     p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
     p.set_defaults(func=_run)
@@ -144,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted sweep without rerunning finished trials")
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--num-cpus", type=int, help=NUM_CPUS_HELP)
-    p.add_argument("--max-concurrent", type=int, help=MAX_CONCURRENT_HELP)
+    p.add_argument("--num-cpus", type=Number(int, 1, 100_000), help=NUM_CPUS_HELP)
+    p.add_argument("--max-concurrent", type=COUNT, help=MAX_CONCURRENT_HELP)
     p.add_argument("--mlflow", metavar="URI", help="the sweep's MLflow server, as it started (a resumed sweep keeps its tracking)")
     p.set_defaults(func=_resume)
 
@@ -163,23 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
     p.add_argument("what", choices=["data", "overhead", "model", "report", "decide"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
-    p.add_argument("--image-size", type=int, default=224, help="model: synthetic image side")
-    p.add_argument("--batch-size", type=int, default=64, help="model: images per step")
-    p.add_argument("--trials", type=int, default=8, help="overhead: small trials in the sweep")
-    p.add_argument("--concurrent", type=int, default=1, help="overhead: trials at once")
+    p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
+    p.add_argument("--batch-size", type=Number(int, 1, 65_536), default=64, help="model: images per step")
+    p.add_argument("--trials", type=Number(int, 1, 100_000), default=8, help="overhead: small trials in the sweep")
+    p.add_argument("--concurrent", type=Number(int, 1, 1024), default=1, help="overhead: trials at once")
     p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
-    p.add_argument("--rounds", type=int, default=3, help="model: turns each model takes; each rate is the median round")
+    p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")
-    p.add_argument("--sweeps", type=int, default=2000, help="decide: simulated sweeps per scenario")
+    p.add_argument("--sweeps", type=Number(int, 1, 1_000_000), default=2000, help="decide: simulated sweeps per scenario")
     p.add_argument("--real", type=Path, default=Path("results/study"), help="decide: a report folder whose real seeds are resampled")
     p.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         args.func(args)
     except UserError as e:
         print(f"se-sweep: error: {e}", file=sys.stderr)

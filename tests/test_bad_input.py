@@ -136,3 +136,33 @@ def test_labels_outside_the_manifests_classes_are_named(tmp_path, capsys, monkey
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["run", str(path)]) == 2
     assert capsys.readouterr().err == f"se-sweep: error: {shard}: labels 0..10, but the manifest has 10 classes\n"
+
+
+def _numeric_flags() -> list[tuple[list[str], str, str]]:
+    """(the command with placeholder positionals, a numeric flag, a value it must refuse) for every
+    numeric flag of every command, read from the parser: a flag added later is reached too."""
+    import argparse
+
+    from se_train.cli import Number, build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    cases = []
+    for name, sub in commands.choices.items():
+        positionals = [a.choices[0] if a.choices else "placeholder" for a in sub._actions if not a.option_strings]
+        for action in sub._actions:
+            if action.type in (int, float):
+                raise AssertionError(f"se-sweep {name} {action.option_strings}: a plain {action.type.__name__}, unchecked; give it a Number")
+            if isinstance(action.type, Number):
+                cases += [([name, *positionals], action.option_strings[0], value) for value in action.type.invalid()]
+    return cases
+
+
+@pytest.mark.parametrize("command, flag, value", _numeric_flags())
+def test_every_numeric_flag_refuses_bad_numbers_in_one_line_before_any_work(command, flag, value, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main([*command, f"{flag}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"se-sweep: error: argument {flag}: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
