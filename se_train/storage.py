@@ -22,7 +22,20 @@ def normalize(location: str) -> str:
 
 
 def join(location: str, *parts: str) -> str:
-    return "/".join([location.rstrip("/"), *parts])
+    """`parts` below `location`. A URI's query (Ray's form for S3-compatible endpoints, e.g.
+    s3://bucket/exp?endpoint_override=http://host:9000) stays at the end, where it belongs."""
+    base, sep, query = _split_query(location)
+    return "/".join([base.rstrip("/"), *parts]) + sep + query
+
+
+def parent(location: str) -> str:
+    """The folder holding `location`, its URI's query kept."""
+    base, sep, query = _split_query(location)
+    return base.rstrip("/").rsplit("/", 1)[0] + sep + query
+
+
+def _split_query(location: str) -> tuple[str, str, str]:
+    return location.partition("?") if "://" in location else (location, "", "")
 
 
 def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:

@@ -199,7 +199,7 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
         spec = search.comparison_spec(spec, chosen)
-    _fit(meta, spec, experiment.rsplit("/", 1)[0], spec.name, cap, callbacks)
+    _fit(meta, spec, storage.parent(experiment), spec.name, cap, callbacks)
 
 
 def _fit(
@@ -244,7 +244,7 @@ def resume_sweep(
     if not _restorable(spec, experiment):
         raise UserError(
             f"{experiment}: Tune saved no state there (the sweep stopped before its first trial started), so there is "
-            f"nothing to resume; `se-sweep run {meta['sweep_file']} --storage {experiment.rsplit('/', 1)[0]}` starts it anew"
+            f"nothing to resume; `se-sweep run {meta['sweep_file']} --storage {storage.parent(experiment)}` starts it anew"
         )
     tracked = (meta.get("tracking") or {}).get("mlflow")
     if mlflow and mlflow != tracked:
