@@ -6,24 +6,14 @@ only when asked for; nothing here imports Ray.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from se_train import storage
 from se_train.errors import UserError
 
 EXPERIMENT_TAG = "se_sweep.experiment"  # the experiment folder or URI: one parent run per sweep
 TRIAL_TAG = "se_sweep.trial_id"
 INCOMPLETE_TAG = "se_sweep.incomplete"  # "true" on a trial run that missed some of its results
-GAPS_FILE = "mlflow_gaps.json"  # in the experiment folder: trial id -> results MLflow did not get
-
-
-def read_gaps(experiment: str) -> dict[str, int]:
-    """Trial id -> how many of its MLflow calls failed, as the sweep recorded them."""
-    path = storage.join(experiment, GAPS_FILE)
-    return json.loads(storage.read_text(path)) if storage.exists(path) else {}
-
 
 def client_for(uri: str):
     try:

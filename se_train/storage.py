@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow
@@ -10,10 +9,6 @@ import pyarrow.fs
 import pyarrow.parquet
 
 from se_train.errors import UserError
-
-SWEEP_FILE = "sweep.json"  # in the experiment folder: the validated spec and the command that ran it
-SEARCH_DIR = "search"  # in the experiment folder of a sweep with `search:`: the search stage's Tune experiment
-CHOSEN_FILE = "chosen.json"  # beside it: each cell's chosen setting and every try's valid accuracy
 
 
 def normalize(location: str) -> str:
@@ -82,9 +77,3 @@ def read_parquet(location: str) -> pyarrow.Table:
     fs, path = _fs(location)
     return pyarrow.parquet.read_table(path, filesystem=fs)
 
-
-def read_chosen(experiment: str) -> dict | None:
-    """chosen.json of a sweep with a search (in its experiment folder, or in its report's); None
-    before the search has chosen."""
-    path = join(experiment, CHOSEN_FILE)
-    return json.loads(read_text(path)) if exists(path) else None

@@ -105,7 +105,8 @@ def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, 
         except RayWouldStart:
             # Every check passed: right only for an input with nothing wrong in its places or its
             # manifest (its settings were validated by the same checks as every other run).
-            assert edit is None and storage not in BAD_STORAGE and data_root not in BAD_DATA_ROOTS, (case, "Ray would start")
+            edited = edit is not None and data_root == "prepared"  # the edit is to the prepared copy's manifest
+            assert not edited and storage not in BAD_STORAGE and data_root not in BAD_DATA_ROOTS, (case, "Ray would start")
             return
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("se-sweep: error: ") and err.count("\n") == 1, (case, err)

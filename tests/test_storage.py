@@ -10,7 +10,7 @@ ENDPOINT = "s3://bucket/exp?region=us-east-1&endpoint_override=http://127.0.0.1:
 
 
 def test_a_uris_query_stays_at_the_end_when_joined_and_split():
-    path = storage.join(ENDPOINT, "sweep1", storage.SWEEP_FILE)
+    path = storage.join(ENDPOINT, "sweep1", "sweep.json")
     assert path == "s3://bucket/exp/sweep1/sweep.json?region=us-east-1&endpoint_override=http://127.0.0.1:9000"
     assert storage.parent(storage.join(ENDPOINT, "sweep1")) == ENDPOINT
     fs, where = pyarrow.fs.FileSystem.from_uri(path)  # the form pyarrow (and so Ray) reads

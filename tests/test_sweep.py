@@ -232,13 +232,13 @@ def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, ca
 
 def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsys, monkeypatch):
     # Killed between writing sweep.json and Tune's first snapshot: nothing to resume, nothing lost.
-    from se_train import storage
+    from se_train import experiment as layout
 
     path = sweep_file(tmp_path, "unsaved", {})
     spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
     experiment = tmp_path / "experiments" / "unsaved"
     experiment.mkdir(parents=True)
-    (experiment / storage.SWEEP_FILE).write_text(json.dumps({"spec": spec.model_dump(), "sweep_file": str(path), "data_root": "data"}))
+    (experiment / layout.SWEEP_FILE).write_text(json.dumps({"spec": spec.model_dump(), "sweep_file": str(path), "data_root": "data"}))
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["resume", str(experiment)]) == 2
     assert capsys.readouterr().err == (

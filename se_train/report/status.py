@@ -4,15 +4,14 @@ the trials `se-sweep resume` would rerun."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.decide import Progress, Rule, cell_key, cell_names, effects_of, value_of
-from se_train.errors import UserError
-from se_train.mlflow_runs import INCOMPLETE_TAG, read_gaps
-from se_train.report.collect import trial_results, trial_states
+from se_train.mlflow_runs import INCOMPLETE_TAG
+from se_train.report.collect import trial_states
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
@@ -20,16 +19,13 @@ RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_un
 
 def status(experiment: str) -> str:
     experiment = storage.normalize(experiment)
-    meta_path = storage.join(experiment, storage.SWEEP_FILE)
-    if not storage.exists(meta_path):
-        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE}); pass the folder `se-sweep run` printed")
-    meta = json.loads(storage.read_text(meta_path))
+    meta = layout.read_sweep(experiment)
     if not meta["spec"].get("search"):
         return _view(experiment, meta)
     # Both stages: the search's tries, then the comparison at each cell's chosen setting.
-    folder = storage.join(experiment, storage.SEARCH_DIR)
-    searched = status(folder) if storage.exists(storage.join(folder, storage.SWEEP_FILE)) else "not started\n"
-    compared = _view(experiment, meta) if storage.exists(storage.join(experiment, storage.CHOSEN_FILE)) else "not started: the search is not done\n"
+    folder = storage.join(experiment, layout.SEARCH_DIR)
+    searched = status(folder) if layout.is_experiment(folder) else "not started\n"
+    compared = _view(experiment, meta) if layout.read_chosen(experiment) else "not started: the search is not done\n"
     return f"stage 1, the search:\n{searched}\nstage 2, the comparison at each cell's chosen setting:\n{compared}"
 
 
@@ -39,7 +35,7 @@ def _view(experiment: str, meta: dict) -> str:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
     lines, rerun, notes, last_time, finished = [], [], [], None, []
     for t in trials:
-        results = trial_results(experiment, t["folder"], notes)
+        results = layout.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
         finished.append((t["config"], run, results))
         line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], meta.get("searched", ()))
@@ -54,7 +50,7 @@ def _view(experiment: str, meta: dict) -> str:
     seeds = _seed_lines(spec, finished) if spec.seeds else []
     out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, notes=seeds)]
     out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
-    gaps = read_gaps(experiment)
+    gaps = layout.read_gaps(experiment)
     if gaps:
         cells = [trial_line(t["config"], {}, "").cell for t in trials if t["trial_id"] in gaps]
         out.append(f"MLflow missed results of {len(gaps)} trial run(s), tagged {INCOMPLETE_TAG}: {', '.join(cells)}")

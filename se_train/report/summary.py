@@ -7,13 +7,13 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from se_train import experiment as layout
 from se_train import storage
 from se_train.errors import UserError
-from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server, read_gaps
+from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
 from se_train.config import SweepSpec
 from se_train.report import decisions, merge, plots, reference, tables
-from se_train.report.collect import SOURCES_FILE, Experiment
-from se_train.storage import CHOSEN_FILE
+from se_train.report.collect import Experiment
 from se_train.trial_status import STATUSES, hms
 
 
@@ -35,19 +35,21 @@ def write_report(
     exp, repeats = merge.load(inputs)
     name = "study" if study else exp.meta["spec"]["name"]
     out = out or Path("results") / name
+    # Every file read before anything is written: a damaged one is refused with nothing half-made.
+    location = storage.normalize(inputs[0])
+    chosen, gaps = (None, {}) if study else (layout.read_chosen(location), layout.read_gaps(location))
     out.mkdir(parents=True, exist_ok=True)
 
-    exp.epochs.to_parquet(out / "epochs.parquet")
+    exp.epochs.to_parquet(out / layout.EPOCHS_TABLE)
     exp.epochs.to_csv(out / "epochs.csv", index=False)
-    exp.runs.to_parquet(out / "runs.parquet")
+    exp.runs.to_parquet(out / layout.RUNS_TABLE)
     exp.runs.to_csv(out / "runs.csv", index=False)
-    (out / SOURCES_FILE).write_text(json.dumps(exp.sources, indent=2) + "\n")  # makes `out` an input of a later report
-    lines = _study_header(exp, inputs, repeats, command) if study else _sweep_header(exp, inputs[0])
+    (out / layout.SOURCES_FILE).write_text(json.dumps(exp.sources, indent=2) + "\n")  # makes `out` an input of a later report
+    lines = _study_header(exp, inputs, repeats, command) if study else _sweep_header(exp, inputs[0], gaps)
     if exp.epochs.empty:
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
     else:
-        chosen = None if study else storage.read_chosen(storage.normalize(inputs[0]))
         lines += _results(exp, out, chosen)
         if chosen:
             lines += _search(chosen, out)
@@ -64,7 +66,7 @@ def write_report(
     return out
 
 
-def _sweep_header(exp: Experiment, location: str) -> list[str]:
+def _sweep_header(exp: Experiment, location: str, gaps: dict[str, int]) -> list[str]:
     meta = exp.meta
     return [
         f"# Sweep `{meta['spec']['name']}`",
@@ -76,7 +78,7 @@ def _sweep_header(exp: Experiment, location: str) -> list[str]:
         f"- trials: {_counts(exp)}",
         f"- report: `se-sweep report {meta['experiment']}`",
         *(f"- left out: {note}" for note in exp.notes),
-        *_mlflow_gaps(exp, storage.normalize(location)),
+        *_mlflow_gaps(exp, gaps),
         "",
     ]
 
@@ -135,7 +137,7 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
 
 def _search(chosen: dict, out: Path) -> list[str]:
     """How each cell's setting was chosen: the protocol, every try, the plot."""
-    (out / CHOSEN_FILE).write_text(json.dumps(chosen, indent=2) + "\n")  # the report's folder is an input too
+    (out / layout.CHOSEN_FILE).write_text(json.dumps(chosen, indent=2) + "\n")  # the report's folder is an input too
     plots.search_plot(chosen, out)
     fields = chosen["fields"]
     lines = ["## The search: each cell at its own best", "", chosen["protocol"], "",
@@ -236,9 +238,8 @@ def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
     return lines
 
 
-def _mlflow_gaps(exp, experiment: str) -> list[str]:
+def _mlflow_gaps(exp, gaps: dict[str, int]) -> list[str]:
     """The trial runs that did not reach MLflow whole, as the sweep recorded them."""
-    gaps = read_gaps(experiment)
     if not gaps:
         return []
     missed = exp.runs[exp.runs["trial_id"].isin(gaps)]

@@ -24,7 +24,8 @@ from typing import Any, Callable
 from ray import tune
 
 from se_train import storage
-from se_train.mlflow_runs import GAPS_FILE, INCOMPLETE_TAG, TRIAL_TAG, client_for, first_line, parent_run, read_gaps
+from se_train.experiment import GAPS_FILE, read_gaps
+from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, first_line, parent_run
 from se_train.trial_status import cell_name
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics

@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import tune
 
+from se_train import experiment as layout
 from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
@@ -135,9 +136,9 @@ def run_sweep(
     storage.check_folder(root, "--storage" if storage_uri else f"{source}: storage")
     check_local_cpus(spec.resources, source, address, num_cpus)
     experiment = storage.join(root, spec.name)
-    if storage.exists(storage.join(experiment, storage.SWEEP_FILE)):
+    if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
-        previous = json.loads(storage.read_text(storage.join(experiment, storage.SWEEP_FILE)))
+        previous = layout.read_sweep(experiment)
         # Both validated: a setting added since (with its default) is no difference.
         if SweepSpec.model_validate(previous["spec"]).model_dump() != spec.model_dump():
             raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
@@ -159,7 +160,7 @@ def run_sweep(
     connect(address, num_cpus)
     check_gpus(spec.resources, source, on_cluster=joining(address))
     meta["hardware"] = hardware()
-    storage.write_text(storage.join(experiment, storage.SWEEP_FILE), json.dumps(meta, indent=2))
+    storage.write_text(storage.join(experiment, layout.SWEEP_FILE), json.dumps(meta, indent=2))
     cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
     _run_stages(meta, spec, cap, _tracking(meta, spec))
     return experiment
@@ -186,13 +187,13 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
     (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
     experiment = meta["experiment"]
     if spec.search:
-        chosen = storage.read_chosen(experiment)
+        chosen = layout.read_chosen(experiment)
         if chosen is None:
             stage = search.search_spec(spec)
             folder = storage.join(experiment, search.SEARCH)
             searched = tuple(spec.search.space())
             stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search", "searched": searched}
-            storage.write_text(storage.join(folder, storage.SWEEP_FILE), json.dumps(stage_meta, indent=2))
+            storage.write_text(storage.join(folder, layout.SWEEP_FILE), json.dumps(stage_meta, indent=2))
             print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
             tries = _fit(meta, stage, experiment, search.SEARCH, cap, [], searched)
             chosen = search.choose(experiment, spec, tries)
@@ -236,11 +237,11 @@ def resume_sweep(
     their last checkpoint. Trials at once follow the same rule as `run_sweep`, for this command:
     `concurrency`, else the sweep file's, else what this Ray decides."""
     experiment = storage.normalize(experiment)
-    meta_path = storage.join(experiment, storage.SWEEP_FILE)
-    if not storage.exists(meta_path):
-        raise UserError(f"{experiment}: not an se-sweep experiment (no {storage.SWEEP_FILE})")
-    meta = json.loads(storage.read_text(meta_path))
+    meta_path = storage.join(experiment, layout.SWEEP_FILE)
+    meta = layout.read_sweep(experiment)
     spec = SweepSpec.model_validate(meta["spec"])
+    if "data_root" not in meta:
+        raise UserError(f"{meta_path}: written by an older se-sweep (no data_root); resume it with the version that started it")
     if not _restorable(spec, experiment):
         raise UserError(
             f"{experiment}: Tune saved no state there (the sweep stopped before its first trial started), so there is "

@@ -23,11 +23,12 @@ import pandas as pd
 from ray import tune
 from scipy.stats import qmc
 
+from se_train import experiment as layout
 from se_train import storage
 from se_train.config import Stopping, SweepSpec
 from se_train.trial_status import run_status
 
-SEARCH, CHOSEN = storage.SEARCH_DIR, storage.CHOSEN_FILE
+SEARCH, CHOSEN = layout.SEARCH_DIR, layout.CHOSEN_FILE
 PROTOCOL = (
     "Each cell's {fields} was chosen on the valid split by a search ({samples} settings per cell, the same for every cell, "
     "{epochs} epoch(s) each, seeds {seeds}; best valid accuracy over a try's epochs, mean over the search seeds; a setting with "
