@@ -8,6 +8,7 @@ A sweep file has `name`, a `grid` (each axis a list of values), fixed `train` se
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from pathlib import Path
@@ -297,10 +298,13 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
                 raise UserError(f"{source}: train.{axis}: also a grid axis; set it in one place")
             for i, value in enumerate(values):
                 _validate_field(source, f"{where}.{axis}[{i}]", axis, value)
+                if value in values[:i]:
+                    raise UserError(f"{source}: {where}.{axis}[{i}]: {value!r} is listed twice; each trial would run twice")
     for key, value in spec.train.items():
         if key not in fields:
             raise UserError(f"{source}: train.{key}: unknown field")
         _validate_field(source, f"train.{key}", key, value)
+    _check_repeats(spec, source)
     if spec.seeds:
         _check_seeds(spec, source)
     if spec.search:
@@ -315,6 +319,21 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         except UserError as e:
             raise UserError(f"{source}: trial.{i}: {e}") from None
     return spec
+
+
+def _check_repeats(spec: SweepSpec, source: str) -> None:
+    """No trial twice: a list of grids whose expansions share a cell would run it twice."""
+    if isinstance(spec.grid, dict):
+        return  # one grid: its axes hold no value twice (checked per axis)
+    seen: dict[str, int] = {}
+    for g, grid in enumerate(spec.grids()):
+        defaults = {a: TrialConfig.model_fields[a].default for a in spec.axes() if a not in GRID_AXES_REQUIRED}
+        for values in itertools.product(*grid.values()):
+            cell = {**defaults, **spec.train, **dict(zip(grid, values))}
+            key = json.dumps(cell, sort_keys=True, default=str)
+            if seen.setdefault(key, g) != g:
+                named = ", ".join(f"{a}={cell[a]}" for a in spec.axes() if a in cell)
+                raise UserError(f"{source}: grid[{g}]: the trial {named} is also in grid[{seen[key]}]; it would run twice")
 
 
 def _check_seeds(spec: SweepSpec, source: str) -> None:
@@ -371,8 +390,20 @@ def _check_search(spec: SweepSpec, source: str) -> None:
 
 
 def _validate_field(source: str, where: str, name: str, value: Any) -> None:
+    """`value` as the field takes it, never coerced: a "1e-3" (YAML reads it as text) or a 1 for
+    a yes/no is refused here, not turned into another value in some places and not in others."""
     try:
-        TrialConfig.__pydantic_validator__.validate_assignment(TrialConfig.model_construct(), name, value)
+        TrialConfig.__pydantic_validator__.validate_assignment(TrialConfig.model_construct(), name, value, strict=True)
     except ValidationError as e:
         msg = e.errors()[0]["msg"].removeprefix("Value error, ")
+        if isinstance(value, str) and _number(value):
+            msg += f" ({value!r} is text: YAML reads a number without a decimal point, like 1e-3, as text; write 1.0e-3)"
         raise UserError(f"{source}: {where}: {msg}") from None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

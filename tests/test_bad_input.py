@@ -167,3 +167,25 @@ def test_every_numeric_flag_refuses_bad_numbers_in_one_line_before_any_work(comm
     err = capsys.readouterr().err
     assert err.startswith(f"se-sweep: error: argument {flag}: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+CELL = {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False]}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"grid": {**CELL, "seed": [0, 1, 0]}}, "s.yaml: grid.seed[2]: 0 is listed twice; each trial would run twice"),
+    ({"grid": {**CELL, "lr": [0.001, 1.0e-3]}}, "s.yaml: grid.lr[1]: 0.001 is listed twice"),
+    ({"grid": [CELL, {**CELL, "activation": ["selu", "relu"]}]},
+     "s.yaml: grid[1]: the trial activation=relu, dataset=digits, model=simple_cnn, se=False is also in grid[0]; it would run twice"),
+    ({"grid": [CELL, {**CELL, "seed": [0]}]}, "s.yaml: grid[1]: the trial activation=relu, dataset=digits, model=simple_cnn, se=False, seed=0 is also in grid[0]"),
+    ({"grid": CELL, "train": {"lr": "1e-3"}}, "s.yaml: train.lr: Input should be a valid number ('1e-3' is text: YAML reads a number without a decimal point"),
+    ({"grid": {**CELL, "se": [0]}}, "s.yaml: grid.se[0]: Input should be a valid boolean"),
+    ({"grid": {**CELL, "augment": ["yes"]}}, "s.yaml: grid.augment[0]: Input should be a valid boolean"),
+    ({"grid": {**CELL, "seed": ["3"]}}, "s.yaml: grid.seed[0]: Input should be a valid integer"),
+])
+def test_a_trial_twice_or_a_value_of_another_type_is_refused_not_coerced(raw, message, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), **raw}))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.replace("s.yaml", str(path)) in err, err
