@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pyarrow
@@ -41,12 +42,27 @@ def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
 
 
 def check_folder(location: str, field: str) -> None:
-    """`location` is a folder or does not exist yet (it is created), and its URI scheme is one
-    pyarrow handles: checked before Ray starts, so a sweep never fails writing its first file."""
+    """A folder se-sweep will write into: it is a folder or does not exist yet (it is created),
+    its URI scheme is one pyarrow handles, and, on a local disk, it can be written (a probe file
+    made and removed in it or in the folder it will be made in). Checked before any work, so a
+    sweep, a report or a prepare never fails writing its first file."""
     fs, path = _fs(location)
     kind = fs.get_file_info(path).type
     if kind not in (pyarrow.fs.FileType.Directory, pyarrow.fs.FileType.NotFound):
         raise UserError(f"{field}: {location} is a file, not a folder")
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
+        _check_writable(Path(path), location, field)
+
+
+def _check_writable(path: Path, location: str, field: str) -> None:
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{field}: {location} is below {existing}, a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f"{field}: {location} cannot be written ({e.strerror or e} in {existing})") from None
 
 
 def exists(location: str) -> bool:

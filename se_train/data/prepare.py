@@ -33,6 +33,7 @@ from se_train.data.manifest import (
     write_manifest,
 )
 from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
+from se_train import storage
 from se_train.errors import UserError
 
 
@@ -101,14 +102,29 @@ def carve(labels: np.ndarray, size: int, seed: int, what: str) -> tuple[np.ndarr
     return np.sort(rest), np.sort(carved)
 
 
+def _check_options(name: str, spec: Source, **given) -> None:
+    """Options that mean nothing for this dataset are refused, not ignored: a user who passed one
+    expected it to do something."""
+    if given["source"] is not None and given["download"]:
+        raise UserError("--source and --download: give one (--download fetches what --source points at)")
+    if given["download"] and spec.download is None:
+        raise UserError(f"--download: {name} has no download; pass --source")
+    if given["source"] is not None and not spec.needs_source:
+        raise UserError(f"--source: {name} needs none (it ships with its package)")
+    if given["test_size"] is not None and not spec.test_size:
+        raise UserError(f"--test-size: {name} has its own test split; only sources without one carve a test split")
+    if spec.read is not None:
+        for flag, value in (("--resize", given["resize"]), ("--skip-bad", given["skip_bad"]), ("--workers", given["workers"])):
+            if value:
+                raise UserError(f"{flag}: only for image-folder datasets (imagenet); {name} is read whole in memory")
+
+
 def _resolve_source(name: str, spec: Source, source: Path | None, download: bool, data_root: Path) -> Path | None:
     if source is not None:
         if not source.exists():
             raise UserError(f"--source {source}: no such file or folder")
         return source
     if download:
-        if spec.download is None:
-            raise UserError(f"{name}: no download available; pass --source")
         return spec.download(data_root / "downloads")
     if spec.found() is not None:
         return spec.found()
@@ -136,7 +152,9 @@ def prepare(
     if name not in SOURCES:
         raise UserError(f"dataset {name!r} is not one of {', '.join(SOURCES)}")
     spec = SOURCES[name]
+    _check_options(name, spec, source=source, download=download, test_size=test_size, resize=resize, skip_bad=skip_bad, workers=workers)
     target = data_root / name
+    storage.check_folder(str(data_root), "--data-root")
     if (target / MANIFEST).exists():
         manifest = load_manifest(target)
         if manifest.seed != seed:

@@ -32,9 +32,13 @@ def write_report(
         raise UserError("--mlflow: a report goes to one sweep's parent run; give one experiment, or drop --mlflow")
     if mlflow:
         check_server(mlflow, "--mlflow")
+    if out is not None:
+        storage.check_folder(str(out), "--out")  # before the inputs are read: a wrong --out wastes no time
     exp, repeats = merge.load(inputs)
     name = "study" if study else exp.meta["spec"]["name"]
-    out = out or Path("results") / name
+    if out is None:
+        out = Path("results") / name
+        storage.check_folder(str(out), "report folder")
     # Every file read before anything is written: a damaged one is refused with nothing half-made.
     location = storage.normalize(inputs[0])
     chosen, gaps = (None, {}) if study else (layout.read_chosen(location), layout.read_gaps(location))

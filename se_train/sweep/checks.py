@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.data.manifest import MANIFEST, load_manifest, verify_split
 from se_train.data.pipeline import fits_in_memory, stored_shape
@@ -46,6 +47,13 @@ def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missin
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
         for split in manifest.splits:  # hashing every byte is cheap for small splits only
             verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
+
+
+def check_storage(spec: SweepSpec, source: str, storage_uri: str | None) -> str:
+    """The storage root the sweep writes under (`--storage`, else the file's), checked writable."""
+    root = storage.normalize(storage_uri or spec.storage)
+    storage.check_folder(root, "--storage" if storage_uri else f"{source}: storage")
+    return root
 
 
 def streams(spec: SweepSpec, data_root: Path) -> bool:

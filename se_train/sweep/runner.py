@@ -21,7 +21,7 @@ from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_datasets, split_rows, streams
+from se_train.sweep.checks import check_datasets, check_storage, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
@@ -127,14 +127,14 @@ def run_sweep(
 ) -> str:
     """Check, then run the whole grid; return the experiment path. `mlflow`: a tracking URI
     (overrides the file's `tracking.mlflow`)."""
-    data_root = Path(spec.data_root).resolve()
-    check_datasets(spec, source, data_root)
+    # The cheap checks first: preparing a missing dataset is the first work done.
+    root = check_storage(spec, source, storage_uri)
+    check_local_cpus(spec.resources, source, address, num_cpus)
     tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
     if tracking.mlflow:
         check_server(tracking.mlflow, source)
-    root = storage.normalize(storage_uri or spec.storage)
-    storage.check_folder(root, "--storage" if storage_uri else f"{source}: storage")
-    check_local_cpus(spec.resources, source, address, num_cpus)
+    data_root = Path(spec.data_root).resolve()
+    check_datasets(spec, source, data_root)
     experiment = storage.join(root, spec.name)
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
