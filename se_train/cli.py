@@ -97,12 +97,12 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     from se_train.config import load_sweep
-    from se_train.sweep.checks import check_datasets, check_storage, describe
+    from se_train.sweep.checks import ready_datasets, check_storage, describe
     from se_train.sweep.runner import run_sweep
 
     spec = load_sweep(args.sweep)
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
-        check_datasets(spec, str(args.sweep), Path(spec.data_root).resolve(), prepare_missing=False)
+        ready_datasets(spec, str(args.sweep), Path(spec.data_root).resolve(), prepare_missing=False)
         check_storage(spec, str(args.sweep), args.storage)
         print(describe(spec))
         return

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from se_train.errors import UserError
 from se_train.models.layers import ACTIVATIONS
-from se_train.models.registry import model_names, model_options, option_names
+from se_train.models.registry import model_names, option_names, options_taken
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -94,7 +94,7 @@ class TrialConfig(BaseModel):
     def _activation(cls, v: str) -> str:
         return _one_of(v, list(ACTIVATIONS))
 
-    def model_options(self) -> dict[str, Any]:
+    def option_fields(self) -> dict[str, Any]:
         """The fields that are some model's options, for `build_model`; None takes its default."""
         return self.model_dump(include=option_names())
 
@@ -315,7 +315,7 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         except ValidationError as e:
             raise _field_error(source, e, ("trial", i)) from None
         try:
-            model_options(trial.model, trial.model_options())
+            options_taken(trial.model, trial.option_fields())
         except UserError as e:
             raise UserError(f"{source}: trial.{i}: {e}") from None
     return spec

@@ -181,7 +181,7 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
     path = sweep_file(tmp_path, "broken", {"activation": ["relu", "selu"]}, resources={"max_failures": 0})
     shard = prepare("digits", tmp_path / "data") / "train" / "part-00000.parquet"
     shard.write_bytes(b"not parquet")
-    monkeypatch.setattr(runner, "check_datasets", lambda *a: None)
+    monkeypatch.setattr(runner, "ready_datasets", lambda *a: None)
     experiment = run_with_hang_guard(path)
     out = write_report([str(experiment)], tmp_path / "out")
     summary = (out / "summary.md").read_text()

@@ -281,7 +281,7 @@ def test_shipped_sweeps_validate():
 def test_an_option_of_one_model_is_an_axis_of_its_own_grid_only():
     cell = {"dataset": ["digits"], "activation": ["relu"], "se": [False]}
     raw = {"name": "u", "grid": [{"model": ["simple_cnn"], **cell}, {"model": ["resnet50"], "stem": ["cifar"], **cell}]}
-    options = [t.model_options() for t in parse_sweep(raw, "u.yaml").trials()]
+    options = [t.option_fields() for t in parse_sweep(raw, "u.yaml").trials()]
     assert options[0]["stem"] is None and options[1]["stem"] == "cifar"  # None: the SimpleCNN is not given it
 
 

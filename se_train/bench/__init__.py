@@ -147,7 +147,7 @@ def _plain_loop(folder: Path, cfg: TrialConfig, device: torch.device) -> None:
     data = {s: tuple(t.to(device) for t in read_split(folder, s, None)) for s in ("train", "valid")}
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, num_classes=manifest.num_classes, input_shape=input_shape(manifest, None),
-                        activation=cfg.activation, se=cfg.se, **cfg.model_options()).to(device)
+                        activation=cfg.activation, se=cfg.se, **cfg.option_fields()).to(device)
     opt, _ = make_optimizer(cfg, model, 1)
     tf = BatchTransform.for_manifest(manifest, None, False, device, 0)
     x, y = data["train"]

@@ -36,7 +36,7 @@ def option_names() -> set[str]:
     return {p for takes in _OPTIONS.values() for p in takes}
 
 
-def model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+def options_taken(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """`options` for model `name` without those that are None (the model's default); a UserError
     names an option the model does not take. Checked by name, not by calling the constructor, so
     a sweep is checked before it starts and a TypeError inside a constructor stays the bug it is."""
@@ -56,7 +56,7 @@ def build_model(
     """Build model `name` for inputs of `input_shape` (channels, height, width); each model
     initialises itself for its activation (`init_weights`). `options` are the model's own keywords
     (se_reduction; resnet50: stem, head, zero_init_last_bn); one that is None takes its default."""
-    options = model_options(name, options)
+    options = options_taken(name, options)
     return _BUILDERS[name](
         num_classes=num_classes, input_shape=input_shape, act_layer=activation_layer(activation), se=se, **options
     )

@@ -16,7 +16,7 @@ from se_train.errors import UserError
 CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
 
 
-def check_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
+def ready_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
     """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
     unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
     checksums, and its images fit the trials' settings."""

@@ -21,7 +21,7 @@ from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_datasets, check_storage, split_rows, streams
+from se_train.sweep.checks import ready_datasets, check_storage, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
@@ -134,7 +134,7 @@ def run_sweep(
     if tracking.mlflow:
         check_server(tracking.mlflow, source)
     data_root = Path(spec.data_root).resolve()
-    check_datasets(spec, source, data_root)
+    ready_datasets(spec, source, data_root)
     experiment = storage.join(root, spec.name)
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
@@ -195,15 +195,15 @@ def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list
             stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search", "searched": searched}
             storage.write_text(storage.join(folder, layout.SWEEP_FILE), json.dumps(stage_meta, indent=2))
             print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
-            tries = _fit(meta, stage, experiment, search.SEARCH, cap, [], searched)
+            tries = _tune(meta, stage, experiment, search.SEARCH, cap, [], searched)
             chosen = search.choose(experiment, spec, tries)
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
         spec = search.comparison_spec(spec, chosen)
-    _fit(meta, spec, storage.parent(experiment), spec.name, cap, callbacks)
+    _tune(meta, spec, storage.parent(experiment), spec.name, cap, callbacks)
 
 
-def _fit(
+def _tune(
     meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
 ) -> tune.ResultGrid:
     """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it;

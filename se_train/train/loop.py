@@ -201,7 +201,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         input_shape=input_shape(manifest, cfg.image_size),
         activation=cfg.activation,
         se=cfg.se,
-        **cfg.model_options(),
+        **cfg.option_fields(),
     )
     params = count_parameters(model)
     if on_gpu:
