@@ -94,6 +94,12 @@ class TrialConfig(BaseModel):
     def _activation(cls, v: str) -> str:
         return _one_of(v, list(ACTIVATIONS))
 
+    @classmethod
+    def planned(cls, config: dict[str, Any], field: str) -> Any:
+        """A trial config's `field`, or its default where the config leaves it out (a grid axis
+        some grids do not set)."""
+        return config.get(field, cls.model_fields[field].default)
+
     def option_fields(self) -> dict[str, Any]:
         """The fields that are some model's options, for `build_model`; None takes its default."""
         return self.model_dump(include=option_names())

@@ -31,7 +31,7 @@ def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
     if tune_status == "ERROR":
         return "errored"
     if tune_status == "TERMINATED":
-        planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
+        planned = TrialConfig.planned(cfg, "epochs")
         return "completed" if last.get("epoch") == planned else "stopped early"
     return "unfinished"
 
@@ -83,7 +83,7 @@ def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: 
     return TrialLine(
         cell=cell_name(config, extra),
         epoch=int(last.get("epoch", 0)),
-        epochs=int(config.get("epochs", 10)),
+        epochs=int(TrialConfig.planned(config, "epochs")),
         valid_acc=float(last.get("valid_acc", math.nan)),
         valid_loss=float(last.get("valid_loss", math.nan)),
         images_per_s=float(last.get("train_images_per_s", math.nan)),

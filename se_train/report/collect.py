@@ -137,7 +137,7 @@ def _provenance(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
-    planned = cfg.get("epochs", TrialConfig.model_fields["epochs"].default)
+    planned = TrialConfig.planned(cfg, "epochs")
     ok = [r for r in results if not r.get("diverged")]
     last = results[-1] if results else {}
     status = run_status(t["tune_status"], cfg, results)

@@ -28,6 +28,7 @@ from se_train.sweep.live_view import CompactReporter  # also resolves older tune
 from se_train.sweep import search
 from se_train.sweep.seeds import AdaptiveSeeds
 from se_train.sweep.stopper import DivergenceStopper
+from se_train.trial_status import cell_name
 
 # A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
 # CPU per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule
@@ -35,16 +36,18 @@ from se_train.sweep.stopper import DivergenceStopper
 # non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
 # scheduling). A one-worker trial trains in its own process and holds that worker's resources.
 DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
-# Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
-# happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# Tune's newer console output ignores a progress reporter; the older one prints ours.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+TUNE_ENVIRONMENT = {
+    # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
+    # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Tune's newer console output ignores a progress reporter; the older one prints ours.
+    "RAY_AIR_NEW_OUTPUT": "0",
+}
 
 
 def _trial_dirname(trial) -> str:
-    c = trial.config
-    return f"{c['model']}-{c['dataset']}-{c['activation']}-{'se' if c['se'] else 'plain'}-s{c.get('seed', 0)}-{trial.trial_id}"
+    """The trial's folder: its cell as the live view names it, e.g. simple_cnn-digits-relu-SE-s0-<id>."""
+    return f"{cell_name(trial.config).replace(' ', '-')}-{trial.trial_id}"
 
 
 def _trainable(meta: dict[str, Any]):
@@ -209,6 +212,8 @@ def _tune(
     """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it;
     Tune's results of every trial, restored ones included."""
     folder = storage.join(root, name)
+    for key, value in TUNE_ENVIRONMENT.items():  # read by Tune as it runs; a user's own setting wins
+        os.environ.setdefault(key, value)
     if tune.Tuner.can_restore(folder):
         tuner = tune.Tuner.restore(folder, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace

@@ -9,11 +9,12 @@ from typing import Any
 
 from ray.tune import Stopper
 
+from se_train.config import TrialConfig
+
 
 class DivergenceStopper(Stopper):
-    def __init__(self, metric: str = "train_loss", default_ceiling: float = 1e3) -> None:
+    def __init__(self, metric: str = "train_loss") -> None:
         self.metric = metric
-        self.default_ceiling = default_ceiling
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if result.get("diverged"):
@@ -21,7 +22,7 @@ class DivergenceStopper(Stopper):
         loss = result.get(self.metric)
         if loss is None:
             return False
-        ceiling = result.get("config", {}).get("loss_ceiling", self.default_ceiling)
+        ceiling = TrialConfig.planned(result.get("config", {}), "loss_ceiling")
         return not math.isfinite(loss) or loss > ceiling
 
     def stop_all(self) -> bool:
