@@ -96,7 +96,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from se_train.config import load_sweep
+    from se_train.sweep_file import load_sweep
     from se_train.sweep.checks import ready_datasets, check_storage, describe
     from se_train.sweep.runner import run_sweep
 

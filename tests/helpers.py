@@ -12,7 +12,7 @@ from typing import TypeVar
 import pandas as pd
 import yaml
 
-from se_train.config import parse_sweep
+from se_train.sweep_file import parse_sweep
 from se_train.sweep import runner
 
 HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it

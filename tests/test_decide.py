@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from se_train.cli import main
-from se_train.config import parse_sweep
+from se_train.sweep_file import parse_sweep
 from se_train.decide import RHO, Progress, Rule, effects_of, half_width, history, look, value_of
 from se_train.errors import UserError
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from se_train.cli import main
-from se_train.config import load_sweep, parse_sweep
+from se_train.sweep_file import load_sweep, parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import cluster, runner
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress, wait_for

@@ -28,7 +28,8 @@ from PIL import Image
 from torchvision import transforms
 
 from se_train import experiment as layout
-from se_train.config import TrialConfig, parse_sweep
+from se_train.config import TrialConfig
+from se_train.sweep_file import parse_sweep
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, open_split, read_split, stored_shape
 from se_train.data.prepare import SOURCES, prepare
