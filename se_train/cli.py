@@ -138,15 +138,15 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from se_train import bench
+    from se_train.bench import data, model, overhead, report
     from se_train.bench.decide import bench_decide
 
     run = {
-        "data": lambda: bench.bench_data(args.data_root),
-        "overhead": lambda: bench.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
-        "report": lambda: bench.bench_report(),
+        "data": lambda: data.bench_data(args.data_root),
+        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
+        "report": lambda: report.bench_report(),
         "decide": lambda: bench_decide(args.real, args.sweeps),
-        "model": lambda: bench.bench_model(
+        "model": lambda: model.bench_model(
             args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
         ),
     }[args.what]

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from se_train.bench import fake_experiment
+from se_train.bench.report import fake_experiment
 from se_train.cli import main
 from se_train.data.prepare import prepare
 from se_train.sweep import runner

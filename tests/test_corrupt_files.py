@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from se_train.bench import fake_experiment
+from se_train.bench.report import fake_experiment
 from se_train.cli import main
 from se_train.sweep import runner
 

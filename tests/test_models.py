@@ -149,7 +149,7 @@ def test_unknown_names_are_user_errors():
 def test_bench_model_times_both_resnets_and_states_the_se_cost():
     import re
 
-    from se_train.bench import bench_model
+    from se_train.bench.model import bench_model
 
     out = bench_model(image_size=32, batch=2, steps=1, warmup=1, rounds=1, profile=True)
     rows = dict(re.findall(r"^(torchvision resnet50|ResNet-50|SE-ResNet-50)\s*:\s*[\d,.]+ images/s, ([\d,]+) parameters", out, re.M))

@@ -1,6 +1,6 @@
 """`se-sweep report A B ...`: one study over many experiments or earlier reports, its merge rules,
 the study's Table 2 beside ours, and the same cell on two devices. Experiment folders are written
-as Tune writes them (`bench.fake_experiment`); no Ray is started."""
+as Tune writes them (`bench.report.fake_experiment`); no Ray is started."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from se_train.bench import fake_experiment
+from se_train.bench.report import fake_experiment
 from se_train.cli import main
 from se_train.errors import UserError
 from se_train.report.summary import write_report
