@@ -51,10 +51,10 @@ def _trial_dirname(trial) -> str:
 
 
 def _trainable(meta: dict[str, Any]):
-    res = Resources(**meta["spec"]["resources"])
+    res = Resources(**meta["spec"]["resources"])  # validated once; it crosses to the trials as it is
     trainable = tune.with_parameters(
         run_trial,
-        resources=meta["spec"]["resources"],
+        resources=res,
         data_root=meta["data_root"],
         train_storage=storage.join(meta["experiment"], "train_runs"),
     )
