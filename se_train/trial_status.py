@@ -13,7 +13,6 @@ Plain lines, no control characters: it reads the same on a terminal, in CI and i
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
