@@ -96,7 +96,9 @@ def test_a_killed_driver_resumes_without_rerunning_seeds_and_decides_the_same(ad
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Killed once the first added seed (seed START, the zero effect's) has started: the searcher's
     # queue and what it decided must come back with Tune's state.
-    wait_for(lambda: experiment.exists() and len(trial_progress(experiment)) > len(GRIDS) * 2 * START, "an added seed")
+    # (Trial folders are counted, not read: a file Tune is writing may still be empty.)
+    started = lambda: len([p for p in experiment.glob("simple_cnn-*") if p.is_dir()]) if experiment.exists() else 0  # noqa: E731
+    wait_for(lambda: started() > len(GRIDS) * 2 * START, "an added seed")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = {k: df for k, df in trial_progress(experiment).items() if len(df) == 1}

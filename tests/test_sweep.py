@@ -150,7 +150,7 @@ def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_proces
     after = trial_progress(run_with_hang_guard(sweep_file(tmp_path, "after", {"se": [False, True]}, train=train,
                                                           resources={"max_concurrent_trials": 1})))
     (x_alone,) = alone.values()
-    x_after = next(df for name, df in after.items() if "-se-" in name)
+    x_after = next(df for name, df in after.items() if "-SE-" in name)  # folders are named as the live view names cells
     assert len({int(df["pid"].iloc[0]) for df in after.values()}) == 1, "the trial process was not reused"
     for metric in ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "grad_norm"):
         assert np.array_equal(x_after[metric], x_alone[metric], equal_nan=True), metric  # digit for digit
