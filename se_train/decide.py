@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,12 +187,27 @@ def value_of(results: Sequence[Mapping[str, Any]], failed: bool, metric: str) ->
 
 @dataclass
 class Progress:
-    """Where an adaptive sweep stands: each cell's finished runs (seed -> value, as `history`
-    takes them), and so each effect's looks."""
+    """Where an adaptive sweep stands: its cells and effects, each cell's finished runs (seed ->
+    value, as `history` takes them), and so each effect's looks. The searcher fills it as trials
+    finish; `status` and the report fill it from the folder."""
 
+    cells: dict[str, Mapping[str, Any]]  # cell key -> a config of the cell
+    axes: list[str]
     effects: list[Effect]
     rule: Rule
     values: dict[str, dict[int, float | None]]  # cell key -> seed -> value
+
+    @classmethod
+    def of(cls, configs: Iterable[Mapping[str, Any]], axes: Sequence[str], seeds: Any) -> Progress:
+        """The effects among the cells of `configs` (a cell's configs over seeds count once), under
+        a `seeds:` block, with no run finished yet."""
+        cells = {cell_key(c, axes): c for c in configs}
+        effects = effects_of(list(cells.values()), axes)
+        return cls(cells, list(axes), effects, Rule.of(seeds, len(effects)), {k: {} for k in cells})
+
+    def record(self, config: Mapping[str, Any], value: float | None) -> None:
+        """A finished run of `config` (its cell and seed): its value, None if it gave none."""
+        self.values[cell_key(config, self.axes)][int(config["seed"])] = value
 
     def looks(self, effect: Effect) -> list[Look]:
         return history(self.values.get(effect.treated, {}), self.values.get(effect.control, {}), self.rule)
@@ -201,10 +216,10 @@ class Progress:
         looks = self.looks(effect)
         return looks[-1].verdict if looks else "open"
 
-    def lines(self, names: Mapping[str, str]) -> list[str]:
-        """For the live view and `status`: each cell's finished seeds, then the effects still open.
-        `names`: a cell key's short name."""
-        seeds = ", ".join(f"{names[k]} {len(v)}" for k, v in self.values.items() if k in names)
+    def lines(self) -> list[str]:
+        """For the live view and `status`: each cell's finished seeds, then the effects still open."""
+        names = cell_names(self.cells, self.axes)
+        seeds = ", ".join(f"{names[k]} {len(v)}" for k, v in self.values.items())
         states = [self.state(e) for e in self.effects]
         counts = ", ".join(f"{states.count(v)} {v}" for v in VERDICTS if v != "open" and states.count(v))
         still = [e.label() for e, state in zip(self.effects, states) if state == "open"]

@@ -94,12 +94,14 @@ def test_a_run_value_is_its_best_valid_accuracy_or_its_test_accuracy_in_points()
 
 
 def test_progress_names_the_open_effects():
-    axes = ["model", "dataset", "activation", "se"]
-    cells = [{"model": "m", "dataset": "d", "activation": a, "se": False} for a in ("relu", "selu")]
-    (effect,) = effects_of(cells, axes)
-    state = Progress([effect], Rule(3, 5, 0.1, 0.05), {effect.treated: {0: 1.0, 1: 2.0}, effect.control: {0: 0.0, 1: 0.0}})
-    lines = state.lines({effect.treated: "m d selu", effect.control: "m d relu"})
-    assert lines == ["seeds finished per cell: m d selu 2, m d relu 2", "effects: 1; open: SELU - ReLU, model=m, dataset=d, se=False"]
+    axes = ["model", "dataset", "activation", "se", "seed"]
+    runs = [{"model": "m", "dataset": "d", "activation": a, "se": False, "seed": s} for a in ("relu", "selu") for s in (0, 1)]
+    seeds = type("Seeds", (), {"start": 3, "max": 5, "margin": 0.1, "confidence": 0.95})()
+    state = Progress.of(runs, axes, seeds)  # two cells over two seeds each: one effect, at α 0.05
+    assert len(state.effects) == 1 and state.rule.alpha == pytest.approx(0.05)
+    for run in runs:
+        state.record(run, 1.0 if run["activation"] == "selu" else 0.0)
+    assert state.lines() == ["seeds finished per cell: m d relu 2, m d selu 2", "effects: 1; open: SELU - ReLU, model=m, dataset=d, se=False"]
 
 
 BASE = {"name": "s", "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu", "selu"], "se": [False]},

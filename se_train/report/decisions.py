@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from se_train.config import Seeds
-from se_train.decide import METHOD, RHO, Progress, Rule, cell_key, effects_of
+from se_train.decide import METHOD, RHO, Progress, Rule
 from se_train.report import tables
 
 RUN_VALUE = {"valid_acc": "max_valid_acc", "test_acc": "test_acc"}  # a metric's column in the runs table
@@ -17,16 +17,15 @@ RUN_VALUE = {"valid_acc": "max_valid_acc", "test_acc": "test_acc"}  # a metric's
 def progress(runs: pd.DataFrame, axes: list[str], seeds: Seeds) -> Progress:
     """The sweep's effects and each cell's finished seeds, from the runs table: a completed run
     gives its value in points, a diverged or errored one None, an unfinished one nothing yet."""
-    cells = runs.drop_duplicates([a for a in axes if a != "seed"]).to_dict("records")
-    effects = effects_of(cells, axes)
-    values: dict[str, dict[int, float | None]] = {cell_key(c, axes): {} for c in cells}
-    for r in runs.to_dict("records"):
+    rows = runs.to_dict("records")
+    state = Progress.of(rows, axes, seeds)
+    for r in rows:
         if r["status"] in ("diverged", "errored"):
-            values[cell_key(r, axes)][int(r["seed"])] = None
+            state.record(r, None)
         elif r["status"] == "completed":
             value = r[RUN_VALUE[seeds.metric]]
-            values[cell_key(r, axes)][int(r["seed"])] = None if pd.isna(value) else 100 * float(value)
-    return Progress(effects, Rule.of(seeds, len(effects)), values)
+            state.record(r, None if pd.isna(value) else 100 * float(value))
+    return state
 
 
 def table(state: Progress) -> pd.DataFrame:

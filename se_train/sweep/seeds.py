@@ -15,7 +15,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from se_train.config import SweepSpec
-from se_train.decide import Progress, Rule, cell_key, cell_names, effects_of, value_of
+from se_train.decide import Progress, value_of
 from se_train.sweep.cluster import NO_CAP
 
 KEPT = ("valid_acc", "test_acc", "diverged")  # what a run's value is made of (`decide.value_of`)
@@ -28,10 +28,8 @@ class AdaptiveSeeds(Searcher):
         super().__init__()
         self.metric_name = spec.seeds.metric
         self.max_concurrent = max_concurrent
-        self.cells = {cell_key(c, axes): c for c in spec.cells()}
-        effects = effects_of(list(self.cells.values()), axes)
-        self.progress = Progress(effects, Rule.of(spec.seeds, len(effects)), {k: {} for k in self.cells})
-        self.names = cell_names(self.cells, axes)
+        self.progress = Progress.of(spec.cells(), axes, spec.seeds)
+        self.cells = self.progress.cells
         self.planned = dict.fromkeys(self.cells, spec.seeds.start)  # seeds 0..planned-1 run or queued, per cell
         self.queue = [(k, seed) for seed in range(spec.seeds.start) for k in self.cells]  # seed by seed: pairs finish together
         self.trials: dict[str, tuple[str, int]] = {}  # trial id -> (cell, seed), every trial suggested
@@ -58,7 +56,7 @@ class AdaptiveSeeds(Searcher):
         results = self.running.pop(trial_id, [])
         if result and (not results or results[-1] != {k: result.get(k) for k in KEPT}):
             results.append({k: result.get(k) for k in KEPT})
-        self.progress.values[key][seed] = value_of(results, error, self.metric_name)
+        self.progress.record({**self.cells[key], "seed": seed}, value_of(results, error, self.metric_name))
         self._extend()
 
     def _extend(self) -> bool:
@@ -82,7 +80,7 @@ class AdaptiveSeeds(Searcher):
 
     def lines(self) -> list[str]:
         """The live view's lines: seeds per cell, the effects still open, the trials to come."""
-        return [*self.progress.lines(self.names), f"queued, not yet started: {len(self.queue)}"]
+        return [*self.progress.lines(), f"queued, not yet started: {len(self.queue)}"]
 
     def to_come(self) -> int:
         return len(self.queue)
