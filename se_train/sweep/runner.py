@@ -79,9 +79,10 @@ def _run_config(spec: SweepSpec, callbacks: list[tune.Callback], searched: tuple
 
 
 def _tuner_configs(
-    spec: SweepSpec, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = (), axes: list[str] = ()
+    spec: SweepSpec, folder: str, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = (), axes: list[str] = ()
 ) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
-    """`axes`: the sweep file's grid axes, which adaptive seeds pair cells by."""
+    """`folder`: the Tune experiment's; `axes`: the sweep file's grid axes, which adaptive seeds
+    pair cells by."""
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -95,7 +96,7 @@ def _tuner_configs(
     cells = spec.cells()
     if spec.seeds:
         # Seeds are suggested as effects stay open; each suggestion is a whole trial config.
-        search_alg, param_space, num_samples = AdaptiveSeeds(spec, list(axes), concurrency), {}, len(cells) * spec.seeds.max
+        search_alg, param_space, num_samples = AdaptiveSeeds(spec, list(axes), folder, concurrency), {}, len(cells) * spec.seeds.max
     else:
         # The cells are listed exactly (a union of grids is not one Cartesian product), so the
         # search is Tune's basic generator evaluating each cell once, in file order. Tune wants
@@ -215,13 +216,16 @@ def _tune(
     for key, value in TUNE_ENVIRONMENT.items():  # read by Tune as it runs; a user's own setting wins
         os.environ.setdefault(key, value)
     if tune.Tuner.can_restore(folder):
+        # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
+        # a damaged state is refused in one line instead.
+        layout.read_state(folder)
         tuner = tune.Tuner.restore(folder, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
         tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
     else:
         axes = SweepSpec.model_validate(meta["spec"]).axes()
-        param_space, tune_config, run_config = _tuner_configs(spec, cap, callbacks, searched, axes)
+        param_space, tune_config, run_config = _tuner_configs(spec, folder, cap, callbacks, searched, axes)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = tuner._local_tuner._tune_config.search_alg

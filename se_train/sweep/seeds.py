@@ -3,29 +3,33 @@
 (`se_train/decide.py`) until it is decided or has run `max` seeds.
 
 Its queue is Tune's: the trials it suggests wait as pending trials, which is the demand an
-autoscaling cluster grows on. Its state (what ran, what each run gave, what is queued) is saved
-with Tune's experiment state and restored by `resume`, so no finished seed is rerun.
+autoscaling cluster grows on. It keeps no state of its own on disk: on `resume` it is rebuilt
+from the trials Tune restores (Tune's newest experiment state) and what they reported, so the two
+can never disagree, whatever a kill cut short, and no finished seed is rerun.
 """
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from ray.tune.search import Searcher
 
+from se_train import experiment as layout
 from se_train.config import SweepSpec
-from se_train.decide import Progress, value_of
+from se_train.decide import Progress, cell_key, value_of
+from se_train.errors import UserError
 from se_train.sweep.cluster import NO_CAP
 
 KEPT = ("valid_acc", "test_acc", "diverged")  # what a run's value is made of (`decide.value_of`)
 
 
 class AdaptiveSeeds(Searcher):
-    def __init__(self, spec: SweepSpec, axes: list[str], max_concurrent: int = NO_CAP) -> None:
+    def __init__(self, spec: SweepSpec, axes: list[str], experiment: str, max_concurrent: int = NO_CAP) -> None:
         """`axes`: what tells the sweep's cells apart, the grid's (after a search, not the chosen
-        fields: SE and no SE are compared each at its own best)."""
+        fields: SE and no SE are compared each at its own best). `experiment`: the Tune
+        experiment folder its trials write to."""
         super().__init__()
+        self.experiment = experiment
         self.metric_name = spec.seeds.metric
         self.max_concurrent = max_concurrent
         self.progress = Progress.of(spec.cells(), axes, spec.seeds)
@@ -85,13 +89,34 @@ class AdaptiveSeeds(Searcher):
     def to_come(self) -> int:
         return len(self.queue)
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Nothing to save: `restore_from_dir` rebuilds the state from Tune's own (a copy saved
+        here could be cut short by a kill, or be older than Tune's trials)."""
 
-    def restore(self, checkpoint_path: str) -> None:
-        """The saved state, with this command's concurrency cap (as `GridCells` keeps it)."""
-        cap = self.max_concurrent
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
-        self.max_concurrent = cap
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """The state as Tune restores its trials: each trial of the newest experiment state is a
+        cell's seed, finished (its value read from what it reported) or still to run (Tune
+        reruns it under the same id); the seeds below each cell's highest that no trial holds are
+        queued again; then open effects extend as usual. This command's cap is kept."""
+        self.trials.clear()
+        self.running.clear()
+        for trial, _ in layout.read_state(self.experiment):
+            config = trial["config"]
+            key, seed = cell_key(config, self.progress.axes), int(config["seed"])
+            if key not in self.cells:
+                continue
+            self.trials[trial["trial_id"]] = (key, seed)
+            self.planned[key] = max(self.planned[key], seed + 1)
+            try:
+                results = [{k: r.get(k) for k in KEPT} for r in layout.read_results(self.experiment, trial.get("relative_logdir") or "", [])]
+                damaged = False
+            except UserError:  # a damaged log gives no value (the pair is left out); Tune would restart the sweep on a raise
+                results, damaged = [], True
+            if trial["status"] in ("TERMINATED", "ERROR"):
+                self.progress.record(config, value_of(results, damaged or trial["status"] == "ERROR", self.metric_name))
+            else:
+                self.running[trial["trial_id"]] = results
+        taken = set(self.trials.values())
+        self.queue = [(k, s) for s in range(max(self.planned.values(), default=0)) for k in self.cells
+                      if s < self.planned[k] and (k, s) not in taken]
+        self._extend()
