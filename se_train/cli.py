@@ -27,17 +27,6 @@ class Number:
         bound = f"above {self.low:,}" if self.above_low else f"at least {self.low:,}"
         return f"{what} {bound}" + (f" and at most {self.high:,}" if self.high is not None else "")
 
-    def invalid(self) -> list[str]:
-        """Values this flag refuses: for the test that walks every numeric flag."""
-        values = ["x", "", "nan", "inf", "-inf", str(self.low - 1), "1e400"]
-        if self.above_low:
-            values.append(str(self.low))
-        if self.high is not None:
-            values.append(str(self.high + 1))
-        if self.kind is int:
-            values.append(f"{self.low + 1}.5")
-        return values
-
     def __call__(self, text: str):
         try:
             value = self.kind(text)

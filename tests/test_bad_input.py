@@ -157,8 +157,21 @@ def _numeric_flags() -> list[tuple[list[str], str, str]]:
             if action.type in (int, float):
                 raise AssertionError(f"se-sweep {name} {action.option_strings}: a plain {action.type.__name__}, unchecked; give it a Number")
             if isinstance(action.type, Number):
-                cases += [([name, *positionals], action.option_strings[0], value) for value in action.type.invalid()]
+                cases += [([name, *positionals], action.option_strings[0], value) for value in _refused(action.type)]
     return cases
+
+
+def _refused(number) -> list[str]:
+    """Values outside a Number's kind and range: not numbers, not finite, below, at an open low,
+    above, a fraction for an integer."""
+    values = ["x", "", "nan", "inf", "-inf", str(number.low - 1), "1e400"]
+    if number.above_low:
+        values.append(str(number.low))
+    if number.high is not None:
+        values.append(str(number.high + 1))
+    if number.kind is int:
+        values.append(f"{number.low + 1}.5")
+    return values
 
 
 @pytest.mark.parametrize("command, flag, value", _numeric_flags())

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from se_train.decide import DECIDED, Rule, history
+from se_train import experiment as layout
+from se_train.decide import DECIDED, EFFECTS, Rule, history
 from se_train.errors import UserError
 
-START, MAX, MARGIN, CONFIDENCE, EFFECTS = 3, 20, 0.3, 0.95, 4
+START, MAX, MARGIN, CONFIDENCE, PER_SWEEP = 3, 20, 0.3, 0.95, 4  # PER_SWEEP: effects in the 2 x 2 design
 # Each effect's two cells (the 2 x 2 design's cells 0-3: relu, relu SE, selu, selu SE): a cell
 # runs as many seeds as the longer of its effects.
 CELLS = [(1, 0), (3, 2), (2, 0), (3, 1)]
@@ -28,14 +29,14 @@ CELLS = [(1, 0), (3, 2), (2, 0), (3, 1)]
 def real_differences(report: Path) -> np.ndarray:
     """Per-seed differences of every SE and SELU effect in a committed report's runs, each effect
     centred on its own mean (a zero effect with real noise), pooled, scaled to unit variance."""
-    path = report / "runs.parquet"
+    path = report / layout.RUNS_TABLE
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass --real a folder `se-sweep report` wrote (e.g. results/study)")
-    runs = pd.read_parquet(path)
+    runs = layout.read_table(str(report), layout.RUNS_TABLE)
     runs = runs[runs["status"] == "completed"]
     keys = ["dataset", "model", "inputs", "lr", "epochs"]
     pooled = []
-    for axis, treated, control in (("se", True, False), ("activation", "selu", "relu")):
+    for axis, treated, control in EFFECTS.values():
         others = [k for k in ("dataset", "model", "activation", "se") if k != axis] + keys[2:]
         for _, group in runs.groupby(list(dict.fromkeys(others)), dropna=False):
             both = group[group[axis] == treated].merge(group[group[axis] == control], on="seed")
@@ -72,12 +73,12 @@ def _ours(diffs: np.ndarray, rule: Rule) -> tuple[str, int]:
 def simulate(draw, effect: float, sweeps: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
     """`sweeps` sweeps of 4 effects of true size `effect` (σ) with noise from `draw(rng, n)`; per
     rule, the rate of each verdict, of wrong ones per effect and per sweep, and the seeds used."""
-    rule = Rule(START, MAX, MARGIN, (1 - CONFIDENCE) / EFFECTS)
+    rule = Rule(START, MAX, MARGIN, (1 - CONFIDENCE) / PER_SWEEP)
     rows = {}
     for name, decide in (("se-sweep", lambda d: _ours(d, rule)), ("naive t, every seed", _naive)):
         verdicts, wrong_sweeps, trials, seeds = [], 0, [], []
         for _ in range(sweeps):
-            found = [decide(effect + draw(rng, MAX)) for _ in range(EFFECTS)]
+            found = [decide(effect + draw(rng, MAX)) for _ in range(PER_SWEEP)]
             wrong = [_wrong(v, effect) for v, _ in found]
             wrong_sweeps += any(wrong)
             verdicts += [v for v, _ in found]
@@ -117,7 +118,7 @@ def bench_decide(real: Path, sweeps: int = 2000, seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
     lines = [
         f"{sweeps:,} simulated sweeps per scenario, each 4 effects (the 2 x 2 design), seeds {START} to {MAX}, margin {MARGIN}σ, "
-        f"confidence {CONFIDENCE} for the sweep (se-sweep: {1 - CONFIDENCE:.2f} / {EFFECTS} per effect); the resampled scenario "
+        f"confidence {CONFIDENCE} for the sweep (se-sweep: {1 - CONFIDENCE:.2f} / {PER_SWEEP} per effect); the resampled scenario "
         f"draws from {len(pooled)} real per-seed differences, each effect's centred on its mean, in units of their sd",
         "wrong: a zero effect called better or worse; an effect beyond the margin called equivalent or the wrong way",
         "",

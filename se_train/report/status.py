@@ -33,11 +33,11 @@ def _view(experiment: str, meta: dict) -> str:
     trials = trial_states(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
-    lines, rerun, notes, last_time, finished = [], [], [], None, []
+    lines, rerun, notes, last_time, runs = [], [], [], None, []
     for t in trials:
         results = layout.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
-        finished.append((t["config"], run, results))
+        runs.append((t["config"], run, results))
         line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], meta.get("searched", ()))
         lines.append(line)
         if run in RERUN:
@@ -47,7 +47,7 @@ def _view(experiment: str, meta: dict) -> str:
     started = datetime.fromisoformat(meta["started"]).timestamp() if "started" in meta else None
     elapsed = (last_time - started) if started and last_time else 0.0
     spec = SweepSpec.model_validate(meta["spec"])
-    seeds = _seed_lines(spec, finished) if spec.seeds else []
+    seeds = _seed_lines(spec, runs) if spec.seeds else []
     out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, notes=seeds)]
     out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
     gaps = layout.read_gaps(experiment)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from se_train import experiment as layout
 from se_train import storage
+from se_train.config import SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
-from se_train.config import SweepSpec
 from se_train.report import decisions, merge, plots, reference, tables
 from se_train.report.collect import Experiment
 from se_train.trial_status import STATUSES, hms

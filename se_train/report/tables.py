@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from se_train.decide import EFFECTS
 from se_train.trial_status import hms
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
@@ -119,12 +120,6 @@ def to_latex(table: pd.DataFrame) -> str:
     flat = table.copy()
     flat.columns = flat_columns(table)
     return flat.style.hide(axis="index").to_latex(hrules=True)  # booktabs rules
-
-
-EFFECTS = {  # effect name: (axis, treatment, control)
-    "SE - no SE": ("se", True, False),
-    "SELU - ReLU": ("activation", "selu", "relu"),
-}
 
 
 def effects(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

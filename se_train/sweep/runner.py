@@ -21,7 +21,7 @@ from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import ready_datasets, check_storage, split_rows, streams
+from se_train.sweep.checks import check_storage, ready_datasets, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here

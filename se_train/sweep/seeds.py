@@ -17,7 +17,6 @@ from ray.tune.search import Searcher
 from se_train import experiment as layout
 from se_train.config import SweepSpec
 from se_train.decide import Progress, cell_key, value_of
-from se_train.errors import UserError
 from se_train.sweep.cluster import NO_CAP
 
 KEPT = ("valid_acc", "test_acc", "diverged")  # what a run's value is made of (`decide.value_of`)
@@ -40,8 +39,8 @@ class AdaptiveSeeds(Searcher):
         self.running: dict[str, list[dict[str, Any]]] = {}  # trial id -> its results so far (the KEPT keys)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if not self.queue:
-            return Searcher.FINISHED if not self.running and not self._extend() else None
+        if not self.queue:  # every completion (and a restore) has already queued what open effects need
+            return Searcher.FINISHED if not self.running else None
         if self.max_concurrent != NO_CAP and len(self.running) >= self.max_concurrent:
             return None
         key, seed = self.queue.pop(0)
@@ -95,28 +94,36 @@ class AdaptiveSeeds(Searcher):
 
     def restore_from_dir(self, checkpoint_dir: str) -> None:
         """The state as Tune restores its trials: each trial of the newest experiment state is a
-        cell's seed, finished (its value read from what it reported) or still to run (Tune
-        reruns it under the same id); the seeds below each cell's highest that no trial holds are
-        queued again; then open effects extend as usual. This command's cap is kept."""
+        cell's seed, finished (its value taken from what Tune recorded of its results in that same
+        state) or still to run (Tune reruns it under the same id); the seeds below each cell's
+        highest that no trial holds are queued again; then open effects extend as usual. This
+        command's cap is kept. Not from the trials' result.json: a killed driver may not have
+        synced them to storage yet."""
         self.trials.clear()
         self.running.clear()
-        for trial, _ in layout.read_state(self.experiment):
+        for trial, runtime in layout.read_state(self.experiment):
             config = trial["config"]
             key, seed = cell_key(config, self.progress.axes), int(config["seed"])
             if key not in self.cells:
                 continue
             self.trials[trial["trial_id"]] = (key, seed)
             self.planned[key] = max(self.planned[key], seed + 1)
-            try:
-                results = [{k: r.get(k) for k in KEPT} for r in layout.read_results(self.experiment, trial.get("relative_logdir") or "", [])]
-                damaged = False
-            except UserError:  # a damaged log gives no value (the pair is left out); Tune would restart the sweep on a raise
-                results, damaged = [], True
+            results = _recorded(runtime)
             if trial["status"] in ("TERMINATED", "ERROR"):
-                self.progress.record(config, value_of(results, damaged or trial["status"] == "ERROR", self.metric_name))
+                self.progress.record(config, value_of(results, trial["status"] == "ERROR", self.metric_name))
             else:
                 self.running[trial["trial_id"]] = results
         taken = set(self.trials.values())
         self.queue = [(k, s) for s in range(max(self.planned.values(), default=0)) for k in self.cells
                       if s < self.planned[k] and (k, s) not in taken]
         self._extend()
+
+
+def _recorded(runtime: dict[str, Any]) -> list[dict[str, Any]]:
+    """What Tune's saved state holds of a trial's results, as the searcher keeps them: its best
+    valid accuracy (Tune's running max) and its last result; none before its first report."""
+    last = runtime.get("last_result") or {}
+    if "epoch" not in last:
+        return []
+    best = ((runtime.get("metric_analysis") or {}).get("valid_acc") or {}).get("max", last.get("valid_acc"))
+    return [{**{k: last.get(k) for k in KEPT}, "valid_acc": best}]
