@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from se_train.models.layers import ACTIVATIONS
 from se_train.models.registry import model_names, option_names
+from se_train.result import Key
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -157,6 +158,9 @@ class Search(BaseModel):
         return dict(self.model_extra or {})
 
 
+SeedMetric = Literal[Key.VALID_ACC.value, Key.TEST_ACC.value]  # what an adaptive sweep decides on
+
+
 class Seeds(BaseModel):
     """Seeds until each SE and SELU effect is decided (`se_train/decide.py`), in place of `grid.seed`:
     every cell first runs seeds 0..start-1; an effect still open adds the next seed to both of its
@@ -169,7 +173,7 @@ class Seeds(BaseModel):
     max: int = Field(20, ge=2, le=1000, strict=True)
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
-    metric: Literal["valid_acc", "test_acc"] = "valid_acc"  # best valid accuracy over the epochs, or the final model's test accuracy
+    metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
 
     @field_validator("max")
     @classmethod

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from se_train.trial_status import cell_name
+from se_train.result import Key
 
 # The prior's precision. At ρ = 0.1 the half-width is within 2% of the narrowest any ρ gives at
 # 4-5 seeds and within 13% up to 20, and finite from 3 seeds (one effect at α = 0.05); ρ = 1 is
@@ -176,12 +177,12 @@ def effects_of(cells: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> list[
 def value_of(results: Sequence[Mapping[str, Any]], failed: bool, metric: str) -> float | None:
     """A finished run's value in points: its best valid accuracy over the epochs, or its final
     model's test accuracy; None if it diverged or failed (no value to pair)."""
-    if failed or not results or results[-1].get("diverged"):
+    if failed or not results or results[-1].get(Key.DIVERGED):
         return None
-    if metric == "valid_acc":
-        value = max((r.get("valid_acc", math.nan) for r in results), default=math.nan)
+    if metric == Key.VALID_ACC:
+        value = max((r.get(Key.VALID_ACC, math.nan) for r in results), default=math.nan)
     else:
-        value = results[-1].get("test_acc", math.nan)
+        value = results[-1].get(Key.TEST_ACC, math.nan)
     return None if value is None or not math.isfinite(value) else 100 * value
 
 

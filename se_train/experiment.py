@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.errors import UserError
+from se_train.result import is_record
 
 SWEEP_FILE = "sweep.json"
 SEARCH_DIR = "search"
@@ -152,7 +153,7 @@ def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[st
             notes.append(f"{folder}/{RESULT_FILE}: its last line is incomplete (a killed write?) and was left out; "
                          f"the {len(results)} complete epoch(s) before it are kept")
             continue
-        if not isinstance(result, dict) or not isinstance(result.get("epoch"), int):
+        if not is_record(result):
             raise UserError(f"{path}: line {i + 1} is not an epoch's result; {advice}")
         results.append(result)
     return results

@@ -12,9 +12,13 @@ import pyarrow.parquet
 from se_train.errors import UserError
 
 
+def is_uri(location: str) -> bool:
+    return "://" in location
+
+
 def normalize(location: str) -> str:
     """A URI stays as is; a local path becomes absolute (Ray needs absolute storage paths)."""
-    return location if "://" in location else str(Path(location).expanduser().resolve())
+    return location if is_uri(location) else str(Path(location).expanduser().resolve())
 
 
 def join(location: str, *parts: str) -> str:
@@ -31,7 +35,7 @@ def parent(location: str) -> str:
 
 
 def _split_query(location: str) -> tuple[str, str, str]:
-    return location.partition("?") if "://" in location else (location, "", "")
+    return location.partition("?") if is_uri(location) else (location, "", "")
 
 
 def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
@@ -93,3 +97,14 @@ def read_parquet(location: str) -> pyarrow.Table:
     fs, path = _fs(location)
     return pyarrow.parquet.read_table(path, filesystem=fs)
 
+
+
+def download(location: str, local: Path) -> None:
+    """A folder's whole content into the local folder `local`."""
+    fs, path = _fs(location)
+    pyarrow.fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
+
+
+def upload_file(local: Path, location: str) -> None:
+    fs, path = _fs(location)
+    pyarrow.fs.copy_files(str(local), path, source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from se_train.config import GRID_AXES_REQUIRED, SEARCHABLE, SweepSpec, TrialConfig
 from se_train.errors import UserError
+from se_train.result import Key
 from se_train.models.registry import options_taken
 
 MAX_CELLS = 10_000  # a grid beyond this is a typo (a seed range pasted in), not a study
@@ -144,7 +145,7 @@ def _check_seeds(spec: SweepSpec, source: str) -> None:
             raise UserError(f"{source}: {where}.seed: the seeds: block chooses the seeds; drop grid.seed or seeds:")
     if "seed" in spec.train:
         raise UserError(f"{source}: train.seed: the seeds: block chooses the seeds; drop train.seed or seeds:")
-    if spec.seeds.metric == "test_acc" and spec.train.get("test_split") is False:
+    if spec.seeds.metric == Key.TEST_ACC and spec.train.get("test_split") is False:
         raise UserError(f"{source}: seeds.metric: test_acc needs the test split, which train.test_split: false leaves unread")
     if spec.stopping.asha:
         raise UserError(f"{source}: stopping.asha: a trial stopped early has no final {spec.seeds.metric} to pair; drop asha or seeds:")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from se_train.config import TrialConfig
+from se_train.result import Key
 
 STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
 
@@ -25,13 +26,13 @@ STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
 def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
     """One of STATUSES, from Tune's status of the trial and what it reported."""
     last = results[-1] if results else {}
-    if last.get("diverged"):
+    if last.get(Key.DIVERGED):
         return "diverged"
     if tune_status == "ERROR":
         return "errored"
     if tune_status == "TERMINATED":
         planned = TrialConfig.planned(cfg, "epochs")
-        return "completed" if last.get("epoch") == planned else "stopped early"
+        return "completed" if last.get(Key.EPOCH) == planned else "stopped early"
     return "unfinished"
 
 
@@ -77,15 +78,15 @@ def cell_name(config: dict[str, Any], extra: Sequence[str] = (), seed: bool = Tr
 def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: Sequence[str] = ()) -> TrialLine:
     """A trial's line from its config, its last reported result (empty before the first) and its
     state; a diverged trial says so, with its epoch. `extra`: fields named after the cell."""
-    if last.get("diverged"):
+    if last.get(Key.DIVERGED):
         state = f"diverged @ {last.get('epoch')}"
     return TrialLine(
         cell=cell_name(config, extra),
-        epoch=int(last.get("epoch", 0)),
+        epoch=int(last.get(Key.EPOCH, 0)),
         epochs=int(TrialConfig.planned(config, "epochs")),
-        valid_acc=float(last.get("valid_acc", math.nan)),
-        valid_loss=float(last.get("valid_loss", math.nan)),
-        images_per_s=float(last.get("train_images_per_s", math.nan)),
+        valid_acc=float(last.get(Key.VALID_ACC, math.nan)),
+        valid_loss=float(last.get(Key.VALID_LOSS, math.nan)),
+        images_per_s=float(last.get(Key.TRAIN_IMAGES_PER_S, math.nan)),
         state=state,
     )
 

@@ -15,6 +15,7 @@ import numpy as np
 from se_train.bench import machine
 from se_train import experiment as layout
 from se_train.sweep_file import parse_sweep
+from se_train.result import Key
 
 
 def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32", shift: float = 0.0) -> int:
@@ -33,10 +34,10 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
         (folder / logdir).mkdir()
         acc = 0.9 + shift + 0.05 * (1 - np.exp(-np.arange(1, epochs + 1) / 4)) + rng.normal(0, 0.002, epochs)
         lines = [
-            json.dumps({"epoch": e + 1, "train_loss": float(1 - acc[e]), "train_acc": float(acc[e]), "valid_loss": float(1.1 - acc[e]),
-                        "valid_acc": float(acc[e] - 0.01), "epoch_time_s": 1.0, "train_images_per_s": 8000.0, "device": device,
-                        "precision": precision, "params": 100_000, "diverged": False, "timestamp": 1_764_460_800 + e,
-                        **({"test_loss": 0.1, "test_acc": float(acc[e])} if e == epochs - 1 else {})})
+            json.dumps({Key.EPOCH: e + 1, Key.TRAIN_LOSS: float(1 - acc[e]), Key.TRAIN_ACC: float(acc[e]), Key.VALID_LOSS: float(1.1 - acc[e]),
+                        Key.VALID_ACC: float(acc[e] - 0.01), Key.EPOCH_TIME_S: 1.0, Key.TRAIN_IMAGES_PER_S: 8000.0, Key.DEVICE: device,
+                        Key.PRECISION: precision, Key.PARAMS: 100_000, Key.DIVERGED: False, "timestamp": 1_764_460_800 + e,
+                        **({Key.TEST_LOSS: 0.1, Key.TEST_ACC: float(acc[e])} if e == epochs - 1 else {})})
             for e in range(epochs)
         ]
         (folder / logdir / layout.RESULT_FILE).write_text("\n".join(lines) + "\n")
@@ -50,7 +51,7 @@ def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
     """`se-sweep report` over `inputs` synthetic experiments holding `trials` trials of `epochs`
     epochs between them (the same 40-cell grid, each input its own seeds, as reruns of a study),
     timed as the command a user runs: start-up, reading, tables and plots."""
-    grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
+    grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], Key.LR: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
     cells = 40
     seeds = np.array_split(np.arange(trials // cells), inputs)
     rng = np.random.default_rng(0)

@@ -20,6 +20,7 @@ from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.trial_status import run_status
+from se_train.result import Key
 
 CELL = ["dataset", "model", "se", "activation"]
 # Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
@@ -62,7 +63,7 @@ def read_report(folder: str) -> Experiment:
     sources = layout.read_sources(folder)
     runs, epochs = layout.read_table(folder, layout.RUNS_TABLE), layout.read_table(folder, layout.EPOCHS_TABLE)
     for table, name, needed in ((runs, layout.RUNS_TABLE, ("trial_id", "experiment", "status", *CELL, "seed", *SETTINGS)),
-                                (epochs, layout.EPOCHS_TABLE, ("trial_id", "epoch"))):
+                                (epochs, layout.EPOCHS_TABLE, ("trial_id", Key.EPOCH))):
         missing = [c for c in needed if c not in table]
         if missing:
             raise UserError(f"{storage.join(folder, name)}: no column {', '.join(missing)}; {layout.RERUN_REPORT}")
@@ -138,32 +139,32 @@ def _provenance(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
     planned = TrialConfig.planned(cfg, "epochs")
-    ok = [r for r in results if not r.get("diverged")]
+    ok = [r for r in results if not r.get(Key.DIVERGED)]
     last = results[-1] if results else {}
     status = run_status(t["tune_status"], cfg, results)
     nan = float("nan")
     # Plain Python, not a DataFrame per trial: a 2,000-trial study spent 2 s building them.
-    best = max(ok, key=lambda r: r["valid_acc"]) if ok else {}
-    rates = [r["train_images_per_s"] for r in ok if "train_images_per_s" in r]
+    best = max(ok, key=lambda r: r[Key.VALID_ACC]) if ok else {}
+    rates = [r[Key.TRAIN_IMAGES_PER_S] for r in ok if "train_images_per_s" in r]
     return {
         "status": status,
-        "epochs_done": int(last.get("epoch", 0)),
+        "epochs_done": int(last.get(Key.EPOCH, 0)),
         "epochs_planned": planned,
-        "min_train_loss": min((r["train_loss"] for r in ok), default=nan),
-        "min_valid_loss": min((r["valid_loss"] for r in ok), default=nan),
-        "max_train_acc": max((r["train_acc"] for r in ok), default=nan),
-        "max_valid_acc": best.get("valid_acc", nan),
-        "best_epoch": int(best["epoch"]) if best else None,
-        "test_loss": last.get("test_loss", nan),  # the final model's, on the test split
-        "test_acc": last.get("test_acc", nan),
-        "train_time_s": sum(r.get("epoch_time_s", 0.0) for r in results),  # training only, no evaluation
+        "min_train_loss": min((r[Key.TRAIN_LOSS] for r in ok), default=nan),
+        "min_valid_loss": min((r[Key.VALID_LOSS] for r in ok), default=nan),
+        "max_train_acc": max((r[Key.TRAIN_ACC] for r in ok), default=nan),
+        "max_valid_acc": best.get(Key.VALID_ACC, nan),
+        "best_epoch": int(best[Key.EPOCH]) if best else None,
+        Key.TEST_LOSS: last.get(Key.TEST_LOSS, nan),  # the final model's, on the test split
+        Key.TEST_ACC: last.get(Key.TEST_ACC, nan),
+        "train_time_s": sum(r.get(Key.EPOCH_TIME_S, 0.0) for r in results),  # training only, no evaluation
         "images_per_s": sum(rates) / len(rates) if rates else nan,
-        "device": last.get("device"),
-        "precision": last.get("precision"),  # None for runs from before `precision` was recorded
-        "params": last.get("params"),
-        "diverged_epoch": last.get("epoch") if status == "diverged" else None,
-        "diverged_step": last.get("diverged_step") if status == "diverged" else None,
-        "last_finite_loss": last.get("last_finite_loss") if status == "diverged" else None,
-        "grad_norm": last.get("grad_norm") if status == "diverged" else None,
+        Key.DEVICE: last.get(Key.DEVICE),
+        Key.PRECISION: last.get(Key.PRECISION),  # None for runs from before `precision` was recorded
+        Key.PARAMS: last.get(Key.PARAMS),
+        "diverged_epoch": last.get(Key.EPOCH) if status == "diverged" else None,
+        Key.DIVERGED_STEP: last.get(Key.DIVERGED_STEP) if status == "diverged" else None,
+        Key.LAST_FINITE_LOSS: last.get(Key.LAST_FINITE_LOSS) if status == "diverged" else None,
+        Key.GRAD_NORM: last.get(Key.GRAD_NORM) if status == "diverged" else None,
         "error": _error_line(experiment, t["folder"], t["error_file"]) if status == "errored" else None,
     }

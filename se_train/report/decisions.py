@@ -10,8 +10,9 @@ import pandas as pd
 from se_train.config import Seeds
 from se_train.decide import METHOD, RHO, Progress, Rule
 from se_train.report import tables
+from se_train.result import Key
 
-RUN_VALUE = {"valid_acc": "max_valid_acc", "test_acc": "test_acc"}  # a metric's column in the runs table
+RUN_VALUE = {Key.VALID_ACC: "max_valid_acc", Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
 
 
 def progress(runs: pd.DataFrame, axes: list[str], seeds: Seeds) -> Progress:

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from se_train.report import tables  # noqa: E402
+from se_train.result import Key
 
 COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
 
@@ -44,10 +45,10 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
         ax_loss, ax_acc = axes[row]
         labelled = set()  # one legend entry per activation and epoch, however many seeds diverged
         for act, group in cell.groupby("activation"):
-            finite = group[~group["diverged"].astype(bool)]
+            finite = group[~group[Key.DIVERGED].astype(bool)]
             for split, style in (("train", "--"), ("valid", "-")):
                 for ax, metric, scale in ((ax_loss, f"{split}_loss", 1), (ax_acc, f"{split}_acc", 100)):
-                    agg = finite.groupby("epoch")[metric].agg(["mean", "std"]).fillna(0) * scale
+                    agg = finite.groupby(Key.EPOCH)[metric].agg(["mean", "std"]).fillna(0) * scale
                     if agg.empty:
                         continue
                     (line,) = ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act))
@@ -56,11 +57,11 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
             for trial_id in group["trial_id"].unique():
                 if status.get(trial_id) == "diverged":
                     div = group[group["trial_id"] == trial_id]
-                    last = div[div["diverged"].astype(bool)].iloc[-1]
-                    y = last.get("last_finite_loss")
+                    last = div[div[Key.DIVERGED].astype(bool)].iloc[-1]
+                    y = last.get(Key.LAST_FINITE_LOSS)
                     y = y if y is not None and math.isfinite(y) else 0
-                    label = f"{act} diverged @ epoch {int(last['epoch'])}"
-                    ax_loss.plot([last["epoch"]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
+                    label = f"{act} diverged @ epoch {int(last[Key.EPOCH])}"
+                    ax_loss.plot([last[Key.EPOCH]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
                                  label=None if label in labelled else label)
                     labelled.add(label)
         title = tables.row_title(key)
@@ -161,16 +162,16 @@ def search_plot(chosen: dict, out: Path) -> list[Path]:
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
     log = "loguniform" in chosen["space"][field]
     for ax, cell in zip(axes.flat, cells):
-        tries = [t for t in cell["tries"] if t["valid_acc"] is not None and t["eligible"]]
+        tries = [t for t in cell["tries"] if t[Key.VALID_ACC] is not None and t["eligible"]]
         failed = [t for t in cell["tries"] if t not in tries]
-        ax.plot([t[field] for t in tries], [t["valid_acc"] * 100 for t in tries], "o-", color="tab:blue")
+        ax.plot([t[field] for t in tries], [t[Key.VALID_ACC] * 100 for t in tries], "o-", color="tab:blue")
         if failed:
-            floor = min((t["valid_acc"] * 100 for t in tries), default=0)
+            floor = min((t[Key.VALID_ACC] * 100 for t in tries), default=0)
             ax.plot([t[field] for t in failed], [floor] * len(failed), "x", color="tab:red", markersize=8, label="diverged / failed")
             ax.legend(fontsize=7)
         if cell["chosen"]:
             best = next(t for t in tries if t[field] == cell["chosen"][field])
-            ax.plot([best[field]], [best["valid_acc"] * 100], "*", color="tab:orange", markersize=14)
+            ax.plot([best[field]], [best[Key.VALID_ACC] * 100], "*", color="tab:orange", markersize=14)
         if log:
             ax.set_xscale("log")
         ax.set_title(", ".join(f"{v}" if k != "se" else ("SE" if v else "no SE") for k, v in cell["cell"].items()), fontsize=8)

@@ -15,6 +15,7 @@ from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
 from se_train.report import decisions, merge, plots, reference, tables
 from se_train.report.collect import Experiment
 from se_train.trial_status import STATUSES, hms
+from se_train.result import Key
 
 
 def write_report(
@@ -116,8 +117,8 @@ def _counts(exp: Experiment) -> str:
 
 
 def _devices_line(exp: Experiment) -> str:
-    devices = ", ".join(sorted(set(exp.runs["device"].dropna()))) or "?"
-    precisions = ", ".join(sorted(set(exp.runs["precision"].dropna()))) or "not recorded"
+    devices = ", ".join(sorted(set(exp.runs[Key.DEVICE].dropna()))) or "?"
+    precisions = ", ".join(sorted(set(exp.runs[Key.PRECISION].dropna()))) or "not recorded"
     return f"trial devices: {devices}; precision: {precisions}"
 
 
@@ -131,8 +132,8 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
         where = f"`{r['trial_id']}`" + (f" of `{r['sweep']}`" if study else "")
         if r["status"] == "diverged":
             lines.append(
-                f"- {where} ({cell}): diverged at epoch {int(r['diverged_epoch'])}, step {int(r['diverged_step'])}; "
-                f"last finite loss {r['last_finite_loss']:.4g}, gradient norm {r['grad_norm']:.4g}"
+                f"- {where} ({cell}): diverged at epoch {int(r['diverged_epoch'])}, step {int(r[Key.DIVERGED_STEP])}; "
+                f"last finite loss {r[Key.LAST_FINITE_LOSS]:.4g}, gradient norm {r[Key.GRAD_NORM]:.4g}"
             )
         else:
             lines.append(f"- {where} ({cell}): errored: {r['error']}")
@@ -151,7 +152,7 @@ def _search(chosen: dict, out: Path) -> list[str]:
         name = ", ".join(f"{k}={v}" for k, v in cell["cell"].items())
         picked = [f"{cell['chosen'][f]:.3g}" if cell["chosen"] else "none: every try failed" for f in fields]
         tries = "; ".join(
-            f"{'/'.join(f'{t[f]:.3g}' for f in fields)}: " + (f"{t['valid_acc'] * 100:.2f}" if t["valid_acc"] is not None else "–")
+            f"{'/'.join(f'{t[f]:.3g}' for f in fields)}: " + (f"{t[Key.VALID_ACC] * 100:.2f}" if t[Key.VALID_ACC] is not None else "–")
             + ("" if t["eligible"] else f" ({', '.join(t['statuses'])})")
             for t in cell["tries"]
         )

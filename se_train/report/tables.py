@@ -10,6 +10,7 @@ from scipy import stats
 
 from se_train.decide import EFFECTS
 from se_train.trial_status import hms
+from se_train.result import Key
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
 OWN_COLUMNS = ("device", "precision")  # columns of every table row; no second column when they tell rows apart
@@ -18,7 +19,7 @@ METRICS = [  # (column group, runs column, split, shown as percent)
     ("loss", "min_valid_loss", "valid", False),
     ("acc %", "max_train_acc", "train", True),
     ("acc %", "max_valid_acc", "valid", True),
-    ("acc %", "test_acc", "test", True),  # the final model's, once; not in the study
+    ("acc %", Key.TEST_ACC, "test", True),  # the final model's, once; not in the study
 ]
 
 
@@ -76,8 +77,8 @@ def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> 
             for act in activations:
                 row[(name, split, act)] = seeds_cell(group[group["activation"] == act], column, percent)
         row[("", "", "time")] = hms(group["train_time_s"].mean())
-        row[("", "", "device")] = ", ".join(sorted(set(group["device"].dropna())))
-        row[("", "", "precision")] = ", ".join(sorted(set(group["precision"].dropna()))) or "?"
+        row[("", "", "device")] = ", ".join(sorted(set(group[Key.DEVICE].dropna())))
+        row[("", "", "precision")] = ", ".join(sorted(set(group[Key.PRECISION].dropna()))) or "?"
         row[("", "", "epochs done")] = int(group["epochs_done"].max())
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -97,9 +98,9 @@ def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
             **{k: v for k, v in key.items() if k not in OWN_COLUMNS},
             "train images": ", ".join(f"{int(r):,}" for r in sorted(set(group["train_rows"].dropna()))) or "?",
             "epochs": int(group["epochs"].max()),
-            **{f"{act}{' + SE' if se else ''}": seeds_cell(group[(group["activation"] == act) & (group["se"] == se)], "test_acc", True)
+            **{f"{act}{' + SE' if se else ''}": seeds_cell(group[(group["activation"] == act) & (group["se"] == se)], Key.TEST_ACC, True)
                for se in (False, True) for act in activations},
-            "device": ", ".join(sorted(set(group["device"].dropna()))),
+            Key.DEVICE: ", ".join(sorted(set(group[Key.DEVICE].dropna()))),
         })
     table = pd.DataFrame(rows)
     return table.loc[:, (table != "–").any()]  # no column for a combination never run
@@ -197,7 +198,7 @@ def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     keys = [a for a in axes if a not in ("seed", *OWN_COLUMNS)] + ["activation"]
     keys = list(dict.fromkeys(keys))
     rows = []
-    ok = runs[runs["status"] != "diverged"].assign(on=runs["device"].fillna("?") + " " + runs["precision"].fillna("?"))
+    ok = runs[runs["status"] != "diverged"].assign(on=runs[Key.DEVICE].fillna("?") + " " + runs[Key.PRECISION].fillna("?"))
     for values, group in ok.groupby(keys, sort=True, dropna=False):
         sides = sorted(group["on"].unique())
         for other in sides[1:]:

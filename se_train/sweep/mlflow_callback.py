@@ -27,11 +27,12 @@ from se_train import storage
 from se_train.experiment import GAPS_FILE, read_gaps
 from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, first_line, parent_run
 from se_train.trial_status import cell_name
+from se_train.result import Key
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics
 NOT_METRICS = {"config", "trial_id", "experiment_id", "date", "hostname", "node_ip", "pid", "done", "timestamp",
                "training_iteration", "time_this_iter_s", "time_total_s", "time_since_restore",
-               "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "device", "diverged"}
+               "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", Key.DEVICE, Key.DIVERGED}
 
 
 logger = logging.getLogger(__name__)
@@ -117,15 +118,15 @@ class MlflowTracking(tune.Callback):
 
         run_id = self._run(trial)
         self._mark_if_incomplete(trial.trial_id, run_id)
-        step, now = int(result.get("epoch", 0)), int(time.time() * 1000)
+        step, now = int(result.get(Key.EPOCH, 0)), int(time.time() * 1000)
         metrics = [
             Metric(k, float(v), now, step)
             for k, v in result.items()
             if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ]
-        tags = [RunTag("device", str(result.get("device"))), RunTag("diverged", str(bool(result.get("diverged"))))]
-        if result.get("diverged"):
-            tags.append(RunTag("diverged_step", str(result.get("diverged_step"))))
+        tags = [RunTag(Key.DEVICE, str(result.get(Key.DEVICE))), RunTag(Key.DIVERGED, str(bool(result.get(Key.DIVERGED))))]
+        if result.get(Key.DIVERGED):
+            tags.append(RunTag("diverged_step", str(result.get(Key.DIVERGED_STEP))))
         self._client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:

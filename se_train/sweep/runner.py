@@ -20,6 +20,7 @@ from se_train import experiment as layout
 from se_train import storage
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
+from se_train.result import Key
 from se_train.mlflow_runs import check_server
 from se_train.sweep.checks import check_storage, ready_datasets, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
@@ -86,8 +87,8 @@ def _tuner_configs(
     scheduler = None
     if spec.stopping.asha:
         scheduler = tune.schedulers.ASHAScheduler(
-            time_attr="epoch",
-            metric="valid_acc",
+            time_attr=Key.EPOCH.value,
+            metric=Key.VALID_ACC.value,
             mode="max",
             max_t=max(t.epochs for t in spec.trials()),
             grace_period=spec.stopping.asha.grace_period,

@@ -27,6 +27,7 @@ from se_train import experiment as layout
 from se_train import storage
 from se_train.config import Stopping, SweepSpec
 from se_train.trial_status import run_status
+from se_train.result import Key
 
 SEARCH, CHOSEN = layout.SEARCH_DIR, layout.CHOSEN_FILE
 PROTOCOL = (
@@ -91,7 +92,7 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
     scored: dict[str, list[dict[str, Any]]] = {}
     for result in tries:
         reported = result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
-        ok = [r["valid_acc"] for r in reported if not r.get("diverged")]
+        ok = [r[Key.VALID_ACC] for r in reported if not r.get(Key.DIVERGED)]
         outcome = run_status("ERROR" if result.error else "TERMINATED", result.config, reported)
         key = json.dumps(cell_of(result.config, spec), sort_keys=True, default=str)
         scored.setdefault(key, []).append({**{f: result.config[f] for f in fields}, "acc": max(ok, default=math.nan), "outcome": outcome})
@@ -102,7 +103,7 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
         for values, group in mine.groupby(fields, sort=True):
             values = values if isinstance(values, tuple) else (values,)
             accuracy = float(group["acc"].mean())
-            tries_of_cell.append({**dict(zip(fields, map(float, values))), "valid_acc": None if math.isnan(accuracy) else accuracy,
+            tries_of_cell.append({**dict(zip(fields, map(float, values))), Key.VALID_ACC: None if math.isnan(accuracy) else accuracy,
                                   "seeds": len(group), "statuses": sorted(set(group["outcome"])),
                                   "eligible": bool((group["outcome"] == "completed").all())})
         best = pick(tries_of_cell)
@@ -120,8 +121,8 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
 def pick(tries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The try with the best valid accuracy among those whose every seed completed; among equals,
     the first (tries come sorted by their values, so the smaller one). None if none is eligible."""
-    eligible = [t for t in tries if t["eligible"] and t["valid_acc"] is not None]
-    return max(eligible, key=lambda t: t["valid_acc"], default=None)
+    eligible = [t for t in tries if t["eligible"] and t[Key.VALID_ACC] is not None]
+    return max(eligible, key=lambda t: t[Key.VALID_ACC], default=None)
 
 
 def _cells(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -18,8 +18,9 @@ from se_train import experiment as layout
 from se_train.config import SweepSpec
 from se_train.decide import Progress, cell_key, value_of
 from se_train.sweep.cluster import NO_CAP
+from se_train.result import Key
 
-KEPT = ("valid_acc", "test_acc", "diverged")  # what a run's value is made of (`decide.value_of`)
+KEPT = (Key.VALID_ACC, Key.TEST_ACC, Key.DIVERGED)  # what a run's value is made of (`decide.value_of`)
 
 
 class AdaptiveSeeds(Searcher):
@@ -123,7 +124,7 @@ def _recorded(runtime: dict[str, Any]) -> list[dict[str, Any]]:
     """What Tune's saved state holds of a trial's results, as the searcher keeps them: its best
     valid accuracy (Tune's running max) and its last result; none before its first report."""
     last = runtime.get("last_result") or {}
-    if "epoch" not in last:
+    if Key.EPOCH not in last:
         return []
-    best = ((runtime.get("metric_analysis") or {}).get("valid_acc") or {}).get("max", last.get("valid_acc"))
-    return [{**{k: last.get(k) for k in KEPT}, "valid_acc": best}]
+    best = ((runtime.get("metric_analysis") or {}).get(Key.VALID_ACC) or {}).get("max", last.get(Key.VALID_ACC))
+    return [{**{k: last.get(k) for k in KEPT}, Key.VALID_ACC: best}]

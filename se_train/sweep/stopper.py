@@ -10,14 +10,15 @@ from typing import Any
 from ray.tune import Stopper
 
 from se_train.config import TrialConfig
+from se_train.result import Key
 
 
 class DivergenceStopper(Stopper):
-    def __init__(self, metric: str = "train_loss") -> None:
+    def __init__(self, metric: str = Key.TRAIN_LOSS) -> None:
         self.metric = metric
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        if result.get("diverged"):
+        if result.get(Key.DIVERGED):
             return True
         loss = result.get(self.metric)
         if loss is None:

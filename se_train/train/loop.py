@@ -28,40 +28,13 @@ from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_shape, read_split, stored_shape
 from se_train.models import build_model, count_parameters
+from se_train.result import Key, record
 from se_train.train import checkpoint
+from se_train.train.divergence import Divergence, DivergenceCheck
 from se_train.train.session import Session
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# Reported every epoch, besides epoch, lr, diverged, params, device, workers and precision.
-REPORTED = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "epoch_time_s", "eval_time_s",
-            "train_images", "train_images_per_s", "grad_norm", "diverged_step", "last_finite_loss")
-
-
-@dataclass
-class Divergence:
-    step: int  # global optimizer steps taken when the loss or gradient went bad
-    loss: float  # that loss (the step's, or the valid loss)
-    last_finite_loss: float  # the loss of the last step taken
-    grad_norm: float  # the bad gradient norm, or the last step's when the loss went bad
-
-
-@dataclass
-class DivergenceCheck:
-    """Checks every step's loss and global gradient norm before the step is taken; keeps the last
-    step's loss and norm for the report."""
-
-    ceiling: float
-    last_finite: float = math.nan
-    grad_norm: float = math.nan
-
-    def __call__(self, loss: float, grad_norm: float, step: int) -> Divergence | None:
-        if not math.isfinite(grad_norm):
-            return Divergence(step, loss, self.last_finite, grad_norm)
-        if not math.isfinite(loss) or loss > self.ceiling:
-            return Divergence(step, loss, self.last_finite, self.grad_norm)
-        self.last_finite, self.grad_norm = loss, grad_norm
-        return None
 
 
 def make_optimizer(cfg: TrialConfig, model: nn.Module, steps_per_epoch: int):
@@ -87,76 +60,85 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
-def _forward(model, images, transform: BatchTransform, train: bool, autocast) -> torch.Tensor:
-    x = transform(images, train=train)
-    if x.is_cuda:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with autocast:
-        return model(x).float()
+@dataclass
+class Trainer:
+    """What one worker trains with: the epoch and the evaluation pass read it all from here."""
 
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    transform: BatchTransform
+    autocast: torch.autocast
+    check: DivergenceCheck
+    world: int
+    max_norm: float
 
-def train_one_epoch(
-    model, optimizer, scheduler, scaler, batches: EpochBatches, transform: BatchTransform, autocast,
-    check: DivergenceCheck, epoch: int, world: int, max_norm: float,
-) -> tuple[dict[str, float], Divergence | None]:
-    """One epoch; its stats summed over workers, and the divergence that stopped it, if any.
-    The loss and gradient norm are read together every step, one device sync (the divergence
-    check needs them before the step is taken); accuracy stays on the device until the end."""
-    model.train()
-    t0 = time.perf_counter()
-    loss_sum = seen = 0.0
-    correct = torch.zeros((), device=transform.mean.device)
-    for images, labels in batches.epoch(epoch):
-        logits = _forward(model, images, transform, True, autocast)
-        loss = F.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)  # the norm and the clipping are of the true gradients
-        # DDP has averaged the gradients, so every worker sees the same norm; the loss is averaged
-        # here: every worker must take the same decision.
-        norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        step_loss = loss.detach().float()
-        if world > 1:
-            step_loss = step_loss.clone()
-            dist.all_reduce(step_loss)
-            step_loss /= world
-        value, norm_value = torch.stack([step_loss, norm.float()]).tolist()
-        overflow = scaler.is_enabled() and math.isfinite(value) and not math.isfinite(norm_value)
-        if not overflow and (divergence := check(value, norm_value, scheduler.last_epoch)):
-            return {"train_loss": value, "epoch_time_s": time.perf_counter() - t0}, divergence
-        scaler.step(optimizer)  # with fp16 an overflowed step is skipped and the scale lowered
-        scaler.update()
-        scheduler.step()
-        loss_sum += value * len(labels)
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(labels)
-    seconds = time.perf_counter() - t0
-    loss_sum, correct, seen = _all_sum([loss_sum, correct.item(), seen], transform.mean.device)
-    return {
-        "train_loss": loss_sum / seen,
-        "train_acc": correct / seen,
-        "epoch_time_s": seconds,
-        "train_images": seen,  # all workers together: every worker takes as many (DDP steps together)
-        "train_images_per_s": seen / seconds,  # all workers together
-        "grad_norm": check.grad_norm,
-    }, None
+    def _forward(self, images, train: bool) -> torch.Tensor:
+        x = self.transform(images, train=train)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast:
+            return self.model(x).float()
 
+    def train_epoch(self, batches: EpochBatches, epoch: int) -> tuple[dict[str, float], Divergence | None]:
+        """One epoch; its stats summed over workers, and the divergence that stopped it, if any.
+        The loss and gradient norm are read together every step, one device sync (the divergence
+        check needs them before the step is taken); accuracy stays on the device until the end."""
+        self.model.train()
+        t0 = time.perf_counter()
+        loss_sum = seen = 0.0
+        correct = torch.zeros((), device=self.transform.mean.device)
+        for images, labels in batches.epoch(epoch):
+            logits = self._forward(images, True)
+            loss = F.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)  # the norm and the clipping are of the true gradients
+            # DDP has averaged the gradients, so every worker sees the same norm; the loss is averaged
+            # here: every worker must take the same decision.
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.max_norm)
+            step_loss = loss.detach().float()
+            if self.world > 1:
+                step_loss = step_loss.clone()
+                dist.all_reduce(step_loss)
+                step_loss /= self.world
+            value, norm_value = torch.stack([step_loss, norm.float()]).tolist()
+            overflow = self.scaler.is_enabled() and math.isfinite(value) and not math.isfinite(norm_value)
+            if not overflow and (divergence := self.check(value, norm_value, self.scheduler.last_epoch)):
+                return {Key.TRAIN_LOSS: value, Key.EPOCH_TIME_S: time.perf_counter() - t0}, divergence
+            self.scaler.step(self.optimizer)  # with fp16 an overflowed step is skipped and the scale lowered
+            self.scaler.update()
+            self.scheduler.step()
+            loss_sum += value * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(labels)
+        seconds = time.perf_counter() - t0
+        loss_sum, correct, seen = _all_sum([loss_sum, correct.item(), seen], self.transform.mean.device)
+        return {
+            Key.TRAIN_LOSS: loss_sum / seen,
+            Key.TRAIN_ACC: correct / seen,
+            Key.EPOCH_TIME_S: seconds,
+            Key.TRAIN_IMAGES: seen,  # all workers together: every worker takes as many (DDP steps together)
+            Key.TRAIN_IMAGES_PER_S: seen / seconds,
+            Key.GRAD_NORM: self.check.grad_norm,
+        }, None
 
-@torch.no_grad()
-def evaluate(model, batches: EpochBatches, transform: BatchTransform, autocast, epoch: int) -> tuple[float, float]:
-    """Mean loss and accuracy over the whole split (summed across workers)."""
-    model.eval()
-    device = transform.mean.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
-    seen = 0
-    for images, labels in batches.epoch(epoch):
-        logits = _forward(model, images, transform, False, autocast)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(labels)
-    loss_sum, correct, seen = _all_sum([loss_sum.item(), correct.item(), seen], device)
-    return loss_sum / seen, correct / seen
+    @torch.no_grad()
+    def evaluate(self, batches: EpochBatches, epoch: int) -> tuple[float, float]:
+        """Mean loss and accuracy over the whole split (summed across workers)."""
+        self.model.eval()
+        device = self.transform.mean.device
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        for images, labels in batches.epoch(epoch):
+            logits = self._forward(images, False)
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(labels)
+        loss_sum, correct, seen = _all_sum([loss_sum.item(), correct.item(), seen], device)
+        return loss_sum / seen, correct / seen
 
 
 def _compile(model: nn.Module) -> None:
@@ -217,40 +199,36 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         manifest, cfg.image_size, cfg.augment, device, seed=cfg.seed * 1009 + session.rank, raw=cfg.inputs == "raw"
     )
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if on_gpu else "fp32")
-    autocast = torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    t = Trainer(
+        model, optimizer, scheduler, scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), transform=transform,
+        autocast=torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"),
+        check=DivergenceCheck(cfg.loss_ceiling), world=session.world, max_norm=cfg.grad_clip or math.inf,
+    )
     start = 1
     with session.last_checkpoint() as folder:
         if folder is not None:
-            start = checkpoint.restore(folder, model, optimizer, scheduler, scaler, transform.generator) + 1
+            start = checkpoint.restore(folder, model, optimizer, scheduler, t.scaler, transform.generator) + 1
 
-    base = {"params": params, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "workers": session.world,
-            "precision": precision}
-    check = DivergenceCheck(cfg.loss_ceiling)
+    base = {Key.PARAMS: params, Key.DEVICE: torch.cuda.get_device_name(device) if on_gpu else "cpu", Key.WORKERS: session.world,
+            Key.PRECISION: precision}
     for epoch in range(start, cfg.epochs + 1):
-        stats, divergence = train_one_epoch(
-            model, optimizer, scheduler, scaler, batches["train"], transform, autocast, check, epoch, session.world,
-            cfg.grad_clip or math.inf,
-        )
-        # Every report has the same keys (NaN where an epoch has no value): Tune's progress.csv
-        # takes its columns from a trial's first report, and a resumed trial's rows must fit them.
-        metrics = {**base, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "diverged": divergence is not None,
-                   **dict.fromkeys(REPORTED, math.nan), **stats}
+        stats, divergence = t.train_epoch(batches["train"], epoch)
+        stats |= {**base, Key.EPOCH: epoch, Key.LR: scheduler.get_last_lr()[0], Key.DIVERGED: divergence is not None}
         if divergence is None:
-            t = time.perf_counter()
-            metrics["valid_loss"], metrics["valid_acc"] = evaluate(model, batches["valid"], transform, autocast, epoch)
-            metrics["eval_time_s"] = time.perf_counter() - t
-            if not math.isfinite(metrics["valid_loss"]):
-                divergence = Divergence(scheduler.last_epoch, metrics["valid_loss"], check.last_finite, check.grad_norm)
+            t0 = time.perf_counter()
+            stats[Key.VALID_LOSS], stats[Key.VALID_ACC] = t.evaluate(batches["valid"], epoch)
+            stats[Key.EVAL_TIME_S] = time.perf_counter() - t0
+            if not math.isfinite(stats[Key.VALID_LOSS]):
+                divergence = Divergence(scheduler.last_epoch, stats[Key.VALID_LOSS], t.check.last_finite, t.check.grad_norm)
         if divergence is not None:
             # Schedulers find their metric (NaN when training diverged); the report shows "diverged".
-            session.report({**metrics, "diverged": True, "diverged_step": divergence.step,
-                            "last_finite_loss": divergence.last_finite_loss, "grad_norm": divergence.grad_norm})
+            session.report(record(**{**stats, Key.DIVERGED: True, Key.DIVERGED_STEP: divergence.step,
+                                      Key.LAST_FINITE_LOSS: divergence.last_finite_loss, Key.GRAD_NORM: divergence.grad_norm}))
             return
         if epoch == cfg.epochs and "test" in batches:
             # The test split is read once, by the final model: it never chooses anything.
-            metrics["test_loss"], metrics["test_acc"] = evaluate(model, batches["test"], transform, autocast, epoch)
+            stats[Key.TEST_LOSS], stats[Key.TEST_ACC] = t.evaluate(batches["test"], epoch)
         # Rank 0 writes the checkpoint; every worker must still report.
-        saving = checkpoint.saved(model, optimizer, scheduler, scaler, epoch, transform.generator) if session.rank == 0 else nullcontext()
+        saving = checkpoint.saved(model, optimizer, scheduler, t.scaler, epoch, transform.generator) if session.rank == 0 else nullcontext()
         with saving as folder:
-            session.report(metrics, folder)
+            session.report(record(**stats), folder)

@@ -1,0 +1,60 @@
+"""The record a trial reports each epoch: every key, its type, and how a record is made. The loop
+writes it (through Tune into each trial's result.json); the stopper, the MLflow callback, the live
+view, `status`, the search's choice, adaptive seeds and the report read it. They all name keys
+through `Key`, so a renamed key is one edit here. Free of Ray and torch, below everything.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+
+class Key(StrEnum):
+    """A key of the epoch record. A `StrEnum`: it is its own string, so it indexes the dicts Tune
+    returns and the DataFrame columns the report builds from them."""
+
+    EPOCH = "epoch"  # 1-based
+    LR = "lr"  # after the epoch's last step
+    DIVERGED = "diverged"  # the trial stopped on a non-finite or too large loss or gradient
+    PARAMS = "params"
+    DEVICE = "device"  # "cpu" or the GPU's name
+    WORKERS = "workers"
+    PRECISION = "precision"  # fp32, bf16 or fp16
+    TRAIN_LOSS = "train_loss"
+    TRAIN_ACC = "train_acc"
+    VALID_LOSS = "valid_loss"
+    VALID_ACC = "valid_acc"
+    TEST_LOSS = "test_loss"  # last epoch only: the final model, on the test split
+    TEST_ACC = "test_acc"
+    EPOCH_TIME_S = "epoch_time_s"  # training only
+    EVAL_TIME_S = "eval_time_s"
+    TRAIN_IMAGES = "train_images"  # all workers together
+    TRAIN_IMAGES_PER_S = "train_images_per_s"
+    GRAD_NORM = "grad_norm"  # the last step's; the bad one when diverged
+    DIVERGED_STEP = "diverged_step"
+    LAST_FINITE_LOSS = "last_finite_loss"
+
+
+IDENTITY = (Key.PARAMS, Key.DEVICE, Key.WORKERS, Key.PRECISION)  # the same every epoch of a trial
+TYPES: dict[Key, type] = {
+    Key.EPOCH: int, Key.DIVERGED: bool, Key.PARAMS: int, Key.DEVICE: str, Key.WORKERS: int, Key.PRECISION: str,
+    **{k: float for k in Key if k not in (Key.EPOCH, Key.DIVERGED, *IDENTITY)},
+}
+MEASURED = tuple(k for k, kind in TYPES.items() if kind is float and k is not Key.LR)  # NaN where an epoch has none
+
+
+def record(**values: Any) -> dict[str, Any]:
+    """One epoch's record: every key present, NaN for what this epoch did not measure. Every report
+    must have the same keys, because Tune's progress.csv takes its columns from a trial's first
+    report and a resumed trial's rows must fit them."""
+    unknown = values.keys() - set(Key)
+    if unknown:
+        raise ValueError(f"not keys of the epoch record: {sorted(unknown)}")
+    return {str(k): v for k, v in {**dict.fromkeys(MEASURED, math.nan), **values}.items()}
+
+
+def is_record(value: Any) -> bool:
+    """Whether a parsed result.json line is an epoch record (what readers refuse otherwise)."""
+    return isinstance(value, dict) and isinstance(value.get(Key.EPOCH), TYPES[Key.EPOCH])
