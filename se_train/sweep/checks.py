@@ -8,7 +8,8 @@ from pathlib import Path
 
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
-from se_train.data.manifest import MANIFEST, load_manifest, verify_split
+from se_train.data import remote
+from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.pipeline import fits_in_memory, stored_shape
 from se_train.data.prepare import SOURCES, prepare
 from se_train.errors import UserError
@@ -16,18 +17,20 @@ from se_train.errors import UserError
 CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
 
 
-def ready_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missing: bool = True) -> None:
+def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing: bool = True) -> dict[str, Manifest]:
     """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
     unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
-    checksums, and its images fit the trials' settings."""
+    checksums, and its images fit the trials' settings. Each dataset's manifest, read once for
+    every check before Ray."""
     trials = spec.trials()
-    if data_root.exists() and not data_root.is_dir():
+    if not storage.is_uri(data_root) and Path(data_root).exists() and not Path(data_root).is_dir():
         raise UserError(f"{source}: data_root: {data_root} is a file, not a folder")
+    manifests = {}
     for name in dict.fromkeys(t.dataset for t in trials):
-        folder = data_root / name
-        if folder.exists() and not folder.is_dir():
+        folder = Path(data_root) / name
+        if not storage.is_uri(data_root) and folder.exists() and not folder.is_dir():
             raise UserError(f"{source}: {_dataset_field(spec, name)}: {folder} is a file, not a dataset folder")
-        if not (folder / MANIFEST).exists():
+        if not remote.is_prepared(data_root, name):
             auto = SOURCES.get(name)
             if auto is None or not auto.unattended():
                 raise UserError(
@@ -39,7 +42,8 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missin
                 continue
             print(f"preparing {name} in {data_root} ...")
             prepare(name, data_root)
-        manifest = load_manifest(folder)
+        folder = remote.fetch(data_root, name)
+        manifest = manifests[name] = load_manifest(folder)
         for t in (t for t in trials if t.dataset == name):
             try:
                 stored_shape(manifest, t.image_size)
@@ -47,6 +51,12 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: Path, prepare_missin
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
         for split in manifest.splits:  # hashing every byte is cheap for small splits only
             verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
+    return manifests
+
+
+def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:
+    """Each dataset's manifest, as `resume` finds them (the checks ran when the sweep started)."""
+    return {name: load_manifest(remote.fetch(data_root, name)) for name in dict.fromkeys(t.dataset for t in spec.trials())}
 
 
 def check_storage(spec: SweepSpec, source: str, storage_uri: str | None) -> str:
@@ -56,20 +66,18 @@ def check_storage(spec: SweepSpec, source: str, storage_uri: str | None) -> str:
     return root
 
 
-def streams(spec: SweepSpec, data_root: Path) -> bool:
+def streams(spec: SweepSpec, manifests: dict[str, Manifest]) -> bool:
     """Whether some trial streams a split through Ray Data (too big to hold in memory)."""
-    manifests = {}
     for t in spec.trials():
-        manifest = manifests.setdefault(t.dataset, load_manifest(data_root / t.dataset))
+        manifest = manifests[t.dataset]
         if not all(fits_in_memory(manifest, split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
             return True
     return False
 
 
-def split_rows(spec: SweepSpec, data_root: Path) -> dict[str, dict[str, int]]:
+def split_rows(manifests: dict[str, Manifest]) -> dict[str, dict[str, int]]:
     """Each dataset's rows per split, for the record: a report pools runs only on the same data."""
-    names = dict.fromkeys(t.dataset for t in spec.trials())
-    return {name: {split: info.rows for split, info in load_manifest(data_root / name).splits.items()} for name in names}
+    return {name: {split: info.rows for split, info in m.splits.items()} for name, m in manifests.items()}
 
 
 def _dataset_field(spec: SweepSpec, name: str) -> str:
@@ -88,7 +96,7 @@ def describe(spec: SweepSpec) -> str:
     per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
         f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
     )
-    lines = [f"sweep {spec.name}: {len(trials)} {'cells' if spec.seeds else 'trials'}, each {per_trial}; data from {Path(spec.data_root).resolve()}"]
+    lines = [f"sweep {spec.name}: {len(trials)} {'cells' if spec.seeds else 'trials'}, each {per_trial}; data from {storage.normalize(spec.data_root)}"]
     if spec.search:
         from se_train.sweep.search import search_spec, settings
 

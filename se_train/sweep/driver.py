@@ -6,7 +6,6 @@ Both run the same loop (`train.loop.fit`), which reports every epoch to Tune.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -15,6 +14,7 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from se_train.config import Resources, TrialConfig
+from se_train.data import remote
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import fits_in_memory, open_split
 from se_train.train.loop import fit
@@ -27,7 +27,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     """Fit one grid cell, from its last checkpoint when Tune restores it (a failure or `resume`)."""
     cfg = TrialConfig(**config)
     res = resources
-    dataset_dir = Path(data_root) / cfg.dataset
+    dataset_dir = remote.fetch(data_root, cfg.dataset)
     if res.workers_per_trial == 1:
         fit(cfg, dataset_dir, res, in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator()))
         return
@@ -46,7 +46,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
         worker_resources["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"trial": cfg.model_dump(), "dataset_dir": str(dataset_dir), "resources": resources},
+        train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "resources": resources},
         scaling_config=ray.train.ScalingConfig(
             num_workers=res.workers_per_trial,
             use_gpu=res.gpus_per_worker > 0,
@@ -68,7 +68,8 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
 
 
 def _train_worker(config: dict[str, Any]) -> None:
-    fit(TrialConfig(**config["trial"]), Path(config["dataset_dir"]), config["resources"], in_train_worker())
+    cfg = TrialConfig(**config["trial"])  # a worker may be on another machine: it reads its own copy
+    fit(cfg, remote.fetch(config["data_root"], cfg.dataset), config["resources"], in_train_worker())
 
 
 class ExactEvaluation(ray.train.DataConfig):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -22,7 +21,7 @@ from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
 from se_train.result import Key
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_storage, ready_datasets, split_rows, streams
+from se_train.sweep.checks import check_storage, load_manifests, ready_datasets, split_rows, streams
 from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.driver import run_trial
 from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
@@ -138,8 +137,8 @@ def run_sweep(
     tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
     if tracking.mlflow:
         check_server(tracking.mlflow, source)
-    data_root = Path(spec.data_root).resolve()
-    ready_datasets(spec, source, data_root)
+    data_root = storage.normalize(spec.data_root)
+    manifests = ready_datasets(spec, source, data_root)
     experiment = storage.join(root, spec.name)
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
@@ -156,12 +155,12 @@ def run_sweep(
         "sweep_file": source,
         "command": command,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_root": str(data_root),
-        "datasets": split_rows(spec, data_root),
+        "data_root": data_root,
+        "datasets": split_rows(manifests),
         "experiment": experiment,
         "tracking": tracking.model_dump() if tracking.mlflow else None,
     }
-    streamed = streams(spec, data_root)
+    streamed = streams(spec, manifests)
     connect(address, num_cpus)
     check_gpus(spec.resources, source, on_cluster=joining(address))
     meta["hardware"] = hardware()
@@ -265,7 +264,7 @@ def resume_sweep(
     check_local_cpus(spec.resources, meta_path, address, num_cpus)
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
-    cap = max_concurrent(spec, concurrency, streams(spec, Path(meta["data_root"])), on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, meta["data_root"])), on_cluster=joining(address))
     callbacks = []
     if spec.search and not tune.Tuner.can_restore(experiment):
         # The comparison has not started: it starts now, with the sweep's MLflow tracking.
