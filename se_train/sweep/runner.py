@@ -1,5 +1,6 @@
 """Run and resume a sweep: the checks before Ray starts (`checks`), the cluster and how many trials
-at once (`cluster`), then one Ray Tune `Tuner` over the grid, printing the live view (`live_view`).
+at once (`cluster`), then one Ray Tune `Tuner` over the grid (what it is given: `tuner`), printing
+the live view (`live_view`).
 
 The experiment folder (`<storage>/<name>/`) holds Tune's state and one folder per trial (with its
 last checkpoint), plus `sweep.json` (the validated spec and the command that ran it) and, for
@@ -17,105 +18,15 @@ from ray import tune
 
 from se_train import experiment as layout
 from se_train import storage
-from se_train.config import Resources, SweepSpec
+from se_train.config import SweepSpec
 from se_train.errors import UserError
-from se_train.result import Key
 from se_train.mlflow_runs import check_server
 from se_train.sweep.checks import check_storage, load_manifests, ready_datasets, split_rows, streams
-from se_train.sweep.cluster import GridCells, check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
-from se_train.sweep.driver import run_trial
-from se_train.sweep.live_view import CompactReporter  # also resolves older tuner.pkl files, which name it here
+from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
+from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
+from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
 from se_train.sweep import search
 from se_train.sweep.seeds import AdaptiveSeeds
-from se_train.sweep.stopper import DivergenceStopper
-from se_train.trial_status import cell_name
-
-# A multi-worker trial only waits on its TorchTrainer: it holds no CPU. With Tune's default of one
-# CPU per trial, a 2-CPU machine is filled by driver + Train worker, Ray Data can never schedule
-# its read tasks, and the sweep hangs forever (measured here with ray 2.60). Tune needs a
-# non-empty bundle, so the driver reserves a little memory instead (logical: it only guides
-# scheduling). A one-worker trial trains in its own process and holds that worker's resources.
-DRIVER_RESOURCES = {"cpu": 0, "memory": 512 * 2**20}
-TUNE_ENVIRONMENT = {
-    # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
-    # happens more than once in 5 s, which every short epoch does; locally a snapshot took 0.01 s.
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    # Tune's newer console output ignores a progress reporter; the older one prints ours.
-    "RAY_AIR_NEW_OUTPUT": "0",
-}
-
-
-def _trial_dirname(trial) -> str:
-    """The trial's folder: its cell as the live view names it, e.g. simple_cnn-digits-relu-SE-s0-<id>."""
-    return f"{cell_name(trial.config).replace(' ', '-')}-{trial.trial_id}"
-
-
-def _trainable(meta: dict[str, Any]):
-    res = Resources(**meta["spec"]["resources"])  # validated once; it crosses to the trials as it is
-    trainable = tune.with_parameters(
-        run_trial,
-        resources=res,
-        data_root=meta["data_root"],
-        train_storage=storage.join(meta["experiment"], "train_runs"),
-    )
-    if res.workers_per_trial > 1:
-        return tune.with_resources(trainable, DRIVER_RESOURCES)
-    return tune.with_resources(trainable, {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_worker})
-
-
-def _run_config(spec: SweepSpec, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()) -> tune.RunConfig:
-    res = spec.resources
-    planned = 0 if spec.seeds else len(spec.cells())  # adaptive seeds: the searcher counts what is to come
-    return tune.RunConfig(
-        callbacks=callbacks,
-        stop=DivergenceStopper(),
-        # A one-worker trial is its own worker: Tune retries it from its last checkpoint. A
-        # multi-worker trial's TorchTrainer retries its workers itself.
-        failure_config=tune.FailureConfig(max_failures=res.max_failures if res.workers_per_trial == 1 else 0),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        progress_reporter=CompactReporter(searched=searched, planned=planned),
-        verbose=1,  # the reporter's block only: no per-trial result tables
-    )
-
-
-def _tuner_configs(
-    spec: SweepSpec, folder: str, concurrency: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = (), axes: list[str] = ()
-) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
-    """`folder`: the Tune experiment's; `axes`: the sweep file's grid axes, which adaptive seeds
-    pair cells by."""
-    scheduler = None
-    if spec.stopping.asha:
-        scheduler = tune.schedulers.ASHAScheduler(
-            time_attr=Key.EPOCH.value,
-            metric=Key.VALID_ACC.value,
-            mode="max",
-            max_t=max(t.epochs for t in spec.trials()),
-            grace_period=spec.stopping.asha.grace_period,
-            reduction_factor=spec.stopping.asha.reduction_factor,
-        )
-    cells = spec.cells()
-    if spec.seeds:
-        # Seeds are suggested as effects stay open; each suggestion is a whole trial config.
-        search_alg, param_space, num_samples = AdaptiveSeeds(spec, list(axes), folder, concurrency), {}, len(cells) * spec.seeds.max
-    else:
-        # The cells are listed exactly (a union of grids is not one Cartesian product), so the
-        # search is Tune's basic generator evaluating each cell once, in file order. Tune wants
-        # every preset key in the search space; each key's domain is the set of values the cells
-        # give it, so no value is sampled and none triggers Tune's "not in domain" warning.
-        param_space = {k: tune.choice(list(dict.fromkeys(c[k] for c in cells))) for k in cells[0]}
-        search_alg, num_samples = GridCells(points_to_evaluate=cells, max_concurrent=concurrency), len(cells)
-    tune_config = tune.TuneConfig(
-        # Tune ignores max_concurrent_trials when given a search algorithm: the cap goes here.
-        search_alg=search_alg,
-        num_samples=num_samples,
-        scheduler=scheduler,
-        trial_dirname_creator=_trial_dirname,
-        # The next trial runs in the same process, with torch imported and CUDA up: with the
-        # in-process one-worker trials, the fixed cost per trial fell from 30 s to 1.4-1.7 s on
-        # 2 cores (results/bench). The trial function holds no state between trials.
-        reuse_actors=True,
-    )
-    return param_space, tune_config, _run_config(spec, callbacks, searched)
 
 
 def run_sweep(
@@ -219,15 +130,15 @@ def _tune(
         # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
         # a damaged state is refused in one line instead.
         layout.read_state(folder)
-        tuner = tune.Tuner.restore(folder, trainable=_trainable(meta), resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(folder, trainable=make_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
         tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
     else:
         axes = SweepSpec.model_validate(meta["spec"]).axes()
-        param_space, tune_config, run_config = _tuner_configs(spec, folder, cap, callbacks, searched, axes)
+        param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, axes)
         run_config.name, run_config.storage_path = name, root
-        tuner = tune.Tuner(_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+        tuner = tune.Tuner(make_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = tuner._local_tuner._tune_config.search_alg
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
