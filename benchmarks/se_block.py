@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from se_train.bench import machine
-from se_train.models import SqueezeExcite
+from se_train.models.layers import SqueezeExcite
 
 
 class MeanSqueeze(SqueezeExcite):

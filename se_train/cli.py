@@ -53,7 +53,8 @@ MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a clu
 
 
 def _models(args: argparse.Namespace) -> None:
-    from se_train.models import build_model, count_parameters, model_names
+    from se_train.models.catalog import model_names
+    from se_train.models.registry import build_model, count_parameters
 
     rows = []
     for name in model_names():
@@ -119,7 +120,7 @@ def _report(args: argparse.Namespace) -> None:
     from se_train.report.summary import write_report
 
     command = _command_line("se-sweep report " + " ".join(args.inputs))
-    out = write_report(args.inputs, args.out, args.notes, args.mlflow, command=command)
+    out = write_report(args.inputs, args.out, args.notes, args.mlflow, command=command, pdf=args.pdf)
     print(f"report: {out / 'summary.md'}")
 
 
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: results/<sweep name>/, or results/study/ for several inputs)")
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.add_argument("--mlflow", metavar="URI", help="attach the report to the sweep's parent run on this MLflow server")
+    p.add_argument("--pdf", action="store_true", help="each figure as a PDF too, for a paper (PNG only by default)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("status", help="one line per trial of a running or finished sweep, from its folder (no Ray needed)")

@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from se_train.models.layers import ACTIVATIONS
-from se_train.models.registry import model_names, option_names
+from se_train.models.catalog import ACTIVATION_NAMES, model_names, option_names
 from se_train.result import Key
 
 
@@ -89,7 +88,7 @@ class TrialConfig(BaseModel):
     @field_validator("activation")
     @classmethod
     def _activation(cls, v: str) -> str:
-        return _one_of(v, list(ACTIVATIONS))
+        return _one_of(v, list(ACTIVATION_NAMES))
 
     @classmethod
     def planned(cls, config: dict[str, Any], field: str) -> Any:

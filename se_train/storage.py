@@ -38,7 +38,12 @@ def _split_query(location: str) -> tuple[str, str, str]:
     return location.partition("?") if is_uri(location) else (location, "", "")
 
 
+LOCAL = pyarrow.fs.LocalFileSystem()
+
+
 def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    if not is_uri(location):  # no URI to parse: a report reads thousands of local files
+        return LOCAL, normalize(location)
     try:
         return pyarrow.fs.FileSystem.from_uri(normalize(location))
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, ValueError) as e:

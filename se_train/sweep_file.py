@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from se_train.config import GRID_AXES_REQUIRED, SEARCHABLE, SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.result import Key
-from se_train.models.registry import options_taken
+from se_train.models.catalog import options_taken
 
 MAX_CELLS = 10_000  # a grid beyond this is a typo (a seed range pasted in), not a study
 

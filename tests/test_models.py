@@ -7,7 +7,9 @@ import torchvision
 from torch import nn
 
 from se_train.errors import UserError
-from se_train.models import SqueezeExcite, build_model, count_parameters, init_weights, model_names
+from se_train.models.catalog import model_names
+from se_train.models.layers import SqueezeExcite, init_weights
+from se_train.models.registry import build_model, count_parameters
 
 
 def test_resnet50_matches_torchvision_parameter_count():
@@ -47,10 +49,29 @@ def test_forward_backward(name, activation, se, shape):
 
 def test_every_model_option_is_a_training_field():
     from se_train.config import TrialConfig
-    from se_train.models.registry import option_names
+    from se_train.models.catalog import option_names
 
     assert option_names() == {"se_reduction", "stem", "head", "zero_init_last_bn"}
     assert option_names() <= set(TrialConfig.model_fields)  # so a sweep file can set each one
+
+
+def test_the_catalog_names_exactly_what_the_registry_builds():
+    import inspect
+
+    from se_train.models import catalog, layers, registry
+
+    given = {"num_classes", "input_shape", "act_layer", "se"}  # by the data and the grid, not options
+    built = {name: tuple(p for p in inspect.signature(b).parameters if p not in given) for name, b in registry._BUILDERS.items()}
+    assert built == catalog.MODEL_OPTIONS
+    assert tuple(layers.ACTIVATIONS) == catalog.ACTIVATION_NAMES
+
+
+def test_checking_a_sweep_and_reporting_import_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, se_train.sweep_file, se_train.report.summary; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_resnet_stem_and_head_options():

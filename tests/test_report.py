@@ -32,7 +32,7 @@ def report(diverging_experiment, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     notes = out.parent / "notes.md"
     notes.write_text("Our reading: lr 1e6 is a divergence test, not a setting.\n")
-    assert main(["report", str(diverging_experiment), "--out", str(out), "--notes", str(notes)]) == 0
+    assert main(["report", str(diverging_experiment), "--out", str(out), "--notes", str(notes), "--pdf"]) == 0
     return out
 
 
@@ -150,10 +150,29 @@ def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
     eff = tables.effects(runs, axes)
     assert sorted(eff.loc[eff["effect"] == "SELU - ReLU", "dataset"]) == ["cifar10", "mnist"]
     assert all(eff["n"] == 2)
-    png, _ = plots.curves(epochs, runs, axes, tmp_path)
+    (png,), best_only = plots.curves(epochs, runs, axes, tmp_path)
     height = plt.imread(png).shape[0]  # one row of panels (2.6 in at 150 dpi) per dataset, not one
-    assert height > 1.5 * 2.6 * 150
+    assert height > 1.5 * 2.6 * 150 and not best_only
+    assert not list(tmp_path.glob("*.pdf"))  # PDFs only with --pdf
     assert tables.row_title({"model": "m", "dataset": "mnist", "se": False, "image_size": math.nan}) == "m / mnist, image_size=default"
+
+
+def test_hundreds_of_settings_draw_each_model_dataset_se_at_its_best_setting(tmp_path):
+    from se_train.report import plots
+
+    lrs = [10.0 ** -k for k in range(plots.MAX_CURVE_ROWS + 1)]  # one panel row per lr would be too many
+    runs = pd.DataFrame([
+        {"trial_id": f"{lr}{s}{act}", "model": "m", "dataset": "d", "se": False, "lr": lr, "seed": s, "activation": act,
+         "status": "completed", "max_valid_acc": 0.9 - abs(lr - 1e-3)}
+        for lr in lrs for s in (0, 1) for act in ("relu", "selu")
+    ])
+    epochs = runs[["trial_id", "model", "dataset", "se", "lr", "seed", "activation"]].assign(
+        epoch=1, diverged=False, train_loss=0.5, valid_loss=0.5, train_acc=0.9, valid_acc=0.9)
+    axes = ["model", "dataset", "activation", "se", "seed", "lr"]
+    drawn = plots._best_settings(epochs, runs, tables.row_keys(axes))
+    assert set(drawn["lr"]) == {1e-3} and len(drawn) == 4  # the best lr, both activations, both seeds
+    (png,), best_only = plots.curves(epochs, runs, axes, tmp_path)
+    assert best_only and plt.imread(png).shape[0] < 2 * 2.6 * 150  # one row of panels, not 13
 
 
 def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, tmp_path):

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from se_train.bench import machine
-from se_train.models import build_model, count_parameters
+from se_train.models.registry import build_model, count_parameters
 
 
 def _step(model, opt, x, y, on_gpu: bool) -> None:

@@ -19,7 +19,7 @@ from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, input_shape, read_split
 from se_train.data.prepare import prepare
 from se_train.errors import UserError
-from se_train.models import build_model
+from se_train.models.registry import build_model
 from se_train.sweep import cluster, runner
 from se_train.train.loop import make_optimizer
 

@@ -51,7 +51,7 @@ def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
     """`se-sweep report` over `inputs` synthetic experiments holding `trials` trials of `epochs`
     epochs between them (the same 40-cell grid, each input its own seeds, as reruns of a study),
     timed as the command a user runs: start-up, reading, tables and plots."""
-    grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], Key.LR: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
+    grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
     cells = 40
     seeds = np.array_split(np.arange(trials // cells), inputs)
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
-"""Paper figures (PNG and PDF): training curves as small multiples, a heatmap of valid accuracy
-over the grid, and the effects with their 95% intervals."""
+"""Paper figures: training curves as small multiples, a heatmap of valid accuracy over the grid,
+and the effects with their 95% intervals. PNG, which summary.md embeds; PDF too when asked
+(`report --pdf`): a PDF costs as much again to draw."""
 
 from __future__ import annotations
 
@@ -17,25 +18,39 @@ from se_train.report import tables  # noqa: E402
 from se_train.result import Key
 
 COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
+MAX_CURVE_ROWS = 12  # beyond, each model / dataset / SE is drawn at its best setting only
 
 
-def _save(fig, out: Path, stem: str, crop: bool = True) -> list[Path]:
-    """PNG and PDF. `crop`: to what was drawn (bbox_inches="tight"), which draws the figure once
-    more per format; the many-panel curves are laid out once by tight_layout instead, which was a
-    third of a 2,000-trial study's report time."""
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+def _save(fig, out: Path, stem: str, pdf: bool, crop: bool = True) -> list[Path]:
+    """PNG, and PDF if `pdf`. `crop`: to what was drawn (bbox_inches="tight"), which draws the
+    figure once more per format; the many-panel curves are laid out once by tight_layout instead,
+    which was a third of a 2,000-trial study's report time."""
+    paths = [out / f"{stem}.{kind}" for kind in ("png", "pdf")[: 1 + pdf]]
     for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight" if crop else None)
+        fig.savefig(p, dpi=150 if p.suffix == ".png" else "figure", bbox_inches="tight" if crop else None)
     plt.close(fig)
     return paths
 
 
-def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
+def _best_settings(epochs: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The epochs of each model / dataset / SE at the setting of its other axes (lr, ...) with the
+    best mean valid accuracy, all activations together: what a figure of hundreds of panels would
+    have hidden. Every setting stays in the table and the heatmap."""
+    score = runs.groupby(keys, dropna=False)["max_valid_acc"].mean().reset_index()
+    best = score.loc[score.fillna({"max_valid_acc": -1}).groupby(tables.ROW_KEYS, dropna=False)["max_valid_acc"].idxmax(), keys]
+    return epochs.merge(best, on=keys)
+
+
+def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = False) -> tuple[list[Path], bool]:
     """One row per table row (model / dataset / SE and other settings); loss and accuracy per epoch,
     train dashed and valid solid, mean +- std over seeds; a diverged run drawn to its last finite
-    epoch and marked x."""
+    epoch and marked x. Beyond MAX_CURVE_ROWS rows, each model / dataset / SE at its best setting
+    only; the second value says whether that was done."""
     keys = tables.row_keys(grid_axes)
     # dropna=False: an axis that only some grids set (image_size) is NaN in the others' runs.
+    best_only = epochs[keys].drop_duplicates().shape[0] > MAX_CURVE_ROWS
+    if best_only:
+        epochs = _best_settings(epochs, runs, keys)
     cells = [(dict(zip(keys, values)), cell) for values, cell in epochs.groupby(keys, sort=True, dropna=False)]
     fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
     status = runs.set_index("trial_id")["status"]
@@ -77,15 +92,17 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
     if styles:
         axes[0][1].legend(styles.values(), styles.keys(), fontsize=7)
     fig.tight_layout()
-    return _save(fig, out, "curves", crop=False)
+    return _save(fig, out, "curves", pdf, crop=False), best_only
 
 
-def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
+def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = False) -> list[Path]:
     """Mean best valid accuracy (%) per model / dataset (and other settings) x activation / SE;
     diverged cells say so."""
     keys = [k for k in tables.row_keys(grid_axes) if k != "se"]
-    title = lambda r: tables.row_title({**r[keys], "se": False})  # noqa: E731
-    runs = runs.assign(row=runs.apply(title, axis=1), col=runs["activation"] + runs["se"].map({True: " +SE", False: ""}))
+    # Titled once per row, not per run (a 2,000-run study spent a second here).
+    rows = runs[keys].drop_duplicates()
+    rows = rows.assign(row=[tables.row_title({**dict(zip(keys, values)), "se": False}) for values in rows.itertuples(index=False)])
+    runs = runs.assign(col=runs["activation"] + runs["se"].map({True: " +SE", False: ""})).merge(rows, on=keys, how="left")
     ok = runs[runs["status"] != "diverged"]
     grid = ok.pivot_table(index="row", columns="col", values="max_valid_acc", aggfunc="mean") * 100
     grid = grid.reindex(index=sorted(set(runs["row"])), columns=sorted(set(runs["col"])))
@@ -103,10 +120,10 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path) -> list[Path]:
             ax.text(j, i, text, ha="center", va="center", color="black" if math.isnan(v) else "white", fontsize=8)  # NaN cells are blank
     fig.colorbar(im, ax=ax, label="best valid accuracy (%)")
     ax.set_title("valid accuracy over the grid (mean over seeds)")
-    return _save(fig, out, "heatmap")
+    return _save(fig, out, "heatmap", pdf)
 
 
-def effects_plot(eff: pd.DataFrame, out: Path) -> list[Path]:
+def effects_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
     """Each effect's mean difference in valid accuracy with its 95% interval (points)."""
     if eff.empty:
         return []
@@ -119,10 +136,10 @@ def effects_plot(eff: pd.DataFrame, out: Path) -> list[Path]:
     ax.set_yticks(list(y), labels)
     ax.set_xlabel("Δ best valid accuracy (percentage points), 95% CI")
     ax.invert_yaxis()
-    return _save(fig, out, "effects")
+    return _save(fig, out, "effects", pdf)
 
 
-def seeds_plot(eff: pd.DataFrame, margin: float, out: Path) -> list[Path]:
+def seeds_plot(eff: pd.DataFrame, margin: float, out: Path, pdf: bool = False) -> list[Path]:
     """Each effect's interval narrowing as seeds were added (one panel per effect, its looks from
     `start` to the verdict), with 0 and ±margin drawn. An interval still unbounded is drawn to
     the panel's edge."""
@@ -149,10 +166,10 @@ def seeds_plot(eff: pd.DataFrame, margin: float, out: Path) -> list[Path]:
         ax.set_visible(False)
     axes[0][0].set_ylabel("Δ (points), interval")
     fig.tight_layout()
-    return _save(fig, out, "seeds")
+    return _save(fig, out, "seeds", pdf)
 
 
-def search_plot(chosen: dict, out: Path) -> list[Path]:
+def search_plot(chosen: dict, out: Path, pdf: bool = False) -> list[Path]:
     """Valid accuracy of each try against the (first) searched value, one panel per cell; the
     chosen setting starred, a try that diverged or failed marked x at the panel's floor."""
     field = chosen["fields"][0]
@@ -181,4 +198,4 @@ def search_plot(chosen: dict, out: Path) -> list[Path]:
         ax.set_ylabel("best valid accuracy (%)")
     for ax in list(axes.flat)[len(cells):]:
         ax.set_visible(False)
-    return _save(fig, out, "search")
+    return _save(fig, out, "search", pdf)

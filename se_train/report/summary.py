@@ -12,20 +12,22 @@ from se_train import storage
 from se_train.config import SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
-from se_train.report import decisions, merge, plots, reference, tables
+from se_train.report import decisions, merge, plots, tables
 from se_train.report.collect import Experiment
+from se_train.report.study import study_sections
 from se_train.trial_status import STATUSES, hms
 from se_train.result import Key
 
 
 def write_report(
-    inputs: list[str], out: Path | None = None, notes: Path | None = None, mlflow: str | None = None, command: str = ""
+    inputs: list[str], out: Path | None = None, notes: Path | None = None, mlflow: str | None = None, command: str = "", pdf: bool = False
 ) -> Path:
     """Read `inputs` (experiment folders or URIs, or earlier reports' folders) and write the report
     into `out` (default results/<sweep name>/, or results/study/ for many inputs). `notes`: the
     researcher's own discussion (markdown), kept in summary.md under "Discussion" so the numbers
     and their reading travel together and a rerun of the report keeps both. `mlflow`: a tracking
-    URI whose parent run of this sweep gets the report as artifacts (one experiment only)."""
+    URI whose parent run of this sweep gets the report as artifacts (one experiment only). `pdf`:
+    each figure as a PDF too."""
     if notes is not None and not notes.is_file():
         raise UserError(f"{notes}: no such notes file")
     study = len(inputs) > 1
@@ -55,11 +57,11 @@ def write_report(
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
     else:
-        lines += _results(exp, out, chosen)
+        lines += _results(exp, out, chosen, pdf)
         if chosen:
-            lines += _search(chosen, out)
+            lines += _search(chosen, out, pdf)
         if study:
-            lines += _headline(exp, out) + _against_study(exp, out) + _devices(exp, out)
+            lines += study_sections(exp, out)
     lines += _failures(exp, study)
     if notes is not None:
         lines += ["", "## Discussion", "", notes.read_text().strip()]
@@ -140,10 +142,10 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
     return lines
 
 
-def _search(chosen: dict, out: Path) -> list[str]:
+def _search(chosen: dict, out: Path, pdf: bool) -> list[str]:
     """How each cell's setting was chosen: the protocol, every try, the plot."""
     (out / layout.CHOSEN_FILE).write_text(json.dumps(chosen, indent=2) + "\n")  # the report's folder is an input too
-    plots.search_plot(chosen, out)
+    plots.search_plot(chosen, out, pdf)
     fields = chosen["fields"]
     lines = ["## The search: each cell at its own best", "", chosen["protocol"], "",
              "| cell | " + " | ".join(f"chosen {f}" for f in fields) + " | valid acc % of each try (" + ", ".join(fields) + ") |",
@@ -160,45 +162,7 @@ def _search(chosen: dict, out: Path) -> list[str]:
     return [*lines, "", "![valid accuracy against the searched value](search.png)", ""]
 
 
-def _headline(exp: Experiment, out: Path) -> list[str]:
-    table = tables.test_table(exp.runs, exp.axes)
-    table.to_csv(out / "test_table.csv", index=False)
-    text = tables.to_markdown(table)
-    (out / "test_table.md").write_text(text + "\n")
-    return ["## Test accuracy (%) of the final model, mean ± std (n) over seeds", "", text, ""]
-
-
-def _against_study(exp: Experiment, out: Path) -> list[str]:
-    tidy, table = reference.compare(exp.runs, exp.axes)
-    tidy.to_csv(out / "study_comparison.csv", index=False)
-    return [
-        "## Against the study's Table 2",
-        "",
-        "The study's rows (its Table 2: min loss and max accuracy over the epochs, train and valid, one run each) with ours "
-        "below them where the model and the data match: mean ± std (n) over seeds. \"ours − study\" is our mean minus the "
-        "study's value; ∈ means the study's value lies inside our seeds' range (min to max), ∉ outside it (one seed has no range). The study's SELU "
-        "columns are compared with our `selu` (PyTorch's SELU with LeCun init). Its ImageNet rows are left out: it never ran them.",
-        "",
-        *table,
-        "",
-    ]
-
-
-def _devices(exp: Experiment, out: Path) -> list[str]:
-    dev = tables.devices(exp.runs, exp.axes)
-    dev.to_csv(out / "devices.csv", index=False)
-    return [
-        "## Same cell on two devices",
-        "",
-        "Best valid accuracy of a cell run with the same settings on two devices or precisions (bf16 against fp32 is the "
-        "usual suspect), with Welch's 95% interval over the seeds of both.",
-        "",
-        tables.devices_markdown(dev),
-        "",
-    ]
-
-
-def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
+def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
     """The study's table, effects and plots (files in `out`), and their part of summary.md."""
     table = tables.study_table(exp.runs, exp.axes, chosen["fields"] if chosen else ())
     (out / "table.md").write_text(tables.to_markdown(table) + "\n")
@@ -211,16 +175,16 @@ def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
         state = decisions.progress(exp.runs, exp.axes, seeds)
         eff = decisions.table(state)
         effect_lines = [decisions.markdown(eff, seeds), "", decisions.method(seeds, len(eff)), "",
-                        "![each effect's interval against the seeds](seeds.png)" if plots.seeds_plot(eff, seeds.margin, out) else ""]
+                        "![each effect's interval against the seeds](seeds.png)" if plots.seeds_plot(eff, seeds.margin, out, pdf) else ""]
         heading = "## Effects, decided over seeds"
     else:
         eff = tables.effects(exp.runs, exp.axes)
         effect_lines, heading = [tables.effects_markdown(eff)], "## Effects on best valid accuracy, paired by seed"
     eff.drop(columns=["looks"], errors="ignore").to_csv(out / "effects.csv", index=False)
-    plots.curves(exp.epochs, exp.runs, exp.axes, out)
-    plots.heatmap(exp.runs, exp.axes, out)
-    has_effects = bool(plots.effects_plot(eff, out))
-    lines = [
+    _, best_only = plots.curves(exp.epochs, exp.runs, exp.axes, out, pdf)
+    plots.heatmap(exp.runs, exp.axes, out, pdf)
+    has_effects = bool(plots.effects_plot(eff, out, pdf))
+    return [
         "## Results (min loss / max accuracy over epochs; mean ± std (n) over seeds)",
         "",
         tables.to_markdown(table),
@@ -233,14 +197,14 @@ def _results(exp, out: Path, chosen: dict | None = None) -> list[str]:
         "",
         "## Plots",
         "",
+        *(["Training curves of each model / dataset / SE at its best setting (best mean valid accuracy); every setting is in "
+           "the table and the heatmap.", ""] if best_only else []),
         "![training curves](curves.png)",
         "",
         "![valid accuracy heatmap](heatmap.png)",
         "",
+        *(["![effects](effects.png)", ""] if has_effects else []),
     ]
-    if has_effects:
-        lines += ["![effects](effects.png)", ""]
-    return lines
 
 
 def _mlflow_gaps(exp, gaps: dict[str, int]) -> list[str]:

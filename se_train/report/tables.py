@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs 0.5 s more to import
 
 from se_train.decide import EFFECTS
 from se_train.trial_status import hms
@@ -158,7 +158,7 @@ def _interval(diffs: np.ndarray) -> dict:
     if n < 2:
         return {"n": n, "mean": mean, "ci_low": math.nan, "ci_high": math.nan,
                 "verdict": "one seed: no interval; a single run cannot show an effect"}
-    half = float(stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1) / math.sqrt(n))
+    half = float(stdtrit(n - 1, 0.975) * diffs.std(ddof=1) / math.sqrt(n))
     low, high = mean - half, mean + half
     if low > 0 or high < 0:
         verdict = f"{'better' if mean > 0 else 'worse'} (95% CI excludes 0)"
@@ -219,7 +219,7 @@ def _welch(b: np.ndarray, a: np.ndarray) -> dict:
         low = high = diff
     else:
         df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-        half = float(stats.t.ppf(0.975, df) * se)
+        half = float(stdtrit(df, 0.975) * se)
         low, high = diff - half, diff + half
     beyond = low > 0 or high < 0
     return {"diff": diff, "ci_low": low, "ci_high": high,

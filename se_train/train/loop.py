@@ -27,7 +27,7 @@ from se_train.config import Resources, TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_shape, read_split, stored_shape
-from se_train.models import build_model, count_parameters
+from se_train.models.registry import build_model, count_parameters
 from se_train.result import Key, record
 from se_train.train import checkpoint
 from se_train.train.divergence import Divergence, DivergenceCheck
