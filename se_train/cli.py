@@ -136,8 +136,8 @@ def _bench(args: argparse.Namespace) -> None:
 
     run = {
         "data": lambda: data.bench_data(args.data_root),
-        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials, args.concurrent, args.gpu),
-        "report": lambda: report.bench_report(),
+        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials or 8, args.concurrent, args.gpu),
+        "report": lambda: report.bench_report(trials=args.trials or 2000),
         "decide": lambda: bench_decide(args.real, args.sweeps),
         "model": lambda: model.bench_model(
             args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=Number(int, 1, 65_536), default=64, help="model: images per step")
-    p.add_argument("--trials", type=Number(int, 1, 100_000), default=8, help="overhead: small trials in the sweep")
+    p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); report: synthetic trials (default 2,000)")
     p.add_argument("--concurrent", type=Number(int, 1, 1024), default=1, help="overhead: trials at once")
     p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
     p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")

@@ -74,6 +74,9 @@ class TrialConfig(BaseModel):
     # Read the test split and evaluate the final model on it. Off in a search's tries, so the test
     # split never chooses anything.
     test_split: bool = True
+    # The final checkpoint keeps the optimizer state too, to train on from it; by default it holds
+    # the weights only (a third of the disk with Adam), as a finished trial resumes no more.
+    keep_optimizer_state: bool = False
 
     @field_validator("model")
     @classmethod

@@ -4,6 +4,7 @@ receive it. What the loop decides (divergence, what it reports) is the loop's ow
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -116,3 +117,35 @@ def test_an_overflowed_fp16_step_is_skipped_not_a_divergence(tmp_path):
         outcomes[precision] = reports[-1]
     assert outcomes["fp16"]["diverged"] is False and outcomes["fp16"]["train_images"] == 1197
     assert outcomes["bf16"]["diverged"] is True and outcomes["bf16"]["diverged_step"] == 4
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimizer(tmp_path, keep):
+    from contextlib import nullcontext
+
+    from se_train.train.checkpoint import CHECKPOINT_FILE
+
+    folder = prepare("digits", tmp_path / "data")
+    cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=2, lr=1e-3, schedule="constant",
+                      keep_optimizer_state=keep)
+    saved: list[dict] = []
+    kept = tmp_path / "last"
+
+    def report(metrics, checkpoint=None):
+        state = torch.load(Path(checkpoint) / CHECKPOINT_FILE, weights_only=True)
+        saved.append(state)
+        kept.mkdir(exist_ok=True)
+        torch.save(state, kept / CHECKPOINT_FILE)
+
+    api = SimpleNamespace(report=report, get_checkpoint=lambda: None, Checkpoint=SimpleNamespace(from_directory=lambda f: f))
+    fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
+    full = {"model", "epoch", "optimizer", "scheduler", "scaler", "torch_rng", "augment_rng"}
+    assert [set(s) for s in saved] == [full, full if keep else {"model", "epoch"}]
+
+    # A trial restored from its final checkpoint (its process died after the last report) has
+    # finished: it trains no more and reports nothing.
+    reports: list[dict] = []
+    api = SimpleNamespace(report=lambda m, checkpoint=None: reports.append(m), get_checkpoint=lambda: SimpleNamespace(as_directory=lambda: nullcontext(kept)),
+                          Checkpoint=SimpleNamespace(from_directory=lambda f: f))
+    fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
+    assert reports == []

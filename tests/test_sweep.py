@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from se_train.cli import main
@@ -45,7 +46,9 @@ def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, ca
     assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 1, "the trial actor was not reused"
     assert not (experiment / "train_runs").exists()
     assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
-    assert len(list(experiment.glob("*/checkpoint_*/state.pt"))) == 2  # the last kept per trial
+    finals = list(experiment.glob("*/checkpoint_*/state.pt"))
+    assert len(finals) == 2  # the last kept per trial: a finished trial's weights, no optimizer state
+    assert all(set(torch.load(p, weights_only=True)) == {"model", "epoch"} for p in finals)
     for trial, df in progress.items():  # TensorBoard: `tensorboard --logdir <experiment>` shows each epoch
         (events,) = (experiment / trial).glob("events.out.tfevents.*")
         scalars = tensorboard_scalars(events)
@@ -140,7 +143,6 @@ def _parquet_read_tasks() -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_process(tmp_path, ray_cluster, compiled):
-    import torch
 
     if compiled and not torch._dynamo.is_dynamo_supported():
         pytest.skip(f"torch.compile is not supported here (torch {torch.__version__})")
@@ -157,7 +159,6 @@ def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_proces
 
 
 def test_compiled_model_trains_and_checkpoints(tmp_path, ray_cluster):
-    import torch
 
     if not torch._dynamo.is_dynamo_supported():
         pytest.skip(f"torch.compile is not supported here (torch {torch.__version__})")

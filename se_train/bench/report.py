@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from se_train.bench import machine
+from se_train.errors import UserError
 from se_train import experiment as layout
 from se_train.sweep_file import parse_sweep
 from se_train.result import Key
@@ -53,6 +54,8 @@ def bench_report(inputs: int = 4, trials: int = 2000, epochs: int = 20) -> str:
     timed as the command a user runs: start-up, reading, tables and plots."""
     grid = {"model": ["simple_cnn", "resnet50"], "activation": ["relu", "selu"], "se": [False, True], "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
     cells = 40
+    if trials < cells * inputs:
+        raise UserError(f"--trials {trials}: the report benchmark needs at least {cells * inputs} ({cells} cells, a seed each in {inputs} experiments)")
     seeds = np.array_split(np.arange(trials // cells), inputs)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:

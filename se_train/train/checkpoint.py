@@ -1,4 +1,5 @@
-"""Per-epoch checkpoints: model, optimizer, scheduler, epoch and RNG states in one folder, loadable
+"""Per-epoch checkpoints: model, optimizer, scheduler, epoch and RNG states in one folder (the
+final epoch's: the weights only, unless `keep_optimizer_state`), loadable
 with `torch.load(weights_only=True)` (no pickled code runs when a checkpoint is read). Ray turns
 the folder into its checkpoint (see `Session.report`)."""
 
@@ -7,10 +8,13 @@ from __future__ import annotations
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from se_train.train.loop import Trainer
 
 CHECKPOINT_FILE = "state.pt"
 
@@ -20,30 +24,34 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @contextmanager
-def saved(model, optimizer, scheduler, scaler, epoch: int, augment_rng: torch.Generator) -> Iterator[Path]:
-    """The training state written to a temporary folder, removed after the block."""
-    state = {
-        "model": _unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),  # empty unless fp16
-        "epoch": epoch,
-        "torch_rng": torch.get_rng_state(),
-        "augment_rng": augment_rng.get_state(),
-    }
+def saved(t: Trainer, epoch: int, final: bool) -> Iterator[Path]:
+    """The training state written to a temporary folder, removed after the block. `final`: the
+    trial has finished, so only what a user needs is kept, the model's weights; the optimizer
+    state (twice the weights, with Adam) would only serve to train on."""
+    state = {"model": _unwrap(t.model).state_dict(), "epoch": epoch}
+    if not final:
+        state |= {
+            "optimizer": t.optimizer.state_dict(),
+            "scheduler": t.scheduler.state_dict(),
+            "scaler": t.scaler.state_dict(),  # empty unless fp16
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": t.transform.generator.get_state(),
+        }
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(state, Path(tmp) / CHECKPOINT_FILE)
         yield Path(tmp)
 
 
-def restore(folder: Path, model, optimizer, scheduler, scaler, augment_rng: torch.Generator) -> int:
-    """Load a checkpoint folder into the training objects; return the last finished epoch."""
+def restore(folder: Path, t: Trainer) -> int:
+    """Load a checkpoint folder into the training objects; return the last finished epoch. A final
+    checkpoint has no training state: its trial had finished, and trains no more."""
     state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
-    _unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if state.get("scaler"):  # checkpoints from before `precision` have none
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["torch_rng"])
-    augment_rng.set_state(state["augment_rng"])
+    _unwrap(t.model).load_state_dict(state["model"])
+    if "optimizer" in state:
+        t.optimizer.load_state_dict(state["optimizer"])
+        t.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # checkpoints from before `precision` have none
+            t.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        t.transform.generator.set_state(state["augment_rng"])
     return int(state["epoch"])

@@ -207,7 +207,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
     start = 1
     with session.last_checkpoint() as folder:
         if folder is not None:
-            start = checkpoint.restore(folder, model, optimizer, scheduler, t.scaler, transform.generator) + 1
+            start = checkpoint.restore(folder, t) + 1
 
     base = {Key.PARAMS: params, Key.DEVICE: torch.cuda.get_device_name(device) if on_gpu else "cpu", Key.WORKERS: session.world,
             Key.PRECISION: precision}
@@ -229,6 +229,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
             # The test split is read once, by the final model: it never chooses anything.
             stats[Key.TEST_LOSS], stats[Key.TEST_ACC] = t.evaluate(batches["test"], epoch)
         # Rank 0 writes the checkpoint; every worker must still report.
-        saving = checkpoint.saved(model, optimizer, scheduler, t.scaler, epoch, transform.generator) if session.rank == 0 else nullcontext()
+        final = epoch == cfg.epochs and not cfg.keep_optimizer_state
+        saving = checkpoint.saved(t, epoch, final) if session.rank == 0 else nullcontext()
         with saving as folder:
             session.report(record(**stats), folder)
