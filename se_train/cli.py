@@ -136,7 +136,9 @@ def _bench(args: argparse.Namespace) -> None:
 
     run = {
         "data": lambda: data.bench_data(args.data_root),
-        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials or 8, args.concurrent, args.gpu),
+        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials or 8, args.concurrent or 1, args.gpu),
+        # Many short trials, as a search or adaptive seeds make them: 1 epoch each, 2 at a time.
+        "scale": lambda: overhead.bench_overhead(args.data_root, args.trials or 300, args.concurrent or 2, args.gpu, epochs=1),
         "report": lambda: report.bench_report(trials=args.trials or 2000),
         "decide": lambda: bench_decide(args.real, args.sweeps),
         "model": lambda: model.bench_model(
@@ -201,12 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_status)
 
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
-    p.add_argument("what", choices=["data", "overhead", "model", "report", "decide"])
+    p.add_argument("what", choices=["data", "overhead", "scale", "model", "report", "decide"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=Number(int, 1, 65_536), default=64, help="model: images per step")
-    p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); report: synthetic trials (default 2,000)")
-    p.add_argument("--concurrent", type=Number(int, 1, 1024), default=1, help="overhead: trials at once")
+    p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); scale: 1-epoch trials (default 300); report: synthetic trials (default 2,000)")
+    p.add_argument("--concurrent", type=Number(int, 1, 1024), help="overhead, scale: trials at once (default 1; scale 2)")
     p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
     p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import resource
 import tempfile
 import threading
 import time
@@ -21,6 +22,7 @@ from se_train.data.prepare import prepare
 from se_train.errors import UserError
 from se_train.models.registry import build_model
 from se_train.sweep import cluster, runner
+from se_train.train.checkpoint import CHECKPOINT_FILE
 from se_train.train.loop import make_optimizer
 
 
@@ -100,6 +102,9 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
         sweep = time.perf_counter() - t1
         done.set()
         watcher.join()
+        files = [p for p in Path(tmp).rglob("*") if p.is_file()]
+        disk = sum(p.stat().st_size for p in files)
+        checkpoints = sum(p.stat().st_size for p in files if p.name == CHECKPOINT_FILE)
     where = torch.cuda.get_device_name(device) if gpu else "cpu"
     return "\n".join([
         f"machine: {machine()}; device: {where}",
@@ -110,4 +115,6 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
         f"ratio sweep / plain loops              : {sweep / plain:8.2f} x",
         f"fixed cost per trial (sweep-plain)/{trials:<3} : {(sweep - plain) / trials:8.2f} s",
         f"most Ray worker processes at once      : {peak[0]:8d}",
+        f"driver peak memory (RSS)               : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:8.2f} GB",
+        f"experiment folder, per trial           : {disk / trials / 2**20:8.2f} MB, of which checkpoints {checkpoints / trials / 2**20:.2f} MB",
     ])

@@ -24,9 +24,10 @@ from se_train.result import Key
 
 CELL = ["dataset", "model", "se", "activation"]
 # Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
-# only its speed, `test_split` only whether the test split is evaluated), and the training split's row count: with the cell and the device they say what
-# a run measured, so a merged report pools runs only where all of them agree.
-SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile", "test_split")] + ["train_rows"]
+# only its speed, `test_split` only whether the test split is evaluated, `keep_optimizer_state`
+# only what its last checkpoint holds), and the training split's row count: with the cell and the
+# device they say what a run measured, so a merged report pools runs only where all of them agree.
+SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile", "test_split", "keep_optimizer_state")] + ["train_rows"]
 
 
 @dataclass

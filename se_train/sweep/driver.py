@@ -29,7 +29,8 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     res = resources
     dataset_dir = remote.fetch(data_root, cfg.dataset)
     if res.workers_per_trial == 1:
-        fit(cfg, dataset_dir, res, in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator()))
+        with in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator(), cfg.compile) as session:
+            fit(cfg, dataset_dir, res, session)
         return
     # Ray Train's controller polls its workers every 2 s by default, which adds seconds to every
     # trial's start and end; Train passes this on from the trial to its controller and workers.

@@ -158,7 +158,8 @@ def resume_sweep(
     `concurrency`, else the sweep file's, else what this Ray decides."""
     experiment = storage.normalize(experiment)
     meta_path = storage.join(experiment, layout.SWEEP_FILE)
-    meta = layout.read_sweep(experiment)
+    # Where the user names it now: a copied experiment, or its bucket by another endpoint form.
+    meta = {**layout.read_sweep(experiment), "experiment": experiment}
     spec = SweepSpec.model_validate(meta["spec"])
     if "data_root" not in meta:
         raise UserError(f"{meta_path}: written by an older se-sweep (no data_root); resume it with the version that started it")
