@@ -193,6 +193,7 @@ def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, 
 def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path, ray_cluster, monkeypatch):
     # A shard damaged after the checks before Ray (on shared storage, mid-sweep): the trials fail
     # reading it, and the report lists them instead of refusing.
+    from se_train.data.manifest import load_manifest
     from se_train.data.prepare import prepare
     from se_train.sweep import runner
     from tests.helpers import run_with_hang_guard, sweep_file
@@ -200,7 +201,8 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
     path = sweep_file(tmp_path, "broken", {"activation": ["relu", "selu"]}, resources={"max_failures": 0})
     shard = prepare("digits", tmp_path / "data") / "train" / "part-00000.parquet"
     shard.write_bytes(b"not parquet")
-    monkeypatch.setattr(runner, "ready_datasets", lambda *a: None)
+    manifests = {"digits": load_manifest(shard.parent.parent)}  # what the skipped checks would have read
+    monkeypatch.setattr(runner, "ready_datasets", lambda *a: manifests)
     experiment = run_with_hang_guard(path)
     out = write_report([str(experiment)], tmp_path / "out")
     summary = (out / "summary.md").read_text()
