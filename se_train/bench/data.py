@@ -19,7 +19,8 @@ from torchvision import transforms
 from se_train.bench import machine
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split, stored_shape
-from se_train.data.prepare import SOURCES, prepare
+from se_train.data.prepare import prepare
+from se_train.data.sources import SOURCES
 from se_train.errors import UserError
 
 BATCH = 256

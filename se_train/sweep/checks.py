@@ -11,7 +11,8 @@ from se_train.config import SweepSpec, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.pipeline import fits_in_memory, stored_shape
-from se_train.data.prepare import SOURCES, prepare
+from se_train.data.prepare import prepare
+from se_train.data.sources import SOURCES
 from se_train.errors import UserError
 
 CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
