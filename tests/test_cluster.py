@@ -50,33 +50,6 @@ def test_rayjob_manifest_autoscales_gpus_and_has_image_entrypoint_and_no_public_
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["template"]["spec"]["tolerations"])
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path):
-    with ray_cluster(head_cpus=2) as cluster:
-        cluster.add_node(num_cpus=2)
-        # Two workers per trial, spread: the trial trains on both nodes.
-        path = sweep_file(tmp_path, "multi", {}, train={"epochs": 1},
-                          resources={"workers_per_trial": 2, "cpus_per_worker": 1, "placement_strategy": "SPREAD"})
-        for _ in range(15):  # the job agent comes up a few seconds after `ray start` returns
-            job = subprocess.run(
-                [RAY, "job", "submit", "--address", f"http://127.0.0.1:{cluster.dashboard}", "--",
-                 sys.executable, "-m", "se_train.cli", "run", str(path), "--address", "auto"],
-                env=cluster.cli_env, capture_output=True, text=True, timeout=HANG_TIMEOUT_S,
-            )
-            if "No available agent" not in job.stderr:
-                break
-            time.sleep(2)
-        (tmp_path / "job.log").write_text(job.stdout + job.stderr)  # kept by pytest for diagnosis
-        assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
-        progress = trial_progress(tmp_path / "experiments" / "multi")
-        assert len(progress) == 1 and all(df["workers"].tolist() == [2] for df in progress.values())
-        listed = run(RAY, "list", "actors", "--address", cluster.address, "--filter", "class_name=RayTrainWorker",
-                     "--detail", "--format", "json", "--limit", "100", env=cluster.cli_env)
-        nodes = {a["node_id"] for a in json.loads(listed.stdout)}
-        assert len(nodes) == 2, f"Train workers ran on {len(nodes)} node(s)"
-
-
 def _se_sweep(*args: str, env: dict[str, str], timeout: float = HANG_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "se_train.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -110,17 +83,52 @@ def test_a_sweep_grows_an_autoscaling_cluster_and_runs_trials_at_once(tmp_path):
     assert _most_at_once(progress) >= 3
 
 
+# The last two tests share one 2-node `ray start` cluster (its start and stop cost ~20 s); they
+# come last so that it is not up while the autoscaling test starts its own.
+@pytest.fixture(scope="module")
+def two_nodes():
+    with ray_cluster(head_cpus=2) as cluster:
+        cluster.add_node(num_cpus=2)
+        yield cluster
+
+
 @pytest.mark.ray
-def test_joining_a_ray_start_cluster_sends_the_token_and_bad_addresses_are_one_line(tmp_path):
+@pytest.mark.slow
+def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path, two_nodes):
+    cluster = two_nodes
+    # Two workers per trial, spread: the trial trains on both nodes.
+    path = sweep_file(tmp_path, "multi", {}, train={"epochs": 1},
+                      resources={"workers_per_trial": 2, "cpus_per_worker": 1, "placement_strategy": "SPREAD"})
+    for _ in range(15):  # the job agent comes up a few seconds after `ray start` returns
+        job = subprocess.run(
+            [RAY, "job", "submit", "--address", f"http://127.0.0.1:{cluster.dashboard}", "--",
+             sys.executable, "-m", "se_train.cli", "run", str(path), "--address", "auto"],
+            env=cluster.cli_env, capture_output=True, text=True, timeout=HANG_TIMEOUT_S,
+        )
+        if "No available agent" not in job.stderr:
+            break
+        time.sleep(2)
+    (tmp_path / "job.log").write_text(job.stdout + job.stderr)  # kept by pytest for diagnosis
+    assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
+    progress = trial_progress(tmp_path / "experiments" / "multi")
+    assert len(progress) == 1 and all(df["workers"].tolist() == [2] for df in progress.values())
+    listed = run(RAY, "list", "actors", "--address", cluster.address, "--filter", "class_name=RayTrainWorker",
+                 "--detail", "--format", "json", "--limit", "100", env=cluster.cli_env)
+    nodes = {a["node_id"] for a in json.loads(listed.stdout)}
+    assert len(nodes) == 2, f"Train workers ran on {len(nodes)} node(s)"
+
+
+@pytest.mark.ray
+def test_joining_a_ray_start_cluster_sends_the_token_and_bad_addresses_are_one_line(tmp_path, two_nodes):
     path = sweep_file(tmp_path, "join", {}, train={"epochs": 1})
-    with ray_cluster(head_cpus=1) as cluster:
-        # The user's shell: the token `ray start` found in ~/.ray/auth_token, no RAY_AUTH_MODE.
-        done = _se_sweep("run", str(path), "--address", cluster.address, env=cluster.env)
-        assert done.returncode == 0, done.stderr[-3000:]
-        (df,) = trial_progress(tmp_path / "experiments" / "join").values()
-        assert df["epoch"].tolist() == [1]
-        wrong = _se_sweep("run", str(path), "--address", cluster.address, "--storage", str(tmp_path / "wrong"),
-                          env={**cluster.env, "RAY_AUTH_TOKEN": "0" * 64})
+    cluster = two_nodes
+    # The user's shell: the token `ray start` found in ~/.ray/auth_token, no RAY_AUTH_MODE.
+    done = _se_sweep("run", str(path), "--address", cluster.address, env=cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (df,) = trial_progress(tmp_path / "experiments" / "join").values()
+    assert df["epoch"].tolist() == [1]
+    wrong = _se_sweep("run", str(path), "--address", cluster.address, "--storage", str(tmp_path / "wrong"),
+                      env={**cluster.env, "RAY_AUTH_TOKEN": "0" * 64})
     assert wrong.returncode == 2
     assert wrong.stderr.splitlines()[-1] == (
         f"se-sweep: error: --address {cluster.address}: the cluster refused this driver's authentication token (or it has "

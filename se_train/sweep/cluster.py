@@ -50,32 +50,52 @@ def _join(address: str | None) -> None:
     from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
     where = address or os.environ["RAY_ADDRESS"]
-    _check_reachable(where)
+    refused = UserError(
+        f"--address {where}: the cluster refused this driver's authentication token (or it has none); set "
+        "RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH, to the cluster's token (`ray get-auth-token` on its head node)"
+    )
+    if _is_host_port(where):
+        _check_reachable(where)
     # ray.init sends a token only to a cluster it finds itself (no address, or "auto"); given an
     # address it sends none unless RAY_AUTH_MODE=token is set, and a `ray start` cluster (token
     # authentication on by default) refuses it. This is the helper `ray start` uses: it turns
     # token mode on when a token is found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    if _is_host_port(where):
+        _check_token(where, refused)
     try:
         ray.init(address=address)
     except ConnectionError as e:
         if "uthenticat" in f"{e} {e.__cause__}":
-            raise UserError(
-                f"--address {where}: the cluster refused this driver's authentication token (or it has none); set "
-                "RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH, to the cluster's token (`ray get-auth-token` on its head node)"
-            ) from None
+            raise refused from None
         raise UserError(f"--address {where}: cannot join a Ray cluster there ({e})") from None
+
+
+def _is_host_port(address: str) -> bool:
+    """HOST:PORT, a GCS address; not "auto", ray:// or other forms ray.init resolves itself."""
+    _, sep, port = address.rpartition(":")
+    return bool(sep) and "://" not in address and port.isdigit()
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """A HOST:PORT nobody answers at fails here at once: ray.init would retry it for minutes."""
-    host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
-        return  # "auto", ray:// and other forms: ray.init resolves them itself
+    host, _, port = address.rpartition(":")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as e:
         raise UserError(f"--address {address}: no Ray cluster answers there ({e.strerror or e})") from None
+
+
+def _check_token(address: str, refused: UserError) -> None:
+    """One request to the cluster's GCS with this driver's token: a refused token fails here in
+    0.5 s, where ray.init retries it once a second for 20 s (measured on a `ray start` cluster)."""
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    try:
+        GcsClient(address=address)
+    except AuthenticationError:
+        raise refused from None
 
 
 def hardware() -> dict[str, Any]:
