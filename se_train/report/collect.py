@@ -146,7 +146,7 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
     nan = float("nan")
     # Plain Python, not a DataFrame per trial: a 2,000-trial study spent 2 s building them.
     best = max(ok, key=lambda r: r[Key.VALID_ACC]) if ok else {}
-    rates = [r[Key.TRAIN_IMAGES_PER_S] for r in ok if "train_images_per_s" in r]
+    rates = [r[Key.TRAIN_IMAGES_PER_S] for r in ok if Key.TRAIN_IMAGES_PER_S in r]
     return {
         "status": status,
         "epochs_done": int(last.get(Key.EPOCH, 0)),

@@ -126,7 +126,7 @@ class MlflowTracking(tune.Callback):
         ]
         tags = [RunTag(Key.DEVICE, str(result.get(Key.DEVICE))), RunTag(Key.DIVERGED, str(bool(result.get(Key.DIVERGED))))]
         if result.get(Key.DIVERGED):
-            tags.append(RunTag("diverged_step", str(result.get(Key.DIVERGED_STEP))))
+            tags.append(RunTag(Key.DIVERGED_STEP, str(result.get(Key.DIVERGED_STEP))))
         self._client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
