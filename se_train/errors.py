@@ -6,3 +6,9 @@ class UserError(Exception):
 
     The message names the file, field or shard at fault and, where it helps, the fix.
     """
+
+
+def first_line(error: Exception) -> str:
+    """An error's message in one line (a library's may run to a whole HTTP response or traceback)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.errors import UserError
+from se_train.errors import UserError, first_line
 from se_train.result import is_record
 
 SWEEP_FILE = "sweep.json"
@@ -44,7 +44,7 @@ def read_json(path: str, kind: type, advice: str) -> Any:
     try:
         text = storage.read_text(path)
     except (IsADirectoryError, pyarrow.ArrowInvalid, OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot be read ({_first_line(e)}); {advice}") from None
+        raise UserError(f"{path}: cannot be read ({first_line(e)}); {advice}") from None
     if not text.strip():
         raise UserError(f"{path}: empty; {advice}")
     try:
@@ -54,10 +54,6 @@ def read_json(path: str, kind: type, advice: str) -> Any:
     if not isinstance(value, kind):
         raise UserError(f"{path}: a JSON {type(value).__name__}, not the {kind.__name__} se-sweep writes; {advice}")
     return value
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def is_experiment(location: str) -> bool:
@@ -128,7 +124,7 @@ def read_table(folder: str, name: str) -> pd.DataFrame:
     try:
         return storage.read_parquet(path).to_pandas()
     except (pyarrow.ArrowException, OSError) as e:
-        raise UserError(f"{path}: not a Parquet table se-sweep wrote ({_first_line(e)}); {RERUN_REPORT}") from None
+        raise UserError(f"{path}: not a Parquet table se-sweep wrote ({first_line(e)}); {RERUN_REPORT}") from None
 
 
 def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
@@ -142,7 +138,7 @@ def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[st
     try:
         lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
     except (IsADirectoryError, pyarrow.ArrowInvalid, OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot be read ({_first_line(e)}); {advice}") from None
+        raise UserError(f"{path}: cannot be read ({first_line(e)}); {advice}") from None
     results = []
     for i, line in enumerate(lines):
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from se_train.errors import UserError
+from se_train.errors import UserError, first_line
 
 EXPERIMENT_TAG = "se_sweep.experiment"  # the experiment folder or URI: one parent run per sweep
 TRIAL_TAG = "se_sweep.trial_id"
@@ -33,12 +33,6 @@ def check_server(uri: str, source: str) -> None:
         client.search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure to talk to the server is the user's to fix
         raise UserError(f"{source}: MLflow tracking URI {uri} does not answer ({first_line(e)})") from None
-
-
-def first_line(error: Exception) -> str:
-    """An MLflow error in one line (its messages run to a whole HTTP response)."""
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _experiment_id(client, name: str) -> str:

@@ -9,7 +9,7 @@ import pyarrow
 import pyarrow.fs
 import pyarrow.parquet
 
-from se_train.errors import UserError
+from se_train.errors import UserError, first_line
 
 
 def is_uri(location: str) -> bool:
@@ -41,13 +41,13 @@ def _split_query(location: str) -> tuple[str, str, str]:
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 
-def _fs(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
+def _fs(location: str, field: str = "") -> tuple[pyarrow.fs.FileSystem, str]:
     if not is_uri(location):  # no URI to parse: a report reads thousands of local files
         return LOCAL, normalize(location)
     try:
         return pyarrow.fs.FileSystem.from_uri(normalize(location))
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, ValueError) as e:
-        raise UserError(f"{location}: no storage handles this ({e}); use a local path, file://, s3:// or gs://") from None
+        raise UserError(f"{field}{location}: no storage handles this ({e}); use a local path, file://, s3:// or gs://") from None
 
 
 def check_folder(location: str, field: str) -> None:
@@ -55,8 +55,8 @@ def check_folder(location: str, field: str) -> None:
     its URI scheme is one pyarrow handles, and, on a local disk, it can be written (a probe file
     made and removed in it or in the folder it will be made in). Checked before any work, so a
     sweep, a report or a prepare never fails writing its first file."""
-    fs, path = _fs(location)
-    kind = fs.get_file_info(path).type
+    fs, path = _fs(location, f"{field}: ")
+    kind = _info(fs, path, location, f"{field}: ").type
     if kind not in (pyarrow.fs.FileType.Directory, pyarrow.fs.FileType.NotFound):
         raise UserError(f"{field}: {location} is a file, not a folder")
     if isinstance(fs, pyarrow.fs.LocalFileSystem):
@@ -74,9 +74,18 @@ def _check_writable(path: Path, location: str, field: str) -> None:
         raise UserError(f"{field}: {location} cannot be written ({e.strerror or e} in {existing})") from None
 
 
+def _info(fs: pyarrow.fs.FileSystem, path: str | pyarrow.fs.FileSelector, location: str, field: str = ""):
+    """What is at `path`; an object store that cannot be reached (no server, refused credentials)
+    is one line naming the place (and the field that gave it), not a traceback."""
+    try:
+        return fs.get_file_info(path)
+    except OSError as e:
+        raise UserError(f"{field}{location}: cannot be reached ({first_line(e)})") from None
+
+
 def exists(location: str) -> bool:
     fs, path = _fs(location)
-    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+    return _info(fs, path, location).type != pyarrow.fs.FileType.NotFound
 
 
 def read_text(location: str) -> str:
@@ -95,7 +104,7 @@ def write_text(location: str, text: str) -> None:
 def list_names(location: str) -> list[str]:
     """Names of the entries in a folder; empty if it does not exist."""
     fs, path = _fs(location)
-    return [f.base_name for f in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))]
+    return [f.base_name for f in _info(fs, pyarrow.fs.FileSelector(path, allow_not_found=True), location)]
 
 
 def read_parquet(location: str) -> pyarrow.Table:
@@ -107,9 +116,9 @@ def read_parquet(location: str) -> pyarrow.Table:
 def download(location: str, local: Path) -> None:
     """A folder's whole content into the local folder `local`."""
     fs, path = _fs(location)
-    pyarrow.fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
+    pyarrow.fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=LOCAL)
 
 
 def upload_file(local: Path, location: str) -> None:
     fs, path = _fs(location)
-    pyarrow.fs.copy_files(str(local), path, source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)
+    pyarrow.fs.copy_files(str(local), path, source_filesystem=LOCAL, destination_filesystem=fs)

@@ -24,7 +24,9 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
     checksums, and its images fit the trials' settings. Each dataset's manifest, read once for
     every check before Ray."""
     trials = spec.trials()
-    if not storage.is_uri(data_root) and Path(data_root).exists() and not Path(data_root).is_dir():
+    if storage.is_uri(data_root):
+        storage.check_folder(data_root, f"{source}: data_root")  # its scheme, and that it answers
+    elif Path(data_root).exists() and not Path(data_root).is_dir():
         raise UserError(f"{source}: data_root: {data_root} is a file, not a folder")
     manifests = {}
     for name in dict.fromkeys(t.dataset for t in trials):

@@ -25,7 +25,8 @@ from ray import tune
 
 from se_train import storage
 from se_train.experiment import GAPS_FILE, read_gaps
-from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, first_line, parent_run
+from se_train.errors import first_line
+from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, parent_run
 from se_train.trial_status import cell_name
 from se_train.result import Key
 
