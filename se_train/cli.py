@@ -131,7 +131,7 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from se_train.bench import data, model, overhead, report
+    from se_train.bench import data, model, overhead, pack, report
     from se_train.bench.decide import bench_decide
 
     run = {
@@ -139,6 +139,7 @@ def _bench(args: argparse.Namespace) -> None:
         "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials or 8, args.concurrent or 1, args.gpu),
         # Many short trials, as a search or adaptive seeds make them: 1 epoch each, 2 at a time.
         "scale": lambda: overhead.bench_overhead(args.data_root, args.trials or 300, args.concurrent or 2, args.gpu, epochs=1),
+        "pack": lambda: pack.bench_pack(args.data_root, args.dataset, args.trials or 8, gpu=args.gpu),
         "report": lambda: report.bench_report(trials=args.trials or 2000),
         "decide": lambda: bench_decide(args.real, args.sweeps),
         "model": lambda: model.bench_model(
@@ -202,14 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
-    p.add_argument("what", choices=["data", "overhead", "scale", "model", "report", "decide"])
+    p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, what packing a cell's seeds would gain, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
+    p.add_argument("what", choices=["data", "overhead", "scale", "pack", "model", "report", "decide"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
     p.add_argument("--batch-size", type=Number(int, 1, 65_536), default=64, help="model: images per step")
-    p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); scale: 1-epoch trials (default 300); report: synthetic trials (default 2,000)")
+    p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); scale: 1-epoch trials (default 300); pack: seeds of the cell (default 8); report: synthetic trials (default 2,000)")
     p.add_argument("--concurrent", type=Number(int, 1, 1024), help="overhead, scale: trials at once (default 1; scale 2)")
-    p.add_argument("--gpu", action="store_true", help="overhead: train on the GPU, trials sharing it")
+    p.add_argument("--gpu", action="store_true", help="overhead, scale, pack: train on the GPU, trials sharing it")
+    p.add_argument("--dataset", default="fashion_mnist", help="pack: the cell's dataset, prepared under --data-root if it is not (default fashion_mnist)")
     p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")

@@ -1,4 +1,4 @@
-"""`se-sweep bench data | overhead | scale | model | report | decide`: throughput, fixed-cost and
+"""`se-sweep bench data | overhead | scale | pack | model | report | decide`: throughput, fixed-cost and
 error-rate benchmarks (not tests), one module each. Each prints its figures with the command, the
 machine and the repeat count, ready to paste into `results/bench/`."""
 

@@ -83,7 +83,7 @@ def _sweep_header(exp: Experiment, location: str, gaps: dict[str, int]) -> list[
         f"- hardware: {(meta.get('hardware') or {}).get('description', 'not recorded')}; {_devices_line(exp)}",
         f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
         f"- trials: {_counts(exp)}",
-        f"- report: `se-sweep report {meta['experiment']}`",
+        f"- report: `se-sweep report {location}`",  # where this report read it: a copy's place, not the run's
         *(f"- left out: {note}" for note in exp.notes),
         *_mlflow_gaps(exp, gaps),
         "",
