@@ -84,7 +84,7 @@ def _prepare(args: argparse.Namespace) -> None:
         workers=args.workers,
     )
     uri = storage.is_uri(args.data_root)
-    print(f"prepared {args.name} in {storage.join(args.data_root, args.name) if uri else folder}" + (f" (local copy: {folder})" if uri else ""))
+    print(f"prepared {args.name} in {storage.join(args.data_root, args.name) if uri else folder}" + (f" (local copy: {folder})" if uri and folder.exists() else ""))
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -41,7 +41,8 @@ def _split_query(location: str) -> tuple[str, str, str]:
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 
-def _fs(location: str, field: str = "") -> tuple[pyarrow.fs.FileSystem, str]:
+def filesystem(location: str, field: str = "") -> tuple[pyarrow.fs.FileSystem, str]:
+    """The file system holding `location`, and its path there (a local one made absolute)."""
     if not is_uri(location):  # no URI to parse: a report reads thousands of local files
         return LOCAL, normalize(location)
     try:
@@ -55,8 +56,8 @@ def check_folder(location: str, field: str) -> None:
     its URI scheme is one pyarrow handles, and, on a local disk, it can be written (a probe file
     made and removed in it or in the folder it will be made in). Checked before any work, so a
     sweep, a report or a prepare never fails writing its first file."""
-    fs, path = _fs(location, f"{field}: ")
-    kind = _info(fs, path, location, f"{field}: ").type
+    fs, path = filesystem(location, f"{field}: ")
+    kind = info(fs, path, location, f"{field}: ").type
     if kind not in (pyarrow.fs.FileType.Directory, pyarrow.fs.FileType.NotFound):
         raise UserError(f"{field}: {location} is a file, not a folder")
     if isinstance(fs, pyarrow.fs.LocalFileSystem):
@@ -74,7 +75,7 @@ def _check_writable(path: Path, location: str, field: str) -> None:
         raise UserError(f"{field}: {location} cannot be written ({e.strerror or e} in {existing})") from None
 
 
-def _info(fs: pyarrow.fs.FileSystem, path: str | pyarrow.fs.FileSelector, location: str, field: str = ""):
+def info(fs: pyarrow.fs.FileSystem, path: str | list[str] | pyarrow.fs.FileSelector, location: str, field: str = ""):
     """What is at `path`; an object store that cannot be reached (no server, refused credentials)
     is one line naming the place (and the field that gave it), not a traceback."""
     try:
@@ -84,18 +85,18 @@ def _info(fs: pyarrow.fs.FileSystem, path: str | pyarrow.fs.FileSelector, locati
 
 
 def exists(location: str) -> bool:
-    fs, path = _fs(location)
-    return _info(fs, path, location).type != pyarrow.fs.FileType.NotFound
+    fs, path = filesystem(location)
+    return info(fs, path, location).type != pyarrow.fs.FileType.NotFound
 
 
 def read_text(location: str) -> str:
-    fs, path = _fs(location)
+    fs, path = filesystem(location)
     with fs.open_input_stream(path) as f:
         return f.read().decode()
 
 
 def write_text(location: str, text: str) -> None:
-    fs, path = _fs(location)
+    fs, path = filesystem(location)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write(text.encode())
@@ -103,22 +104,20 @@ def write_text(location: str, text: str) -> None:
 
 def list_names(location: str) -> list[str]:
     """Names of the entries in a folder; empty if it does not exist."""
-    fs, path = _fs(location)
-    return [f.base_name for f in _info(fs, pyarrow.fs.FileSelector(path, allow_not_found=True), location)]
+    fs, path = filesystem(location)
+    return [f.base_name for f in info(fs, pyarrow.fs.FileSelector(path, allow_not_found=True), location)]
 
 
 def read_parquet(location: str) -> pyarrow.Table:
-    fs, path = _fs(location)
+    fs, path = filesystem(location)
     return pyarrow.parquet.read_table(path, filesystem=fs)
 
 
-
-def download(location: str, local: Path) -> None:
-    """A folder's whole content into the local folder `local`."""
-    fs, path = _fs(location)
+def download_file(location: str, local: Path) -> None:
+    fs, path = filesystem(location)
     pyarrow.fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=LOCAL)
 
 
 def upload_file(local: Path, location: str) -> None:
-    fs, path = _fs(location)
+    fs, path = filesystem(location)
     pyarrow.fs.copy_files(str(local), path, source_filesystem=LOCAL, destination_filesystem=fs)

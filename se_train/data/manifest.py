@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import numpy as np
+import pyarrow.fs
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from se_train import storage
 from se_train.errors import UserError
 
 FORMAT_VERSION = 1
@@ -23,6 +25,15 @@ class ShardInfo(BaseModel):
     rows: int = Field(ge=0)
     bytes: int = Field(ge=0)
     sha256: str
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, v: str) -> str:
+        # Checked on the name alone, so it holds for a bucket's keys as for a disk's paths (and a
+        # fetch never writes outside the local copy).
+        if PurePosixPath(v).is_absolute() or ".." in PurePosixPath(v).parts:
+            raise ValueError(f"shard path {v!r} leads outside the dataset folder")
+        return v
 
 
 class SplitInfo(BaseModel):
@@ -96,9 +107,9 @@ class PixelStats:
         return mean.tolist(), np.sqrt(np.maximum(self.sumsq / self.count - mean**2, 0)).tolist()
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | Path, fs: pyarrow.fs.FileSystem = storage.LOCAL) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fs.open_input_stream(str(path)) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -120,13 +131,19 @@ def write_manifest(folder: Path, manifest: Manifest) -> None:
     tmp.replace(folder / MANIFEST)
 
 
-def load_manifest(folder: Path) -> Manifest:
-    """Read and validate `folder/manifest.json`; errors name the file and the field."""
-    path = folder / MANIFEST
-    if not path.is_file():
+def load_manifest(folder: str | Path) -> Manifest:
+    """Read and validate `folder/manifest.json`, a local folder's or a URI's; errors name the file
+    and the field."""
+    path = storage.join(str(folder), MANIFEST)
+    if not storage.exists(path):
         raise UserError(f"{folder}: not a prepared dataset (no {MANIFEST}); run `se-sweep prepare`")
+    return parse_manifest(storage.read_text(path), path)
+
+
+def parse_manifest(text: str, path: str) -> Manifest:
+    """A manifest from its text, read from `path` (named in its errors)."""
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(text)
     except ValueError as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
@@ -141,7 +158,7 @@ def load_manifest(folder: Path) -> Manifest:
         raise UserError(f"{path}: {field}: {message}" if field else f"{path}: {message}") from None
 
 
-def _check_columns(path: Path, footer: pq.FileMetaData, num_classes: int) -> None:
+def _check_columns(path: str, footer: pq.FileMetaData, num_classes: int) -> None:
     """The shard has the image and label columns, and its labels (from the footer's statistics,
     no data read) are classes of the manifest."""
     names = [footer.schema.column(i).name for i in range(footer.num_columns)]
@@ -154,31 +171,33 @@ def _check_columns(path: Path, footer: pq.FileMetaData, num_classes: int) -> Non
             raise UserError(f"{path}: labels {stats.min}..{stats.max}, but the manifest has {num_classes} classes")
 
 
-def verify_split(folder: Path, manifest: Manifest, split: str, *, checksums: bool) -> list[Path]:
-    """Check a split's shards against the manifest and return their paths.
+def verify_split(folder: str | Path, manifest: Manifest, split: str, *, checksums: bool) -> list[str]:
+    """Check a split's shards against the manifest and return their paths in the folder's file
+    system (`storage.filesystem`): the folder may be local or a URI's, checked the same way.
 
-    Always: each shard exists, has the recorded size and the recorded row count (Parquet footer).
-    With `checksums`, also its sha256 (reads every byte; cheap for small datasets).
+    Always: each shard exists, has the recorded size and the recorded row count (Parquet footer:
+    a URI's is read by a range request, not the whole shard). With `checksums`, also its sha256
+    (reads every byte; cheap for small datasets).
     """
     if split not in manifest.splits:
-        raise UserError(f"{folder / MANIFEST}: no split {split!r} (has {', '.join(manifest.splits)})")
-    paths = []
-    for shard in manifest.splits[split].shards:
-        path = folder / shard.file
-        if not path.resolve().is_relative_to(folder.resolve()):
-            raise UserError(f"{folder / MANIFEST}: shard path {shard.file!r} leads outside the dataset folder")
-        if not path.is_file():
-            raise UserError(f"{path}: shard listed in the manifest is missing")
-        if path.stat().st_size != shard.bytes:
-            raise UserError(f"{path}: {path.stat().st_size} bytes, manifest says {shard.bytes}")
+        raise UserError(f"{storage.join(str(folder), MANIFEST)}: no split {split!r} (has {', '.join(manifest.splits)})")
+    fs, root = storage.filesystem(str(folder))
+    shards = manifest.splits[split].shards
+    paths = [f"{root.rstrip('/')}/{shard.file}" for shard in shards]
+    for shard, path, found in zip(shards, paths, storage.info(fs, paths, str(folder))):
+        where = storage.join(str(folder), shard.file)
+        if found.type != pyarrow.fs.FileType.File:
+            raise UserError(f"{where}: shard listed in the manifest is missing")
+        if found.size != shard.bytes:
+            raise UserError(f"{where}: {found.size} bytes, manifest says {shard.bytes}")
         try:
-            footer = pq.ParquetFile(path).metadata
+            with fs.open_input_file(path) as f:
+                footer = pq.ParquetFile(f).metadata
         except Exception as e:  # noqa: BLE001 - any unreadable footer is a corrupt shard
-            raise UserError(f"{path}: unreadable Parquet shard ({e})") from None
+            raise UserError(f"{where}: unreadable Parquet shard ({e})") from None
         if footer.num_rows != shard.rows:
-            raise UserError(f"{path}: {footer.num_rows} rows, manifest says {shard.rows}")
-        _check_columns(path, footer, manifest.num_classes)
-        if checksums and sha256_file(path) != shard.sha256:
-            raise UserError(f"{path}: sha256 differs from the manifest; the shard is corrupt, re-run prepare")
-        paths.append(path)
+            raise UserError(f"{where}: {footer.num_rows} rows, manifest says {shard.rows}")
+        _check_columns(where, footer, manifest.num_classes)
+        if checksums and sha256_file(path, fs) != shard.sha256:
+            raise UserError(f"{where}: sha256 differs from the manifest; the shard is corrupt, re-run prepare")
     return paths

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from ray.data.collate_fn import ArrowBatchCollateFn
 
+from se_train import storage
 from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.shards import binary_column
 from se_train.errors import UserError
@@ -52,6 +53,13 @@ def fits_in_memory(manifest: Manifest, split: str, image_size: int | None, limit
     return manifest.splits[split].rows * h * w * c <= limit_mb * 2**20
 
 
+def trial_splits(manifest: Manifest, image_size: int | None, test_split: bool, limit_mb: float) -> dict[str, bool]:
+    """The splits a trial reads, each with whether it is held in memory (else streamed): train,
+    valid, and test where the dataset has one and the trial reads it."""
+    return {split: fits_in_memory(manifest, split, image_size, limit_mb)
+            for split in ("train", "valid", "test") if split in manifest.splits and (split != "test" or test_split)}
+
+
 def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
     """Decode JPEG bytes, resize the shorter side to `size` (bicubic) and centre-crop to a square,
     so every image leaves as raw uint8 size x size x 3 and one collate path serves all encodings."""
@@ -69,8 +77,10 @@ def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
     return pa.table({"image": binary_column(out), "label": batch.column("label")})
 
 
-def open_split(folder: Path, split: str, image_size: int | None = None):
-    """A `ray.data.Dataset` over one split's shards (checked against the manifest first)."""
+def open_split(folder: str | Path, split: str, image_size: int | None = None):
+    """A `ray.data.Dataset` over one split's shards (checked against the manifest first), in a
+    local folder or straight from a URI's: Ray Data's readers, on whichever nodes they run, read
+    the bucket themselves, so a streamed split is never copied whole to any machine."""
     import ray.data
 
     manifest = load_manifest(folder)
@@ -78,7 +88,8 @@ def open_split(folder: Path, split: str, image_size: int | None = None):
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # reproducible data order; measured to cost nothing
     context.enable_progress_bars = False  # per-trial bars flood the sweep's log
-    ds = ray.data.read_parquet([str(p) for p in paths])
+    fs = storage.filesystem(str(folder))[0] if storage.is_uri(str(folder)) else None
+    ds = ray.data.read_parquet(paths, filesystem=fs)
     if manifest.encoding == "jpeg":
         ds = ds.map_batches(decode_jpeg_batch, batch_format="pyarrow", fn_kwargs={"size": stored_shape(manifest, image_size)[0]})
     return ds

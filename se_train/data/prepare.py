@@ -106,7 +106,7 @@ def prepare(name: str, data_root: Path | str, *, source: Path | None = None, dow
     storage.check_folder(data_root, "--data-root")
     target = storage.join(data_root, name)
     if remote.is_prepared(data_root, name):
-        manifest = load_manifest(remote.fetch(data_root, name))
+        manifest = load_manifest(remote.location(data_root, name))
         if manifest.seed != opts.seed:
             raise UserError(f"{target}: already prepared with seed {manifest.seed}; remove it to re-prepare with {opts.seed}")
         return remote.local_root(data_root) / name

@@ -15,14 +15,17 @@ from se_train.data.prepare import prepare
 from se_train.data.sources import SOURCES
 from se_train.errors import UserError
 
-CHECKSUM_MAX_BYTES = 2 * 2**30  # splits up to this size are hashed whole before Ray starts
+# Local splits up to this size are hashed whole before Ray starts. A URI's are not: that would
+# download them to the driver; the object store checks its own transfers.
+CHECKSUM_MAX_BYTES = 2 * 2**30
 
 
 def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing: bool = True) -> dict[str, Manifest]:
     """Every dataset of the grid is prepared (digits and other input-free ones are prepared here,
-    unless not `prepare_missing`: a dry run leaves them to `run`), its small splits match their
-    checksums, and its images fit the trials' settings. Each dataset's manifest, read once for
-    every check before Ray."""
+    unless not `prepare_missing`: a dry run leaves them to `run`), its shards are the manifest's
+    (a local dataset's small splits by their checksums too), and its images fit the trials'
+    settings. Read where the data is, a URI's too: nothing is copied to the driver. Each
+    dataset's manifest, read once for every check before Ray."""
     trials = spec.trials()
     if storage.is_uri(data_root):
         storage.check_folder(data_root, f"{source}: data_root")  # its scheme, and that it answers
@@ -45,21 +48,22 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
                 continue
             print(f"preparing {name} in {data_root} ...")
             prepare(name, data_root)
-        folder = remote.fetch(data_root, name)
-        manifest = manifests[name] = load_manifest(folder)
+        where = remote.location(data_root, name)
+        manifest = manifests[name] = load_manifest(where)
         for t in (t for t in trials if t.dataset == name):
             try:
                 stored_shape(manifest, t.image_size)
             except UserError as e:
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
-        for split in manifest.splits:  # hashing every byte is cheap for small splits only
-            verify_split(folder, manifest, split, checksums=manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES)
+        for split in manifest.splits:  # hashing every byte is cheap for small local splits only
+            hashed = not storage.is_uri(data_root) and manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES
+            verify_split(where, manifest, split, checksums=hashed)
     return manifests
 
 
 def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:
     """Each dataset's manifest, as `resume` finds them (the checks ran when the sweep started)."""
-    return {name: load_manifest(remote.fetch(data_root, name)) for name in dict.fromkeys(t.dataset for t in spec.trials())}
+    return {name: load_manifest(remote.location(data_root, name)) for name in dict.fromkeys(t.dataset for t in spec.trials())}
 
 
 def check_storage(spec: SweepSpec, source: str, storage_uri: str | None) -> str:

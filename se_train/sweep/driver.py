@@ -16,7 +16,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from se_train.config import Resources, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import load_manifest
-from se_train.data.pipeline import fits_in_memory, open_split
+from se_train.data.pipeline import open_split, trial_splits
 from se_train.train.loop import fit
 from se_train.train.session import in_train_worker, in_tune_trial
 
@@ -27,27 +27,26 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     """Fit one grid cell, from its last checkpoint when Tune restores it (a failure or `resume`)."""
     cfg = TrialConfig(**config)
     res = resources
-    dataset_dir = remote.fetch(data_root, cfg.dataset)
+    where = remote.location(data_root, cfg.dataset)
+    splits = trial_splits(load_manifest(where), cfg.image_size, cfg.test_split, res.in_memory_mb)
+    held = [split for split, in_memory in splits.items() if in_memory]
+    # Only splits too big to hold go through Ray Data; each worker reads its rows of the others.
+    stream = lambda split: open_split(where, split, cfg.image_size)  # noqa: E731
     if res.workers_per_trial == 1:
-        with in_tune_trial(lambda split: open_split(dataset_dir, split, cfg.image_size).iterator(), cfg.compile) as session:
+        dataset_dir = remote.fetch(data_root, cfg.dataset, held)
+        with in_tune_trial(lambda split: stream(split).iterator(), cfg.compile) as session:
             fit(cfg, dataset_dir, res, session)
         return
     # Ray Train's controller polls its workers every 2 s by default, which adds seconds to every
     # trial's start and end; Train passes this on from the trial to its controller and workers.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
-    manifest = load_manifest(dataset_dir)
-    # Only splits too big to hold go through Ray Data; each worker reads its rows of the others.
-    streamed = {
-        split: open_split(dataset_dir, split, cfg.image_size)
-        for split in manifest.splits
-        if (split != "test" or cfg.test_split) and not fits_in_memory(manifest, split, cfg.image_size, res.in_memory_mb)
-    }
+    streamed = {split: stream(split) for split in splits if split not in held}
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         worker_resources["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "resources": resources},
+        train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "held": held, "resources": resources},
         scaling_config=ray.train.ScalingConfig(
             num_workers=res.workers_per_trial,
             use_gpu=res.gpus_per_worker > 0,
@@ -70,7 +69,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
 
 def _train_worker(config: dict[str, Any]) -> None:
     cfg = TrialConfig(**config["trial"])  # a worker may be on another machine: it reads its own copy
-    fit(cfg, remote.fetch(config["data_root"], cfg.dataset), config["resources"], in_train_worker())
+    fit(cfg, remote.fetch(config["data_root"], cfg.dataset, config["held"]), config["resources"], in_train_worker())
 
 
 class ExactEvaluation(ray.train.DataConfig):

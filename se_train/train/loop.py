@@ -26,7 +26,7 @@ from torch import nn
 from se_train.config import Resources, TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
-from se_train.data.pipeline import BatchTransform, EpochBatches, fits_in_memory, input_shape, read_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, read_split, stored_shape, trial_splits
 from se_train.models.registry import build_model, count_parameters
 from se_train.result import Key, record
 from se_train.train import checkpoint
@@ -155,15 +155,14 @@ def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, in_m
     row once."""
     shape = stored_shape(manifest, cfg.image_size)
 
-    def source(split):
-        if fits_in_memory(manifest, split, cfg.image_size, in_memory_mb):
+    def source(split, held):
+        if held:
             return read_split(dataset_dir, split, cfg.image_size, session.rank, session.world, even=split == "train")
         return session.stream(split)
 
     return {
-        split: EpochBatches(source(split), shape, cfg.batch_size, shuffle=split == "train", seed=cfg.seed, device=session.device)
-        for split in ("train", "valid", "test")
-        if split in manifest.splits and (split != "test" or cfg.test_split)
+        split: EpochBatches(source(split, held), shape, cfg.batch_size, shuffle=split == "train", seed=cfg.seed, device=session.device)
+        for split, held in trial_splits(manifest, cfg.image_size, cfg.test_split, in_memory_mb).items()
     }
 
 
