@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -171,6 +172,17 @@ def _check_columns(path: str, footer: pq.FileMetaData, num_classes: int) -> None
             raise UserError(f"{path}: labels {stats.min}..{stats.max}, but the manifest has {num_classes} classes")
 
 
+FOOTER_READERS = 16
+
+
+def _footer(fs: pyarrow.fs.FileSystem, path: str, where: str) -> pq.FileMetaData:
+    try:
+        with fs.open_input_file(path) as f:
+            return pq.ParquetFile(f).metadata
+    except Exception as e:  # noqa: BLE001 - any unreadable footer is a corrupt shard
+        raise UserError(f"{where}: unreadable Parquet shard ({e})") from None
+
+
 def verify_split(folder: str | Path, manifest: Manifest, split: str, *, checksums: bool) -> list[str]:
     """Check a split's shards against the manifest and return their paths in the folder's file
     system (`storage.filesystem`): the folder may be local or a URI's, checked the same way.
@@ -184,17 +196,16 @@ def verify_split(folder: str | Path, manifest: Manifest, split: str, *, checksum
     fs, root = storage.filesystem(str(folder))
     shards = manifest.splits[split].shards
     paths = [f"{root.rstrip('/')}/{shard.file}" for shard in shards]
-    for shard, path, found in zip(shards, paths, storage.info(fs, paths, str(folder))):
-        where = storage.join(str(folder), shard.file)
+    wheres = [storage.join(str(folder), shard.file) for shard in shards]
+    for shard, where, found in zip(shards, wheres, storage.info(fs, paths, str(folder))):
         if found.type != pyarrow.fs.FileType.File:
             raise UserError(f"{where}: shard listed in the manifest is missing")
         if found.size != shard.bytes:
             raise UserError(f"{where}: {found.size} bytes, manifest says {shard.bytes}")
-        try:
-            with fs.open_input_file(path) as f:
-                footer = pq.ParquetFile(f).metadata
-        except Exception as e:  # noqa: BLE001 - any unreadable footer is a corrupt shard
-            raise UserError(f"{where}: unreadable Parquet shard ({e})") from None
+    # Footers read side by side: from a bucket each one is a round trip.
+    with ThreadPoolExecutor(FOOTER_READERS) as pool:
+        footers = list(pool.map(lambda pw: _footer(fs, *pw), zip(paths, wheres)))
+    for shard, path, where, footer in zip(shards, paths, wheres, footers):
         if footer.num_rows != shard.rows:
             raise UserError(f"{where}: {footer.num_rows} rows, manifest says {shard.rows}")
         _check_columns(where, footer, manifest.num_classes)
