@@ -110,8 +110,8 @@ def bench_overhead(data_root: Path, trials: int = 8, concurrent: int = 1, gpu: b
     """`trials` small trials (simple_cnn on digits, one seed each) as plain in-process PyTorch
     loops, one after another, and as one sweep `concurrent` at a time: both wall times, their
     ratio, the fixed cost per trial and the most Ray worker processes seen during the sweep."""
-    folder = prepare("digits", data_root)
     device = device_for(gpu, "overhead")
+    folder = prepare("digits", data_root)
     cell = {"model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": False}
     train = {"epochs": epochs, "lr": 1e-3, "schedule": "constant"}
 

@@ -45,8 +45,8 @@ def _side_by_side(folder: Path, cfgs: list[TrialConfig], device: torch.device) -
 
 
 def bench_pack(data_root: Path, dataset: str = "fashion_mnist", seeds: int = 8, epochs: int = 1, gpu: bool = False) -> str:
-    folder = prepare(dataset, data_root)
     device = device_for(gpu, "pack")
+    folder = prepare(dataset, data_root)
     cell = {"model": "simple_cnn", "dataset": dataset, "activation": "relu", "se": False}
     train = {"epochs": epochs, "batch_size": 50, "lr": 1e-3, "schedule": "constant"}
     cfgs = [TrialConfig(**cell, **train, seed=seed) for seed in range(seeds)]
