@@ -103,7 +103,8 @@ def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], comman
         runs = exp.runs[exp.runs["experiment"] == meta["experiment"]]
         lines.append(
             f"  - `{meta['spec']['name']}` ({len(runs)} trials): `{meta.get('command') or meta.get('sweep_file', '?')}`, "
-            f"started {meta.get('started', '?')}, on {(meta.get('hardware') or {}).get('description', 'hardware not recorded')}"
+            f"started {meta.get('started', '?')}, wall time {_wall_time(meta, exp)}, "
+            f"on {(meta.get('hardware') or {}).get('description', 'hardware not recorded')}"
         )
     lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in repeats), *(f"- left out: {note}" for note in exp.notes), ""]
     return lines
@@ -216,8 +217,11 @@ def _mlflow_gaps(exp, gaps: dict[str, int]) -> list[str]:
     return [f"- MLflow: {len(gaps)} trial run(s) missed some results (tagged {INCOMPLETE_TAG}): {cells}"]
 
 
-def _wall_time(meta: dict, exp) -> str:
+def _wall_time(meta: dict, exp: Experiment) -> str:
+    """From the sweep's start to its last reported epoch, of the experiment `meta` describes."""
     if "started" not in meta or "timestamp" not in exp.epochs:
         return "?"
-    started = datetime.fromisoformat(meta["started"]).timestamp()
-    return hms(exp.epochs["timestamp"].max() - started)
+    own = exp.epochs.loc[exp.epochs["experiment"] == meta["experiment"], "timestamp"]
+    if own.empty:
+        return "?"
+    return hms(own.max() - datetime.fromisoformat(meta["started"]).timestamp())
