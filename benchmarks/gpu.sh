@@ -34,7 +34,9 @@ mkdir -p "$out"
 
 case $step in
 speed)
-    [ -z "$rehearse" ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt"
+    # What runs here, and that it imports, before anything takes time.
+    "$py" -c 'import platform, ray, torch, se_train.cli; print("python", platform.python_version(), "ray", ray.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available())' > "$out/gpu.txt" 2>&1 || { cat "$out/gpu.txt"; exit 1; }
+    [ -z "$rehearse" ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$out/gpu.txt"
     if [ -z "$rehearse" ]; then
         timeout 300 "$py" -m se_train.cli bench model --image-size 224 --batch-size 128 --compile --profile > "$out/bench-model.txt" 2>&1
         timeout 60 "$py" benchmarks/se_block.py > "$out/se-block.txt" 2>&1
