@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import resource
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -41,6 +42,9 @@ def _ray_workers() -> int:
 def _gpu_utilisation(samples: list[float]):
     """nvidia-smi's GPU utilisation (% of time a kernel ran), every 200 ms while the block runs,
     appended to `samples`."""
+    if shutil.which("nvidia-smi") is None:  # a GPU machine without the tool: no samples, said so
+        yield
+        return
     smi = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"],
                            stdout=subprocess.PIPE, text=True)
     try:
@@ -57,12 +61,13 @@ class SweepTiming:
     peak_workers: int  # most Ray worker processes seen at once
     mb_per_trial: float  # the experiment folder
     checkpoint_mb_per_trial: float
-    gpu_use: list[float]  # nvidia-smi utilisation samples, % (none on the CPU)
+    on_gpu: bool
+    gpu_use: list[float]  # nvidia-smi utilisation samples, %
 
     def gpu_line(self, width: int = 39) -> str:
         label = f"{'GPU utilisation during the sweep':<{width}}:"
         if not self.gpu_use:
-            return f"{label}      n/a (on the CPU)"
+            return f"{label}      n/a ({'no nvidia-smi' if self.on_gpu else 'on the CPU'})"
         return (f"{label} {mean(self.gpu_use):8.0f} % mean, {max(self.gpu_use):.0f} % max "
                 f"(nvidia-smi, {len(self.gpu_use)} samples 0.2 s apart)")
 
@@ -97,7 +102,7 @@ def timed_sweep(data_root: Path, cell: dict, train: dict, seeds: int, concurrent
         files = [p for p in Path(tmp).rglob("*") if p.is_file()]
         disk = sum(p.stat().st_size for p in files) / seeds / 2**20
         checkpoints = sum(p.stat().st_size for p in files if p.name == CHECKPOINT_FILE) / seeds / 2**20
-    return SweepTiming(ray_start, seconds, peak[0], disk, checkpoints, gpu_use)
+    return SweepTiming(ray_start, seconds, peak[0], disk, checkpoints, gpu, gpu_use)
 
 
 def device_for(gpu: bool, what: str) -> torch.device:
