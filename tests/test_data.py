@@ -18,7 +18,7 @@ import torch
 
 from se_train.cli import main
 from se_train.data.manifest import load_manifest, verify_split
-from se_train.data.pipeline import BatchDecoder, BatchTransform, EpochBatches, open_split, read_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split
 from se_train.data.prepare import prepare
 from se_train.errors import UserError
 
