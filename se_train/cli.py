@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
         ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
         check_storage(spec, str(args.sweep), args.storage)
-        print(describe(spec))
+        print(describe(spec, args.spread))
         return
     command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-cpus", type=Number(int, 1, 100_000), help=NUM_CPUS_HELP)
     p.add_argument("--max-concurrent", type=COUNT, help=MAX_CONCURRENT_HELP)
-    p.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the expanded grid (with seeds:, its power preview) and exit")
+    p.add_argument("--spread", type=Number(float, 0, 100, above_low=True), metavar="POINTS",
+                   help="with --dry-run: a difference's per-seed standard deviation in accuracy points (e.g. from a pilot's report), to give the power preview in points")
     p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
     p.set_defaults(func=_run)
 
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")
-    p.add_argument("--sweeps", type=Number(int, 1, 1_000_000), default=2000, help="decide: simulated sweeps per scenario")
+    p.add_argument("--sweeps", type=Number(int, 1, 200_000), default=20_000, help="decide: simulated sweeps per scenario")
     p.add_argument("--real", type=Path, default=Path("results/study"), help="decide: a report folder whose real seeds are resampled")
     p.set_defaults(func=_bench)
     return parser

@@ -164,10 +164,11 @@ SeedMetric = Literal[Key.VALID_ACC.value, Key.TEST_ACC.value]  # what an adaptiv
 
 
 class Seeds(BaseModel):
-    """Seeds until each SE and SELU effect is decided (`se_train/decide.py`), in place of `grid.seed`:
-    every cell first runs seeds 0..start-1; an effect still open adds the next seed to both of its
-    cells, up to `max`. `margin`: points of accuracy within which an effect is no practical
-    difference. `confidence`: for all of a sweep's verdicts together."""
+    """Seeds until each effect is decided (`se_train/decide.py`), in place of `grid.seed`: every
+    cell first runs seeds 0..start-1; an effect still open adds the next seed to both of its cells,
+    up to `max`. `margin`: points of accuracy within which an effect is no practical difference.
+    `confidence`: for all of a sweep's verdicts together. `method`: fixed-horizon (the most power
+    for planned looks start..max) or anytime (valid at every n, so a sweep may grow its max)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -176,6 +177,8 @@ class Seeds(BaseModel):
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
     metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
+    method: Literal["fixed-horizon", "anytime"] = "fixed-horizon"  # as decide.METHODS
+    rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: decide.RHO, measured
 
     @field_validator("max")
     @classmethod
@@ -184,6 +187,17 @@ class Seeds(BaseModel):
         if start is not None and v < start:
             raise ValueError(f"{v} is below start ({start}); no cell runs more than max seeds")
         return v
+
+
+class Compare(BaseModel):
+    """A comparison the sweep decides: `treated` against `control` on one grid axis, paired by seed
+    within cells that agree on every other axis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axis: str
+    treated: Any
+    control: Any
 
 
 class SweepSpec(BaseModel):
@@ -201,6 +215,7 @@ class SweepSpec(BaseModel):
     tracking: Tracking = Tracking()
     search: Search | None = None  # none: every cell at the file's settings, as always
     seeds: Seeds | None = None  # none: the grid's seeds, fixed in advance
+    compare: list[Compare] | None = None  # none: SE − no SE and SELU − ReLU, wherever their axes vary
 
     @field_validator("name")
     @classmethod

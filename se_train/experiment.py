@@ -77,6 +77,11 @@ def check_sweep(meta: Any, path: str) -> dict[str, Any]:
     for key in ("spec", "sweep_file"):
         if key not in meta:
             raise UserError(f"{path}: no {key!r}; {advice}")
+    seeds = meta["spec"].get("seeds") if isinstance(meta["spec"], dict) else None
+    if isinstance(seeds, dict) and "method" not in seeds:
+        # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
+        # its reports and resumes go on deciding as it did.
+        meta["spec"]["seeds"] = {**seeds, "method": "anytime", "rho": 0.1}
     try:
         SweepSpec.model_validate(meta["spec"])
     except ValidationError as e:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from se_train.config import GRID_AXES_REQUIRED, SEARCHABLE, SweepSpec, TrialConfig
+from se_train.decide import Comparison, effects_of
 from se_train.errors import UserError
 from se_train.result import Key
 from se_train.models.catalog import options_taken
@@ -110,6 +111,8 @@ def parse_sweep(raw: Any, source: str) -> SweepSpec:
         _check_seeds(spec, source)
     if spec.search:
         _check_search(spec, source)
+    if spec.compare:
+        _check_compare(spec, source)
     for i, cell in enumerate(spec.cells()):
         try:
             trial = TrialConfig(**cell)
@@ -149,6 +152,27 @@ def _check_seeds(spec: SweepSpec, source: str) -> None:
         raise UserError(f"{source}: seeds.metric: test_acc needs the test split, which train.test_split: false leaves unread")
     if spec.stopping.asha:
         raise UserError(f"{source}: stopping.asha: a trial stopped early has no final {spec.seeds.metric} to pair; drop asha or seeds:")
+
+
+def _check_compare(spec: SweepSpec, source: str) -> None:
+    """Each comparison names a grid axis and two of its values, of the grid's own types, and pairs
+    at least two cells that differ only there."""
+    axes = [a for a in spec.axes() if a != "seed"]
+    for i, c in enumerate(spec.compare):
+        where = f"compare[{i}]"
+        if c.axis not in axes:
+            raise UserError(f"{source}: {where}.axis: {c.axis!r} is not a grid axis (one of {', '.join(axes)})")
+        values = list(dict.fromkeys(v for grid in spec.grids() for v in grid.get(c.axis, [])))
+        for side in ("treated", "control"):
+            value = getattr(c, side)
+            # the grid's own type: a 1 is not true, and "1e-3" (text to YAML) is not 0.001
+            if not any(type(value) is type(v) and value == v for v in values):
+                raise UserError(f"{source}: {where}.{side}: {value!r} is not a value of grid.{c.axis} ({', '.join(repr(v) for v in values)})")
+        if c.treated == c.control:
+            raise UserError(f"{source}: {where}: treated and control are both {c.treated!r}; compare two values")
+        if not effects_of(spec.cells(), spec.axes(), [Comparison(c.axis, c.treated, c.control)]):
+            raise UserError(f"{source}: {where}: pairs no cells: no cell at {c.axis}={c.treated!r} has a twin at {c.axis}={c.control!r} "
+                            "with every other axis the same")
 
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")

@@ -1,9 +1,12 @@
-"""The decision code of adaptive seeds (`se_train/decide.py`) against values computed by hand, and
-the `seeds:` block's bad input refused in one line that names the field (no Ray)."""
+"""The effect engine (`se_train/decide.py`) against values computed by hand and by independent
+references (root-finding on the mixture martingale, a separate simulation of the repeated
+t-intervals, scipy's t interval), and the `seeds:` and `compare:` blocks' bad input refused in one
+line that names the field (no Ray)."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,11 +14,17 @@ import yaml
 
 from se_train.cli import main
 from se_train.sweep_file import parse_sweep
-from se_train.decide import RHO, Progress, Rule, effects_of, half_width, history, look, value_of
+from scipy import optimize, stats
+
+from se_train.decide import ANYTIME, FIXED_HORIZON, Comparison, Progress, Rule, effects_of, half_width, history, look, preview, simulate, value_of
 from se_train.errors import UserError
 
 
-def mixture(diffs: list[float], m: float, rho: float = RHO) -> float:
+def anytime(start: int, max: int, margin: float, alpha: float, rho: float = 0.1) -> Rule:
+    return Rule(ANYTIME, start, max, margin, alpha, rho=rho)
+
+
+def mixture(diffs: list[float], m: float, rho: float = 0.1) -> float:
     """M_n(m) straight from its definition: sqrt(ρ/(n+ρ)) (1 − S²/((n+ρ)V))^(−n/2)."""
     d = np.asarray(diffs) - m
     n, s, v = len(d), d.sum(), (d**2).sum()
@@ -25,26 +34,78 @@ def mixture(diffs: list[float], m: float, rho: float = RHO) -> float:
 def test_half_width_by_hand():
     # n = 3, sd 1, α = 0.05, ρ = 0.1: q = (sqrt(3.1 / 0.1) / 0.05)^(−2/3) = 111.355^(−2/3) = 0.043203;
     # a = 3.1 (1 − q) = 2.96607; half = sqrt(a · 2 / (9 − 3a)) = sqrt(5.93214 / 0.10179) = 7.634
-    assert half_width(3, 1.0, 0.05) == pytest.approx(7.634, abs=2e-3)
+    assert half_width(3, 1.0, 0.05, 0.1) == pytest.approx(7.634, abs=2e-3)
     assert half_width(6, 2.0, 0.05) == pytest.approx(2 * half_width(6, 1.0, 0.05))  # scales with the spread
     assert half_width(2, 1.0, 0.05) == math.inf  # two seeds rule nothing out at 95%
     assert half_width(1, 1.0, 0.05) == math.inf
     assert half_width(10, 1.0, 0.0125) > half_width(10, 1.0, 0.05)  # a smaller share of α: wider
 
 
-@pytest.mark.parametrize("diffs", [[1.0, 2.0, 3.0, 2.5], [0.3, -0.1, 0.2, 0.4, 0.0, 0.1, 0.25], [5.0, 7.0, 6.5, 4.0, 6.0]])
-def test_interval_ends_are_where_the_mixture_reaches_one_over_alpha(diffs):
+@pytest.mark.parametrize("rho", [0.1, 0.3, 1.0])
+@pytest.mark.parametrize("diffs", [[1.0, 2.0, 3.0, 2.5], [0.3, -0.1, 0.2, 0.4, 0.0, 0.1, 0.25], [5.0, 7.0, 6.5, 4.0, 6.0, 5.5]])
+def test_anytime_interval_ends_are_the_roots_of_the_mixture_martingale(diffs, rho):
+    # The reference: the two roots of M_n(m) = 1/α, found by bracketing on either side of the mean.
     alpha = 0.05
-    got = look(diffs, len(diffs), Rule(2, 20, 0.1, alpha))
+    got = look(diffs, len(diffs), anytime(2, 20, 0.1, alpha, rho))
     assert got.mean == pytest.approx(np.mean(diffs))
-    assert mixture(diffs, got.low) == pytest.approx(1 / alpha, rel=1e-6)
-    assert mixture(diffs, got.high) == pytest.approx(1 / alpha, rel=1e-6)
-    assert mixture(diffs, got.mean) < 1 / alpha  # inside: not rejected
+    if math.isinf(got.high):  # too few seeds: M_n stays below 1/α everywhere
+        assert max(mixture(diffs, got.mean + k, rho) for k in (1e2, 1e4, 1e6)) < 1 / alpha
+        return
+    root = lambda m: mixture(diffs, m, rho) - 1 / alpha  # noqa: E731
+    far = 1e3 * (np.std(diffs) + 1)
+    assert got.low == pytest.approx(optimize.brentq(root, got.mean - far, got.mean), rel=1e-9, abs=1e-12)
+    assert got.high == pytest.approx(optimize.brentq(root, got.mean, got.mean + far), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("start, last, alpha", [(3, 20, 0.05), (3, 20, 0.0125), (4, 6, 0.025)])
+def test_fixed_horizon_intervals_cover_the_true_mean_at_every_look_together(start, last, alpha):
+    # An independent simulation: other seed, other σ and mean, scipy.stats' t instead of the
+    # boundary's own arithmetic. The share of sweeps in which some look's interval misses the
+    # true mean is α (Monte Carlo: 60,000 paths, 4.5 standard errors of tolerance).
+    rule = Rule(FIXED_HORIZON, start, last, 0.0, alpha)
+    rng = np.random.default_rng(7)
+    mu, sigma, paths = 3.0, 2.5, 60_000
+    x = mu + sigma * rng.standard_normal((paths, last))
+    missed = np.zeros(paths, dtype=bool)
+    for n in range(start, last + 1):
+        d = x[:, :n]
+        half = rule.factor(n) * d.std(axis=1, ddof=1)
+        missed |= np.abs(d.mean(axis=1) - mu) > half
+    se = math.sqrt(alpha * (1 - alpha) / paths)
+    assert abs(missed.mean() - alpha) < 4.5 * se, (missed.mean(), alpha)
+    # At the last look the boundary is wider than one t-interval at α (the price of looking early),
+    # narrower than a Bonferroni over every look.
+    one = stats.t.ppf(1 - alpha / 2, last - 1) / math.sqrt(last)
+    bonferroni = stats.t.ppf(1 - alpha / 2 / (last - start + 1), last - 1) / math.sqrt(last)
+    assert one < rule.factor(last) < bonferroni
+
+
+def test_a_fixed_n_effect_is_scipys_t_interval_over_the_seeds_both_cells_ran():
+    treated = {0: 91.0, 1: 92.5, 2: 90.0, 5: 93.0}
+    control = {0: 90.0, 1: 90.5, 2: 90.5, 5: 91.0, 7: 88.0}  # seed 7 has no pair
+    (got,) = history(treated, control, Rule.fixed_n())
+    d = np.array([1.0, 2.0, -0.5, 2.0])
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (got.seeds, got.n) == (4, 4) and got.mean == pytest.approx(d.mean())
+    assert (got.low, got.high) == (pytest.approx(low), pytest.approx(high))
+    assert got.verdict == "unresolved at max"  # [−0.6, +2.9] holds 0 and no more seeds will come
+    (one,) = history({0: 91.0}, {0: 90.0}, Rule.fixed_n())
+    assert math.isinf(one.high) and one.verdict == "unresolved at max"
+
+
+@pytest.mark.parametrize("rule", [anytime(3, 12, 0.3, 0.0125, 0.3), Rule(FIXED_HORIZON, 3, 12, 0.3, 0.0125), Rule(FIXED_HORIZON, 4, 6, 0.5, 0.05)])
+def test_the_vectorised_simulation_decides_as_the_searchers_history(rule):
+    rng = np.random.default_rng(3)
+    diffs = rng.standard_normal((300, rule.max)) + rng.choice([0.0, 0.5, 1.5], (300, 1))
+    verdicts, seeds = simulate(diffs, rule)
+    for row, v, k in zip(diffs, verdicts, seeds):
+        last = history(dict(enumerate(row)), dict.fromkeys(range(rule.max), 0.0), rule)[-1]
+        assert (last.verdict, last.seeds) == (v, k)
 
 
 def test_verdicts_by_hand():
-    rule = Rule(start=3, max=6, margin=1.0, alpha=0.05)
-    # mean 10, sd 1, n 4: half = 3.27 (half_width(4, 1, 0.05)): [6.73, 13.27] excludes 0
+    rule = anytime(start=3, max=6, margin=1.0, alpha=0.05)
+    # mean 10, sd 1, n 4: half = 3.27 (half_width(4, 1, 0.05, 0.1)): [6.73, 13.27] excludes 0
     assert look([9.0, 10.0, 11.0, 10.0], 4, rule).verdict == "better"
     assert look([-9.0, -10.0, -11.0, -10.0], 4, rule).verdict == "worse"
     # mean 0, sd 0.1, n 4: half 0.33 inside ±1
@@ -55,7 +116,7 @@ def test_verdicts_by_hand():
 
 
 def test_history_looks_from_start_and_stops_at_the_first_verdict():
-    rule = Rule(start=3, max=6, margin=0.01, alpha=0.05)
+    rule = anytime(start=3, max=6, margin=0.01, alpha=0.05)
     control = dict.fromkeys(range(6), 0.0)
     big = {0: 10.0, 1: 11.0, 2: 9.0, 3: 10.0, 4: 10.5, 5: 9.5}
     looks = history(big, control, rule)
@@ -82,7 +143,10 @@ def test_effects_pair_cells_that_differ_only_in_the_effect_axis():
         ("SELU - ReLU", str({"model": "m", "dataset": "d", "se": False, "lr": 0.1})),
         ("SELU - ReLU", str({"model": "m", "dataset": "d", "se": True, "lr": 0.1})),
     ])
-    assert Rule.of(type("S", (), {"start": 3, "max": 9, "margin": 0.3, "confidence": 0.95})(), len(found)).alpha == pytest.approx(0.0125)
+    seeds = type("S", (), {"start": 3, "max": 9, "margin": 0.3, "confidence": 0.95, "metric": "valid_acc", "method": FIXED_HORIZON, "rho": None})()
+    assert Rule.of(seeds, len(found)).alpha == pytest.approx(0.0125)
+    models = effects_of(cells + [{**cells[0], "model": "n"}], axes, [Comparison("model", "n", "m")])
+    assert [(e.name, e.where) for e in models] == [("model: n - m", {"dataset": "d", "activation": "relu", "se": False, "lr": 0.1})]
 
 
 def test_a_run_value_is_its_best_valid_accuracy_or_its_test_accuracy_in_points():
@@ -96,7 +160,7 @@ def test_a_run_value_is_its_best_valid_accuracy_or_its_test_accuracy_in_points()
 def test_progress_names_the_open_effects():
     axes = ["model", "dataset", "activation", "se", "seed"]
     runs = [{"model": "m", "dataset": "d", "activation": a, "se": False, "seed": s} for a in ("relu", "selu") for s in (0, 1)]
-    seeds = type("Seeds", (), {"start": 3, "max": 5, "margin": 0.1, "confidence": 0.95})()
+    seeds = type("Seeds", (), {"start": 3, "max": 5, "margin": 0.1, "confidence": 0.95, "metric": "valid_acc", "method": ANYTIME, "rho": None})()
     state = Progress.of(runs, axes, seeds)  # two cells over two seeds each: one effect, at α 0.05
     assert len(state.effects) == 1 and state.rule.alpha == pytest.approx(0.05)
     for run in runs:
@@ -153,3 +217,51 @@ def test_the_live_views_total_counts_the_trials_still_to_come():
     # 3 of 4 epochs done in 30 s; 3 more trials of 2 epochs to come: 7 epochs left at 10 s each
     assert "5 trials: 1 done, 1 running, 3 to come; elapsed 00:00:30, ETA 00:01:10" in block
     assert block.rstrip().endswith("effects: 1; open: x")
+
+
+TWO_MODELS = {**BASE, "grid": {**BASE["grid"], "model": ["simple_cnn", "resnet50"]}}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({**BASE, "compare": [{"axis": "lr", "treated": 0.1, "control": 0.2}]},
+     "s.yaml: compare[0].axis: 'lr' is not a grid axis (one of model, dataset, activation, se)"),
+    ({**BASE, "compare": [{"axis": "activation", "treated": "selux", "control": "relu"}]},
+     "s.yaml: compare[0].treated: 'selux' is not a value of grid.activation ('relu', 'selu')"),
+    ({**BASE, "compare": [{"axis": "activation", "treated": "selu", "control": "relu"}, {"axis": "se", "treated": 0, "control": False}]},
+     "s.yaml: compare[1].treated: 0 is not a value of grid.se (False)"),  # a 0 is not false: no coercion
+    ({**TWO_MODELS, "compare": [{"axis": "model", "treated": "resnet50", "control": "resnet50"}]},
+     "s.yaml: compare[0]: treated and control are both 'resnet50'; compare two values"),
+    ({**BASE, "grid": [{**BASE["grid"], "activation": ["relu"]}, {**BASE["grid"], "activation": ["selu"], "model": ["resnet50"]}],
+      "compare": [{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}]},
+     "s.yaml: compare[0]: pairs no cells: no cell at model='resnet50' has a twin at model='simple_cnn' with every other axis the same"),
+    ({**BASE, "compare": [{"axis": "activation", "treated": "selu"}]}, "s.yaml: compare.0.control: required field is missing"),
+    ({**BASE, "seeds": {**BASE["seeds"], "method": "bayes"}}, "s.yaml: seeds.method: Input should be 'fixed-horizon' or 'anytime'"),
+])
+def test_a_bad_comparison_is_one_line_naming_it_before_ray(raw, message, tmp_path, capsys):
+    with pytest.raises(UserError) as caught:
+        parse_sweep(raw, "s.yaml")
+    assert str(caught.value) == message
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.dump(raw, sort_keys=False))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.removeprefix("s.yaml") in err
+
+
+def test_a_dry_run_lists_the_named_comparisons_and_previews_their_power(tmp_path, capsys):
+    raw = {**TWO_MODELS, "data_root": str(tmp_path / "data"), "compare": [{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.dump(raw, sort_keys=False))
+    assert main(["run", str(path), "--dry-run", "--spread", "0.5"]) == 0
+    out = capsys.readouterr().out
+    # two effects (one per activation), fixed-horizon at 97.5% each, seeds 3..10
+    assert "model: resnet50 - simple_cnn, dataset=digits, activation=relu, se=False" in out
+    assert "power (fixed-horizon, 2 effect(s), 0.975 each): the first look that can decide anything is at 3 seeds" in out
+    rule = Rule(FIXED_HORIZON, 3, 10, 0.3, 0.025)
+    detect = float(re.search(r"an effect of ([\d.]+)σ is called better by 10 seeds in 80% of sweeps = ([\d.]+) points", out).group(1))
+    verdicts, _ = simulate(detect + np.random.default_rng(11).standard_normal((20_000, 10)), rule)  # fresh draws
+    assert (verdicts == "better").mean() == pytest.approx(0.8, abs=0.02)
+    assert f"warning: margin 0.3 points is below what 10 seeds can prove (~{rule.factor(10) * 0.5:.2f} points)" in out
+    assert preview(anytime(3, 20, 0.3, 0.0125, 0.3), 4)[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max"
+    four = preview(Rule(FIXED_HORIZON, 3, 20, 0.3, 0.0125), 4)  # the study's design: its looks at 3 and 4 seeds are 206σ and 20σ wide
+    assert four[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max, or use method: anytime"

@@ -17,7 +17,8 @@ from scipy import stats
 from se_train.cli import main
 from se_train.errors import UserError
 from se_train.report import tables
-from se_train.report.collect import collect
+from se_train.report.collect import Experiment, collect
+from se_train.report.effects import effects
 from se_train.report.summary import write_report
 from se_train.trial_status import hms
 
@@ -108,7 +109,13 @@ def test_a_cell_with_some_seeds_diverged_names_them():
     assert tables.seeds_cell(group, "max_valid_acc", percent=True) == "91.00 ± 1.41 (2); 1/3 diverged @ epoch 3"
 
 
-def test_effect_interval_is_the_paired_t_interval():
+def _fixed_seeds(runs: pd.DataFrame, axes: list[str]) -> Experiment:
+    """`runs` as one experiment of a sweep whose grid lists its seeds."""
+    spec = {"name": "e", "grid": {"model": ["simple_cnn"], "dataset": ["d"], "activation": ["relu"], "se": [False]}}
+    return Experiment([{"experiment": "e", "spec": spec}], axes, pd.DataFrame(), runs.assign(experiment="e"), [])
+
+
+def test_a_fixed_seed_sweeps_effect_is_the_paired_t_interval():
     accs = {0: (0.90, 0.92), 1: (0.91, 0.935), 2: (0.89, 0.905)}  # seed: (relu, selu)
     runs = pd.DataFrame(
         [
@@ -117,13 +124,14 @@ def test_effect_interval_is_the_paired_t_interval():
             for act, acc in zip(("relu", "selu"), pair)
         ]
     )
-    eff = tables.effects(runs, ["model", "dataset", "activation", "se", "seed"])
+    eff, methods = effects(_fixed_seeds(runs, ["model", "dataset", "activation", "se", "seed"]))
     (selu,) = eff[eff["effect"] == "SELU - ReLU"].itertuples()
     diffs = np.array([2.0, 2.5, 1.5])
     half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)
     assert selu.n == 3 and selu.mean == pytest.approx(2.0)
     assert (selu.ci_low, selu.ci_high) == pytest.approx((2.0 - half, 2.0 + half))
-    assert "excludes 0" in selu.verdict
+    assert selu.verdict == "better" and selu.method == "fixed n, t-interval 95%" and not selu.adaptive
+    assert len(methods) == 1 and "Student t interval at 95% per effect" in methods[0]
 
 
 def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
@@ -147,7 +155,7 @@ def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
     axes = ["model", "dataset", "activation", "se", "seed", "image_size"]
     table = tables.study_table(runs, axes)
     assert sorted(table[("", "", "dataset")]) == ["cifar10", "mnist"]
-    eff = tables.effects(runs, axes)
+    eff, _ = effects(_fixed_seeds(runs, axes))
     assert sorted(eff.loc[eff["effect"] == "SELU - ReLU", "dataset"]) == ["cifar10", "mnist"]
     assert all(eff["n"] == 2)
     (png,), best_only = plots.curves(epochs, runs, axes, tmp_path)

@@ -1,6 +1,8 @@
 """Adaptive seeds on a real local Ray, on digits: a large effect stops at `start` while a zero one
-runs to `max`, the arms of every effect run the same seeds, and a driver killed mid-sweep resumes
-without rerunning a finished seed and ends with the same verdicts."""
+runs to `max`, the arms of every effect run the same seeds, a driver killed mid-sweep resumes
+without rerunning a finished seed and ends with the same verdicts, a study report keeps an
+adaptive sweep's verdicts, an anytime sweep grows when its max is raised, and a `compare:` on the
+model axis decides at its first look."""
 
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from se_train.errors import UserError
 from se_train.report.collect import collect
 from se_train.report.status import status
 from se_train.report.summary import write_report
+from se_train.sweep.runner import _check_growth
+from se_train.sweep_file import parse_sweep
 from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, trial_progress, wait_for
 
 pytestmark = pytest.mark.ray
@@ -32,7 +37,7 @@ GRIDS = [
 START, MAX = 4, 6
 
 
-def _sweep(tmp_path: Path, name: str, resources: dict | None = None) -> Path:
+def _sweep(tmp_path: Path, name: str, resources: dict | None = None, **changes) -> Path:
     raw = {
         "name": name,
         "data_root": str(tmp_path.parent / "data"),  # prepared once for the module
@@ -41,6 +46,7 @@ def _sweep(tmp_path: Path, name: str, resources: dict | None = None) -> Path:
         "train": {"schedule": "constant"},
         "seeds": {"start": START, "max": MAX, "margin": 0.01},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
+        **changes,
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -115,3 +121,70 @@ def test_a_killed_driver_resumes_without_rerunning_seeds_and_decides_the_same(ad
 
 def _effects(report: Path) -> pd.DataFrame:
     return pd.read_csv(report / "effects.csv").sort_values(["effect", "cell"]).reset_index(drop=True)
+
+
+def test_a_study_report_keeps_the_adaptive_sweeps_verdicts_and_intervals(adaptive, tmp_path):
+    # A fixed-seed sweep over the zero effect's cells (seeds 4-7: two the adaptive sweep ran, two it
+    # never did) and over two cells of its own. The study must not re-analyse the adaptive effects
+    # with a fixed-n interval: the same verdicts, seeds and intervals as the sweep's own report.
+    fixed = _sweep(tmp_path, "fixed", grid=[
+        {**CELL, "activation": ["relu"], "se": [False, True], "lr": [1e-7], "seed": [4, 5, 6, 7]},
+        {**CELL, "activation": ["relu", "selu"], "se": [False], "lr": [1e-2], "seed": [0, 1]},
+    ], seeds=None)
+    experiment = run_with_hang_guard(fixed)
+    alone = _effects(write_report([str(adaptive)], tmp_path / "alone"))
+    study = write_report([str(adaptive), str(experiment)], tmp_path / "study")
+    pooled = _effects(study)
+    columns = ["effect", "cell", "verdict", "seeds", "n", "mean", "ci_low", "ci_high", "method"]
+    kept = pooled[pooled["adaptive"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[columns], alone[columns])
+    (own,) = pooled[~pooled["adaptive"]].itertuples()  # the fixed sweep's own SELU effect, at lr 1e-2
+    assert own.method == "fixed n, t-interval 95%" and own.seeds == 2 and "lr=0.01" in own.cell
+    summary = (study / "summary.md").read_text()
+    assert "repeated t-intervals for the planned looks at 4..6 seeds" in summary and "Student t interval at 95% per effect" in summary
+
+
+def test_an_anytime_sweep_grows_when_its_max_is_raised(ray_cluster, tmp_path):
+    # Anytime, 2 effects at 97.5%: the large effect is decided at 5 seeds (the first bounded look),
+    # the zero one is unresolved at 5. Raised to 6, only the zero effect's cells run seed 5.
+    path = _sweep(tmp_path, "grow", seeds={"start": START, "max": 5, "margin": 0.01, "method": "anytime"})
+    experiment = run_with_hang_guard(path)
+    assert set(map(tuple, _seeds(experiment).values())) == {tuple(range(5))}
+    before = {k: df for k, df in trial_progress(experiment).items()}
+    raw = yaml.safe_load(path.read_text())
+    raw["seeds"]["max"] = 6
+    path.write_text(yaml.safe_dump(raw))
+    assert run_with_hang_guard(path) == experiment
+    assert _seeds(experiment) == {
+        ("relu", False, 1e-3): list(range(5)), ("selu", False, 1e-3): list(range(5)),
+        ("relu", False, 1e-7): list(range(6)), ("relu", True, 1e-7): list(range(6)),
+    }
+    after = trial_progress(experiment)
+    assert all(after[k].equals(df) for k, df in before.items())  # nothing finished ran again
+    eff = _effects(write_report([str(experiment)], tmp_path / "report")).set_index("effect")
+    assert eff.loc["SELU - ReLU", "verdict"] == "better" and eff.loc["SELU - ReLU", "seeds"] == 5
+    assert eff.loc["SE - no SE", "verdict"] == "unresolved at max" and eff.loc["SE - no SE", "seeds"] == 6
+    assert "anytime, seeds 4-6" in eff.loc["SE - no SE", "method"]
+    # Under fixed-horizon the boundary holds only for its planned looks: growing is refused.
+    fixed = _sweep(tmp_path, "grow", seeds={"start": START, "max": 7, "margin": 0.01, "method": "fixed-horizon"})
+    with pytest.raises(UserError, match="only seeds.max may grow"):
+        run_with_hang_guard(fixed)
+    raw["seeds"]["max"] = 7
+    raw["seeds"]["method"] = "fixed-horizon"
+    refused = parse_sweep(raw, "grow.yaml")
+    with pytest.raises(UserError, match="only an anytime sweep can grow"):
+        _check_growth(refused.model_copy(update={"seeds": refused.seeds.model_copy(update={"max": 6})}), refused, "grow.yaml", "e")
+
+
+def test_a_comparison_of_two_models_decides_at_its_first_look(ray_cluster, tmp_path):
+    # One epoch on digits: the SimpleCNN reaches ~80% valid accuracy, ResNet-50 ~10% (results/smoke):
+    # a difference of tens of points, decided at 3 seeds, the first look.
+    path = _sweep(tmp_path, "models", grid={**CELL, "model": ["simple_cnn", "resnet50"], "activation": ["relu"], "se": [False], "lr": [1e-3]},
+                  seeds={"start": 3, "max": 5, "margin": 1.0}, compare=[{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}])
+    experiment = run_with_hang_guard(path)
+    runs = collect(str(experiment)).runs
+    assert sorted(runs["seed"]) == [0, 0, 1, 1, 2, 2]  # no seed past the first look
+    (row,) = _effects(write_report([str(experiment)], tmp_path / "report")).itertuples()
+    assert (row.effect, row.verdict, row.seeds) == ("model: resnet50 - simple_cnn", "worse", 3)
+    assert row.ci_high < 0 and "fixed-horizon, seeds 3-5" in row.method
+    assert "effects: 1 (1 worse); open: none" in status(str(experiment))

@@ -1,10 +1,11 @@
-"""`se-sweep bench decide`: the error rates of adaptive seeds, measured by simulation with the
-sweep's own decision code (`se_train.decide.history`, which the searcher and the report run),
-beside the rule users apply by hand: a 95% t-interval after every seed.
+"""`se-sweep bench decide`: the methods of adaptive seeds side by side, measured by simulation with
+the sweep's own decision code (`se_train.decide.simulate`, the vectorised `history` that the
+searcher and every report run), beside the rule users apply by hand: a 95% t-interval after
+every seed.
 
 Each simulated sweep is the study's 2 x 2 design (ReLU / SELU x no SE / SE): 4 effects, each over
-seeds 0..max-1, at confidence 0.95 split over the 4. Per-seed differences are in units of their own
-standard deviation σ, the margin is 0.3σ, seeds run from 3 to 20.
+seeds start..max, at confidence 0.95 split over the 4. Per-seed differences are in units of their
+own standard deviation σ, the margin is 0.3σ, seeds run from 3 to 20.
 """
 
 from __future__ import annotations
@@ -14,16 +15,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from se_train import experiment as layout
-from se_train.decide import DECIDED, EFFECTS, Rule, history
+from se_train.decide import ANYTIME, FIXED_HORIZON, FIXED_N, RHO, SHAPE, STUDY, Rule, simulate
 from se_train.errors import UserError
 
 START, MAX, MARGIN, CONFIDENCE, PER_SWEEP = 3, 20, 0.3, 0.95, 4  # PER_SWEEP: effects in the 2 x 2 design
-# Each effect's two cells (the 2 x 2 design's cells 0-3: relu, relu SE, selu, selu SE): a cell
-# runs as many seeds as the longer of its effects.
-CELLS = [(1, 0), (3, 2), (2, 0), (3, 1)]
+ALPHA = (1 - CONFIDENCE) / PER_SWEEP
+METHODS = {  # name: rule; the defaults first, then what they were chosen against
+    f"fixed-horizon (default, shape {SHAPE})": Rule(FIXED_HORIZON, START, MAX, MARGIN, ALPHA),
+    f"anytime (ρ {RHO})": Rule(ANYTIME, START, MAX, MARGIN, ALPHA),
+    "fixed-horizon, O'Brien–Fleming (shape 0)": Rule(FIXED_HORIZON, START, MAX, MARGIN, ALPHA, shape=0.0),
+    "fixed-horizon, Pocock (shape 0.5)": Rule(FIXED_HORIZON, START, MAX, MARGIN, ALPHA, shape=0.5),
+    "anytime (ρ 0.1, before)": Rule(ANYTIME, START, MAX, MARGIN, ALPHA, rho=0.1),
+    "anytime (ρ 1)": Rule(ANYTIME, START, MAX, MARGIN, ALPHA, rho=1.0),
+    "naive: 95% t-interval after every seed": Rule(FIXED_N, START, MAX, MARGIN, 0.05),
+}
+COLUMNS = ["method", "scenario", "effect_sigma", "wrong_per_effect", "wrong_per_sweep", "decided_by_max", "mean_seeds"]
 
 
 def real_differences(report: Path) -> np.ndarray:
@@ -36,10 +44,10 @@ def real_differences(report: Path) -> np.ndarray:
     runs = runs[runs["status"] == "completed"]
     keys = ["dataset", "model", "inputs", "lr", "epochs"]
     pooled = []
-    for axis, treated, control in EFFECTS.values():
-        others = [k for k in ("dataset", "model", "activation", "se") if k != axis] + keys[2:]
+    for c in STUDY:
+        others = [k for k in ("dataset", "model", "activation", "se") if k != c.axis] + keys[2:]
         for _, group in runs.groupby(list(dict.fromkeys(others)), dropna=False):
-            both = group[group[axis] == treated].merge(group[group[axis] == control], on="seed")
+            both = group[group[c.axis] == c.treated].merge(group[group[c.axis] == c.control], on="seed")
             d = (both["max_valid_acc_x"] - both["max_valid_acc_y"]).to_numpy() * 100
             if len(d) >= 2:
                 pooled.extend(d - d.mean())
@@ -49,86 +57,56 @@ def real_differences(report: Path) -> np.ndarray:
     return pooled / pooled.std(ddof=1)
 
 
-def _naive(diffs: np.ndarray) -> tuple[str, int]:
-    """What users do by hand: a 95% t-interval after every seed, stopping when it excludes 0 or
-    lies inside ±margin."""
-    for n in range(START, MAX + 1):
-        d = diffs[:n]
-        half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
-        low, high = d.mean() - half, d.mean() + half
-        if low > 0:
-            return "better", n
-        if high < 0:
-            return "worse", n
-        if -MARGIN < low and high < MARGIN:
-            return "equivalent", n
-    return "unresolved at max", MAX
+def measure(rule: Rule, noise: np.ndarray, effect: float) -> dict[str, float]:
+    """`noise`: (sweeps, PER_SWEEP, MAX) per-seed noise; each sweep's 4 effects of size `effect` (σ)."""
+    verdicts, seeds = simulate(effect + noise.reshape(-1, MAX), rule)
+    wrong = _wrong(verdicts, effect).reshape(len(noise), PER_SWEEP)
+    return {
+        "wrong_per_effect": float(wrong.mean()),
+        "wrong_per_sweep": float(wrong.any(axis=1).mean()),
+        "decided_by_max": float(np.isin(verdicts, ("better", "worse", "equivalent")).mean()),
+        "mean_seeds": float(seeds.mean()),
+    }
 
 
-def _ours(diffs: np.ndarray, rule: Rule) -> tuple[str, int]:
-    last = history(dict(enumerate(diffs)), dict.fromkeys(range(MAX), 0.0), rule)[-1]
-    return last.verdict, last.seeds
-
-
-def simulate(draw, effect: float, sweeps: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
-    """`sweeps` sweeps of 4 effects of true size `effect` (σ) with noise from `draw(rng, n)`; per
-    rule, the rate of each verdict, of wrong ones per effect and per sweep, and the seeds used."""
-    rule = Rule(START, MAX, MARGIN, (1 - CONFIDENCE) / PER_SWEEP)
-    rows = {}
-    for name, decide in (("se-sweep", lambda d: _ours(d, rule)), ("naive t, every seed", _naive)):
-        verdicts, wrong_sweeps, trials, seeds = [], 0, [], []
-        for _ in range(sweeps):
-            found = [decide(effect + draw(rng, MAX)) for _ in range(PER_SWEEP)]
-            wrong = [_wrong(v, effect) for v, _ in found]
-            wrong_sweeps += any(wrong)
-            verdicts += [v for v, _ in found]
-            seeds += [n for _, n in found]
-            per_cell = [max(n for (v, n), cells in zip(found, CELLS) if c in cells) for c in range(4)]
-            trials.append(sum(per_cell))
-        v = pd.Series(verdicts)
-        rows[name] = {
-            **{verdict: float((v == verdict).mean()) for verdict in (*DECIDED, "unresolved at max")},
-            "wrong": float(np.mean([_wrong(x, effect) for x in verdicts])),
-            "wrong_sweeps": wrong_sweeps / sweeps,
-            "seeds_mean": float(np.mean(seeds)),
-            "seeds_p90": float(np.percentile(seeds, 90)),
-            "trials_mean": float(np.mean(trials)),
-        }
-    return rows
-
-
-def _wrong(verdict: str, effect: float) -> bool:
-    """A zero effect called better or worse; an effect beyond the margin called equivalent or
-    the wrong way."""
+def _wrong(verdicts: np.ndarray, effect: float) -> np.ndarray:
+    """A zero effect called better or worse; an effect beyond the margin called equivalent or the
+    wrong way."""
     if effect == 0:
-        return verdict in ("better", "worse")
-    return verdict in ("equivalent", "worse" if effect > 0 else "better")
+        return np.isin(verdicts, ("better", "worse"))
+    return np.isin(verdicts, ("equivalent", "worse" if effect > 0 else "better"))
 
 
-def bench_decide(real: Path, sweeps: int = 2000, seed: int = 0) -> str:
+def bench_decide(real: Path, sweeps: int = 20_000, csv: Path = Path("results/bench/decide.csv"), seed: int = 0) -> str:
     pooled = real_differences(real)
-    scenarios = [
-        ("zero, normal", 0.0, lambda rng, n: rng.standard_normal(n)),
-        ("zero, t(3)", 0.0, lambda rng, n: rng.standard_t(3, n) / math.sqrt(3)),  # unit variance
-        (f"zero, resampled ({real})", 0.0, lambda rng, n: rng.choice(pooled, n)),
-        ("0.5σ, normal", 0.5, lambda rng, n: rng.standard_normal(n)),
-        ("1σ, normal", 1.0, lambda rng, n: rng.standard_normal(n)),
-        ("2σ, normal", 2.0, lambda rng, n: rng.standard_normal(n)),
+    shape = (sweeps, PER_SWEEP, MAX)
+    scenarios = [  # name, effect (σ), noise: every method sees the same draws
+        ("zero, normal", 0.0, lambda rng: rng.standard_normal(shape)),
+        ("zero, t(3)", 0.0, lambda rng: rng.standard_t(3, shape) / math.sqrt(3)),  # unit variance
+        (f"zero, resampled ({real})", 0.0, lambda rng: rng.choice(pooled, shape)),
+        ("0.5σ, normal", 0.5, lambda rng: rng.standard_normal(shape)),
+        ("1σ, normal", 1.0, lambda rng: rng.standard_normal(shape)),
+        ("2σ, normal", 2.0, lambda rng: rng.standard_normal(shape)),
     ]
-    rng = np.random.default_rng(seed)
+    rows = []
+    for number, (scenario, effect, draw) in enumerate(scenarios):
+        noise = draw(np.random.default_rng([seed, number]))
+        rows += [{"method": name, "scenario": scenario, "effect_sigma": effect, **measure(rule, noise, effect)} for name, rule in METHODS.items()]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv, index=False)
+    wrong_se = math.sqrt(0.05 * 0.95 / sweeps)
     lines = [
         f"{sweeps:,} simulated sweeps per scenario, each 4 effects (the 2 x 2 design), seeds {START} to {MAX}, margin {MARGIN}σ, "
-        f"confidence {CONFIDENCE} for the sweep (se-sweep: {1 - CONFIDENCE:.2f} / {PER_SWEEP} per effect); the resampled scenario "
-        f"draws from {len(pooled)} real per-seed differences, each effect's centred on its mean, in units of their sd",
+        f"confidence {CONFIDENCE} for the sweep ({ALPHA:.4g} per effect); every method sees the same draws; the resampled scenario "
+        f"draws from {len(pooled)} real per-seed differences, each effect's centred on its mean, in units of their sd. "
+        f"Monte Carlo standard error of a 5% rate: {wrong_se:.2%}. Written to {csv}.",
         "wrong: a zero effect called better or worse; an effect beyond the margin called equivalent or the wrong way",
         "",
-        "| scenario | rule | better | worse | equivalent | unresolved at max | wrong, per effect | wrong, any in the sweep | seeds per effect: mean | p90 | trials per sweep (of 80): mean |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | method | wrong, per effect | wrong, per sweep | decided by max | mean seeds |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, effect, draw in scenarios:
-        for rule, r in simulate(draw, effect, sweeps, rng).items():
-            lines.append(
-                f"| {name} | {rule} | {r['better']:.1%} | {r['worse']:.1%} | {r['equivalent']:.1%} | {r['unresolved at max']:.1%} | "
-                f"**{r['wrong']:.1%}** | {r['wrong_sweeps']:.1%} | {r['seeds_mean']:.1f} | {r['seeds_p90']:.0f} | {r['trials_mean']:.1f} |"
-            )
+    for r in rows:
+        lines.append(f"| {r['scenario']} | {r['method']} | {r['wrong_per_effect']:.2%} | {r['wrong_per_sweep']:.2%} | "
+                     f"{r['decided_by_max']:.1%} | {r['mean_seeds']:.1f} |")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on clusters or CI
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -124,22 +125,23 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = Fal
 
 
 def effects_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
-    """Each effect's mean difference in valid accuracy with its 95% interval (points)."""
+    """Each effect's mean difference with its final interval (points); an unbounded one has no bar."""
     if eff.empty:
         return []
     labels = [f"{r.effect}: {r.model} / {r.dataset}, {r.cell} (n={r.n})" for r in eff.itertuples()]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(eff) + 1.2))
     y = range(len(eff))
-    err = [(eff["mean"] - eff["ci_low"]).fillna(0), (eff["ci_high"] - eff["mean"]).fillna(0)]
+    bounded = np.isfinite(eff["ci_low"]) & np.isfinite(eff["ci_high"])
+    err = [(eff["mean"] - eff["ci_low"]).where(bounded, 0), (eff["ci_high"] - eff["mean"]).where(bounded, 0)]
     ax.errorbar(eff["mean"], y, xerr=err, fmt="o", capsize=4)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(list(y), labels)
-    ax.set_xlabel("Δ best valid accuracy (percentage points), 95% CI")
+    ax.set_xlabel("Δ accuracy (percentage points), interval of each effect's method")
     ax.invert_yaxis()
     return _save(fig, out, "effects", pdf)
 
 
-def seeds_plot(eff: pd.DataFrame, margin: float, out: Path, pdf: bool = False) -> list[Path]:
+def seeds_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
     """Each effect's interval narrowing as seeds were added (one panel per effect, its looks from
     `start` to the verdict), with 0 and ±margin drawn. An interval still unbounded is drawn to
     the panel's edge."""
@@ -149,7 +151,7 @@ def seeds_plot(eff: pd.DataFrame, margin: float, out: Path, pdf: bool = False) -
     rows = math.ceil(len(eff) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False, sharey=True)
     finite = [v for looks in eff["looks"] for _, mean, low, high in looks for v in (low, high) if math.isfinite(v)]
-    reach = max([abs(v) for v in finite] + [2 * margin])
+    reach = max([abs(v) for v in finite] + [2 * eff["margin"].max()])
     for ax, r in zip(axes.flat, eff.itertuples()):
         seeds = [k for k, *_ in r.looks]
         low = [max(lo, -reach) if math.isfinite(lo) else -reach for _, _, lo, _ in r.looks]
@@ -157,7 +159,7 @@ def seeds_plot(eff: pd.DataFrame, margin: float, out: Path, pdf: bool = False) -
         ax.fill_between(seeds, low, high, alpha=0.3, step="mid")
         ax.plot(seeds, [m for _, m, _, _ in r.looks], "o-", ms=3)
         ax.axhline(0, color="black", lw=1)
-        for m in (-margin, margin):
+        for m in (-r.margin, r.margin):
             ax.axhline(m, color="grey", lw=1, ls="--")
         ax.set_title(f"{r.effect}: {r.verdict}\n{r.model} / {r.dataset}, {r.cell}", fontsize=8)
         ax.set_xlabel("seeds")

@@ -9,7 +9,7 @@ from datetime import datetime
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.decide import Progress, value_of
+from se_train.decide import Progress, comparisons_of, value_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
@@ -61,7 +61,7 @@ def _view(experiment: str, meta: dict) -> str:
 def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> list[str]:
     """An adaptive sweep's seeds per cell and effects still open, decided by the sweep's own rule
     from what its trials reported (`decide`)."""
-    state = Progress.of([config for config, _, _ in trials], spec.axes(), spec.seeds)
+    state = Progress.of([config for config, _, _ in trials], spec.axes(), spec.seeds, comparisons_of(spec))
     for config, run, results in trials:
         if run in ("completed", "diverged", "errored"):
             state.record(config, value_of(results, run == "errored", spec.seeds.metric))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from se_train import experiment as layout
 from se_train import storage
-from se_train.config import SweepSpec
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
-from se_train.report import decisions, merge, plots, tables
+from se_train.report import merge, plots, tables
+from se_train.report.effects import effects, markdown as effects_markdown
 from se_train.report.collect import Experiment
 from se_train.report.study import study_sections
 from se_train.trial_status import STATUSES, hms
@@ -171,17 +171,9 @@ def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
     flat = table.copy()
     flat.columns = tables.flat_columns(table)
     flat.to_csv(out / "table.csv", index=False)
-    seeds = None if len(exp.sources) > 1 else SweepSpec.model_validate(exp.meta["spec"]).seeds
-    if seeds:
-        state = decisions.progress(exp.runs, exp.axes, seeds)
-        eff = decisions.table(state)
-        effect_lines = [decisions.markdown(eff, seeds), "", decisions.method(seeds, len(eff)), "",
-                        "![each effect's interval against the seeds](seeds.png)" if plots.seeds_plot(eff, seeds.margin, out, pdf) else ""]
-        heading = "## Effects, decided over seeds"
-    else:
-        eff = tables.effects(exp.runs, exp.axes)
-        effect_lines, heading = [tables.effects_markdown(eff)], "## Effects on best valid accuracy, paired by seed"
-    eff.drop(columns=["looks"], errors="ignore").to_csv(out / "effects.csv", index=False)
+    eff, methods = effects(exp)
+    eff.drop(columns=["looks"]).to_csv(out / "effects.csv", index=False)
+    narrowing = plots.seeds_plot(eff[eff["adaptive"]], out, pdf)
     _, best_only = plots.curves(exp.epochs, exp.runs, exp.axes, out, pdf)
     plots.heatmap(exp.runs, exp.axes, out, pdf)
     has_effects = bool(plots.effects_plot(eff, out, pdf))
@@ -192,10 +184,12 @@ def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
         "",
         "Time is the mean training time per run (evaluation excluded).",
         "",
-        heading,
+        "## Effects, paired by seed",
         "",
-        *effect_lines,
+        effects_markdown(eff),
         "",
+        *(line for text in methods for line in (text, "")),
+        *(["![each adaptive effect's interval against the seeds](seeds.png)", ""] if narrowing else []),
         "## Plots",
         "",
         *(["Training curves of each model / dataset / SE at its best setting (best mean valid accuracy); every setting is in "

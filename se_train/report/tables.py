@@ -1,4 +1,4 @@
-"""The study's table (its Table 2, with seeds) and the SE / SELU effects with 95% intervals."""
+"""The study's table (its Table 2, with seeds), the headline test table, and the same cell on two devices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs 0.5 s more to import
 
-from se_train.decide import EFFECTS
 from se_train.trial_status import hms
 from se_train.result import Key
 
@@ -121,74 +120,6 @@ def to_latex(table: pd.DataFrame) -> str:
     flat = table.copy()
     flat.columns = flat_columns(table)
     return flat.style.hide(axis="index").to_latex(hrules=True)  # booktabs rules
-
-
-def effects(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """The change in best valid accuracy (points) from SE and from SELU, in every cell of the other
-    axes, paired by seed, with a t-based 95% interval over the seeds."""
-    rows = []
-    for name, (axis, treated, control) in EFFECTS.items():
-        cell_keys = [a for a in axes if a not in (axis, "seed")]
-        for key, group in runs.groupby(cell_keys, sort=True, dropna=False):
-            cell = dict(zip(cell_keys, key if isinstance(key, tuple) else (key,)))
-            both = group[group[axis] == treated].merge(group[group[axis] == control], on="seed", suffixes=("_t", "_c"))
-            if both.empty:
-                continue
-            usable = both[(both["status_t"] != "diverged") & (both["status_c"] != "diverged")]
-            diffs = (usable["max_valid_acc_t"] - usable["max_valid_acc_c"]).dropna().to_numpy() * 100
-            where = ", ".join(f"{k}={v}" for k, v in cell.items() if k not in ("model", "dataset"))
-            rows.append(
-                {
-                    "effect": name,
-                    "model": cell["model"],
-                    "dataset": cell["dataset"],
-                    "cell": where,
-                    **_interval(diffs),
-                    "pairs_with_divergence": len(both) - len(usable),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _interval(diffs: np.ndarray) -> dict:
-    n = len(diffs)
-    if n == 0:
-        return {"n": 0, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "verdict": "no complete pair"}
-    mean = float(diffs.mean())
-    if n < 2:
-        return {"n": n, "mean": mean, "ci_low": math.nan, "ci_high": math.nan,
-                "verdict": "one seed: no interval; a single run cannot show an effect"}
-    half = float(stdtrit(n - 1, 0.975) * diffs.std(ddof=1) / math.sqrt(n))
-    low, high = mean - half, mean + half
-    if low > 0 or high < 0:
-        verdict = f"{'better' if mean > 0 else 'worse'} (95% CI excludes 0)"
-    else:
-        verdict = "inconclusive: 95% CI includes 0"
-    return {"n": n, "mean": mean, "ci_low": low, "ci_high": high, "verdict": verdict}
-
-
-def effects_markdown(eff: pd.DataFrame, interval: str = "95% CI", metric: str = "valid acc") -> str:
-    """The effects as a table. An adaptive sweep's (`report/decisions.py`, with a `seeds` column)
-    gives the seeds each effect took and its verdict in bold; its interval may be unbounded."""
-    if eff.empty:
-        return "No pairs to compare (the grid varies neither SE nor the activation)."
-    adaptive = "seeds" in eff
-    header = ["effect", "model", "dataset", "with", f"Δ {metric} (points)", interval, "seeds" if adaptive else "n seeds", "verdict"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in eff.itertuples(index=False):
-        ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
-        extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
-        verdict = f"**{r.verdict}**" if adaptive else r.verdict
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds if adaptive else r.n} | {verdict}{extra} |")
-    return "\n".join(lines)
-
-
-def _signed(x: float) -> str:
-    if math.isnan(x):
-        return "–"
-    if math.isinf(x):  # an anytime interval before enough seeds rule anything out
-        return "+∞" if x > 0 else "−∞"
-    return f"{x:+.2f}"
 
 
 def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

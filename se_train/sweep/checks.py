@@ -96,8 +96,9 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
     return "grid.dataset"
 
 
-def describe(spec: SweepSpec) -> str:
-    """The expanded grid, as `--dry-run` prints it."""
+def describe(spec: SweepSpec, spread: float | None = None) -> str:
+    """The expanded grid, as `--dry-run` prints it; with a `seeds:` block, its power preview
+    (`spread`: a difference's per-seed standard deviation in points, to say it in points)."""
     trials: list[TrialConfig] = spec.trials()
     res = spec.resources
     per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
@@ -114,15 +115,17 @@ def describe(spec: SweepSpec) -> str:
             "then the comparison, each cell at its chosen setting:",
         ]
     if spec.seeds:
-        from se_train.decide import effects_of
+        from se_train.decide import Rule, comparisons_of, effects_of, preview
 
         s, axes = spec.seeds, spec.axes()
-        effects = effects_of(spec.cells(), axes)
+        effects = effects_of(spec.cells(), axes, comparisons_of(spec))
         lines.append(
             f"seeds: each cell first runs seeds 0..{s.start - 1}, then adds seeds while one of its {len(effects)} effect(s) is open, "
             f"up to {s.max} ({len(spec.cells()) * s.start} to {len(spec.cells()) * s.max} trials); margin ±{s.margin} points, "
-            f"{s.confidence:.0%} confidence for all verdicts together, on {s.metric}"
+            f"{s.confidence:.0%} confidence for all verdicts together, on {s.metric}, {s.method}"
         )
+        lines += [f"  {e.label()}" for e in effects]
+        lines += preview(Rule.of(s, len(effects)), len(effects), spread)
     axes = spec.axes()
     lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
     for i, cell in enumerate(spec.cells()):

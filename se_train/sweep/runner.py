@@ -26,7 +26,7 @@ from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardwa
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
 from se_train.sweep import search
-from se_train.sweep.seeds import AdaptiveSeeds
+from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
 
 
 def run_sweep(
@@ -55,8 +55,14 @@ def run_sweep(
         # The same command again continues the same sweep; a changed sweep must not mix into it.
         previous = layout.read_sweep(experiment)
         # Both validated: a setting added since (with its default) is no difference.
-        if SweepSpec.model_validate(previous["spec"]).model_dump() != spec.model_dump():
-            raise UserError(f"{source}: experiment {experiment} exists with a different sweep; rename the sweep or pass another --storage")
+        before = SweepSpec.model_validate(previous["spec"])
+        if before.model_dump() != spec.model_dump():
+            _check_growth(before, spec, source, experiment)
+            if _restorable(spec, experiment):
+                storage.write_text(storage.join(experiment, layout.SWEEP_FILE), json.dumps({**previous, "spec": spec.model_dump()}, indent=2))
+                print(f"{experiment}: seeds.max raised from {before.seeds.max} to {spec.seeds.max}: its open effects get more seeds "
+                      "(nothing finished is rerun; decided effects stay decided)")
+                return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
         if _restorable(spec, experiment):
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
             return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
@@ -79,6 +85,21 @@ def run_sweep(
     cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
     _run_stages(meta, spec, cap, _tracking(meta, spec))
     return experiment
+
+
+def _check_growth(before: SweepSpec, spec: SweepSpec, source: str, experiment: str) -> None:
+    """The one change a sweep file may make to a started sweep: `seeds.max` raised, under the
+    anytime method, whose intervals hold at every number of seeds (a fixed-horizon boundary holds
+    only for the looks it was set for)."""
+    grown = before.seeds and spec.seeds and before.model_copy(update={"seeds": spec.seeds}).model_dump() == spec.model_dump()
+    if not grown or spec.seeds.model_copy(update={"max": before.seeds.max}) != before.seeds:
+        raise UserError(f"{source}: experiment {experiment} exists with a different sweep (only seeds.max may grow); "
+                        "rename the sweep or pass another --storage")
+    if spec.seeds.max < before.seeds.max:
+        raise UserError(f"{source}: seeds.max: {spec.seeds.max} is below the {before.seeds.max} {experiment} started with; a sweep's max can only grow")
+    if spec.seeds.method != "anytime":
+        raise UserError(f"{source}: seeds.max: {experiment} runs method {spec.seeds.method}, whose boundary holds only for the looks "
+                        f"{before.seeds.start}..{before.seeds.max} it was set for; only an anytime sweep can grow (start a new one with method: anytime)")
 
 
 def _tracking(meta: dict[str, Any], spec: SweepSpec) -> list[tune.Callback]:
@@ -132,14 +153,20 @@ def _tune(
         layout.read_state(folder)
         tuner = tune.Tuner.restore(folder, trainable=make_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
-        # it: the cap is set on that GridCells, which keeps it through Tune's restore of its state.
-        tuner._local_tuner._tune_config.search_alg.max_concurrent = cap
+        # it: the cap is set on that searcher, which keeps it through Tune's restore of its state.
+        tune_config = tuner._local_tuner._tune_config
+        searcher = getattr(tune_config.search_alg, "searcher", tune_config.search_alg)
+        searcher.max_concurrent = cap
+        if isinstance(searcher, AdaptiveSeeds):
+            searcher.grow(spec.seeds)  # the sweep file's max, raised or not
+            tune_config.search_alg = ReopenedSeeds(searcher)
     else:
         axes = SweepSpec.model_validate(meta["spec"]).axes()
         param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, axes)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(make_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = tuner._local_tuner._tune_config.search_alg
+    search_alg = getattr(search_alg, "searcher", search_alg)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
     return tuner.fit()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.tune.search import Searcher
+from ray.tune.search import SearchGenerator, Searcher
 
 from se_train import experiment as layout
 from se_train.config import SweepSpec
-from se_train.decide import Progress, cell_key, value_of
+from se_train.decide import Progress, cell_key, comparisons_of, value_of
 from se_train.sweep.cluster import NO_CAP
 from se_train.result import Key
 
@@ -32,7 +32,7 @@ class AdaptiveSeeds(Searcher):
         self.experiment = experiment
         self.metric_name = spec.seeds.metric
         self.max_concurrent = max_concurrent
-        self.progress = Progress.of(spec.cells(), axes, spec.seeds)
+        self.progress = Progress.of(spec.cells(), axes, spec.seeds, comparisons_of(spec))
         self.cells = self.progress.cells
         self.planned = dict.fromkeys(self.cells, spec.seeds.start)  # seeds 0..planned-1 run or queued, per cell
         self.queue = [(k, seed) for seed in range(spec.seeds.start) for k in self.cells]  # seed by seed: pairs finish together
@@ -89,6 +89,14 @@ class AdaptiveSeeds(Searcher):
     def to_come(self) -> int:
         return len(self.queue)
 
+    def grow(self, seeds: Any) -> None:
+        """Continue to a raised `seeds.max` (an anytime rule only: `runner` refuses the rest)."""
+        self.progress.grow(seeds)
+
+    def most(self) -> int:
+        """The most trials the sweep can run: every cell to max."""
+        return len(self.cells) * self.progress.rule.max
+
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Nothing to save: `restore_from_dir` rebuilds the state from Tune's own (a copy saved
         here could be cut short by a kill, or be older than Tune's trials)."""
@@ -128,3 +136,14 @@ def _recorded(runtime: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     best = ((runtime.get("metric_analysis") or {}).get(Key.VALID_ACC) or {}).get("max", last.get(Key.VALID_ACC))
     return [{**{k: last.get(k) for k in KEPT}, Key.VALID_ACC: best}]
+
+
+class ReopenedSeeds(SearchGenerator):
+    """Tune's wrapper of a restored AdaptiveSeeds. Tune saves the wrapper's "finished" and its
+    trial budget with its state, so a sweep that had run out of open effects would stay finished
+    after its `max` grew: here the searcher's own state, rebuilt on restore, decides both."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)  # after the searcher's restore_from_dir (Ray 2.60's SearchGenerator.restore_from_dir)
+        self._total_samples = max(self._total_samples, self.searcher.most())
+        self._finished = self._finished and not self.searcher.to_come()
