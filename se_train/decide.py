@@ -50,14 +50,14 @@ from se_train.result import Key
 
 # The anytime sequence's prior precision, measured (`se-sweep bench decide`, results/bench): at 4
 # effects and 95%, ρ = 0.3 decides 67% of 1σ effects by 20 seeds against 61% at ρ = 0.1 (the value
-# before), at the same 8.0 mean seeds for 2σ; ρ = 1 reaches 70% but needs 8.9 seeds at 2σ and
+# before), for 8.1 mean seeds at 2σ against 8.0; ρ = 1 reaches 70% but needs 8.9 seeds at 2σ and
 # cannot decide before 6 seeds.
 RHO = 0.3
 # The fixed-horizon boundary's shape on the normal scale, c_n = C·(n/max)^(SHAPE − 1/2)
 # (Wang & Tsiatis 1987): 0 is O'Brien–Fleming, 1/2 Pocock. Measured at 4 effects, seeds 3-20,
-# 95% (results/bench): O'Brien–Fleming decides 93% of 1σ effects by 20 seeds but spends 10.2
-# seeds on a 2σ one; Pocock 81% and 7.3; 1/4 decides 91% and spends 8.6: nearly the power of
-# the first at nearly the cost of the second, so 1/4.
+# 95% (results/bench): O'Brien–Fleming decides 92.7% of 1σ effects by 20 seeds but spends 10.3
+# seeds on a 2σ one; Pocock 80.9% and 7.4; 1/4 decides 90.8% and spends 8.7: nearly the power
+# of the first at nearly the cost of the second, so 1/4.
 SHAPE = 0.25
 BOUNDARY_SAMPLES = 400_000  # Monte Carlo paths per boundary: ~2 s once per process and rule
 ANYTIME, FIXED_HORIZON, FIXED_N = "anytime", "fixed-horizon", "fixed n"
