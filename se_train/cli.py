@@ -38,6 +38,9 @@ class Number:
         return value
 
 
+TRIAL_ERRORED = 1  # `run` / `resume`: the sweep ran, and at least one trial ended in error
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line and exit status 2, as every other error (argparse prints its
     usage first)."""
@@ -87,7 +90,7 @@ def _prepare(args: argparse.Namespace) -> None:
     print(f"prepared {args.name} in {storage.join(args.data_root, args.name) if uri else folder}" + (f" (local copy: {folder})" if uri and folder.exists() else ""))
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     from se_train.sweep_file import load_sweep
     from se_train import storage
     from se_train.sweep.checks import ready_datasets, check_storage, describe
@@ -98,22 +101,36 @@ def _run(args: argparse.Namespace) -> None:
         ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
         check_storage(spec, str(args.sweep), args.storage)
         print(describe(spec, args.spread))
-        return
+        return 0
     command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
         spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus,
         concurrency=args.max_concurrent, command=command, mlflow=args.mlflow,
     )
-    print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
+    return _finished(experiment)
 
 
-def _resume(args: argparse.Namespace) -> None:
+def _resume(args: argparse.Namespace) -> int:
     from se_train.sweep.runner import resume_sweep
 
     experiment = resume_sweep(
         args.path, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, mlflow=args.mlflow
     )
+    return _finished(experiment)
+
+
+def _finished(experiment: str) -> int:
+    """The report hint, then the exit status a scheduler reads (a KubeRay RayJob, `ray job
+    submit`): TRIAL_ERRORED when any trial ended in error, after a line that counts them."""
+    from se_train.report.status import errored
+
     print(f"experiment: {experiment}\nnext: se-sweep report {experiment}")
+    lost = errored(experiment)
+    if lost:
+        print(f"se-sweep: {len(lost)} trial(s) ended in error: {', '.join(lost)}; "
+              f"`se-sweep status {experiment}` says why, `se-sweep resume {experiment}` retries them", file=sys.stderr)
+        return TRIAL_ERRORED
+    return 0
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -224,13 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status: 0; TRIAL_ERRORED (1) when a sweep ran but a trial ended in error; 2 for
+    bad input, refused before any work."""
     try:
         args = build_parser().parse_args(argv)
-        args.func(args)
+        return args.func(args) or 0
     except UserError as e:
         print(f"se-sweep: error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

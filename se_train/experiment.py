@@ -17,6 +17,7 @@ results/<name>/                   a report: runs.parquet, epochs.parquet, source
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.errors import UserError, first_line
-from se_train.result import is_record
+from se_train.result import Key, is_record
 
 SWEEP_FILE = "sweep.json"
 SEARCH_DIR = "search"
@@ -157,7 +158,13 @@ def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[st
         if not is_record(result):
             raise UserError(f"{path}: line {i + 1} is not an epoch's result; {advice}")
         results.append(result)
-    return results
+    # A trial resumed from a checkpoint older than its last report runs those epochs again:
+    # each epoch counts once, as it was last reported.
+    by_epoch = {r[Key.EPOCH]: r for r in results}
+    again = sorted(epoch for epoch, times in Counter(r[Key.EPOCH] for r in results).items() if times > 1)
+    if again:
+        notes.append(f"{folder}/{RESULT_FILE}: epoch(s) {', '.join(map(str, again))} reported again after a resume; each counted once, as last reported")
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 def read_state(experiment: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -47,6 +48,30 @@ class Cluster:
     def add_node(self, num_cpus: int) -> None:
         run(RAY, "start", "--address", self.address, "--num-cpus", str(num_cpus),
             "--dashboard-agent-listen-port", str(free_port()), env=self.cli_env)
+
+    def add_isolated_node(self, num_cpus: int, hide: list[Path], env: dict[str, str]) -> None:
+        """A worker node that shares no disk with the driver or another node: `ray start` in its
+        own mount namespace (`unshare -m`), with an empty tmpfs over each of `hide` (the driver's
+        folders), over this cluster's temp dir (the head's session, every HOME and its
+        ~/.ray/auth_token) and over /dev/shm. The token comes by variable; `env` adds the rest
+        (object-store credentials)."""
+        token = (Path(self.env["HOME"]) / ".ray" / "auth_token").read_text()
+        node = self.tmp / f"n{free_port()}"  # inside the tmpfs over self.tmp: this node's alone
+        mounts = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(str(d))}" for d in [*hide, self.tmp, Path("/dev/shm")])
+        start = shlex.join([RAY, "start", "--address", self.address, "--num-cpus", str(num_cpus), "--temp-dir", str(node / "t"),
+                            "--dashboard-agent-listen-port", str(free_port())])
+        script = f"{mounts} && mkdir -p {shlex.quote(str(node))}/home/.cache && exec {start}"
+        run("unshare", "-m", "--propagation", "private", "sh", "-c", script,
+            env={**self.cli_env, **env, "HOME": str(node / "home"), "RAY_AUTH_TOKEN": token})
+
+
+def can_unshare() -> bool:
+    """Whether this machine lets a process have its own mount namespace (root, or a user
+    namespace allowed): where it cannot, the no-shared-disk tests skip."""
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from se_train.cli import main
+from se_train.cli import TRIAL_ERRORED, _finished, main
 from se_train.errors import UserError
 from se_train.report import tables
 from se_train.report.collect import Experiment, collect
@@ -198,7 +198,7 @@ def test_a_result_line_cut_by_a_kill_is_left_out_and_said(diverging_experiment, 
     assert "- left out: " + exp.notes[0] in (out / "summary.md").read_text()
 
 
-def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path, ray_cluster, monkeypatch):
+def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path, ray_cluster, monkeypatch, capsys):
     # A shard damaged after the checks before Ray (on shared storage, mid-sweep): the trials fail
     # reading it, and the report lists them instead of refusing.
     from se_train.data.manifest import load_manifest
@@ -218,6 +218,18 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
     errors = [l for l in summary.splitlines() if "): errored: " in l]
     assert len(errors) == 2 and all(f"{shard}: 11 bytes, manifest says" in l for l in errors)
     assert pd.read_csv(out / "runs.csv")["status"].tolist() == ["errored", "errored"]
+    # What `run` and `resume` end with: a scheduler (a RayJob, `ray job submit`) reads the status.
+    capsys.readouterr()
+    assert _finished(str(experiment)) == TRIAL_ERRORED == 1
+    err = capsys.readouterr().err
+    assert err.startswith("se-sweep: 2 trial(s) ended in error: ") and err.count("\n") == 1
+    assert "simple_cnn digits relu s0" in err and "simple_cnn digits selu s0" in err and f"se-sweep resume {experiment}" in err
+
+
+def test_a_sweep_with_diverged_trials_exits_zero(diverging_experiment, capsys):
+    # Divergence is a result of the sweep, not a failure of it.
+    assert _finished(str(diverging_experiment)) == 0
+    assert capsys.readouterr().out.endswith(f"next: se-sweep report {diverging_experiment}\n")
 
 
 def test_missing_notes_file_is_named(diverging_experiment, tmp_path):

@@ -125,3 +125,24 @@ def test_the_readme_headline_is_the_study_reports_table():
     assert (RESULTS / "study" / "test_table.md").read_text() in readme
     assert "se-sweep report results/mnist results/fashion_mnist --out results/study" in readme
     assert (RESULTS / "study" / "summary.md").read_text().startswith("# Study: 2 experiments")
+
+
+def test_an_epoch_reported_again_after_a_resume_counts_once_as_last_reported(tmp_path):
+    # A trial resumed from a checkpoint older than its last report runs that epoch again (seen on
+    # a cluster without a shared disk: 41 rows for 40 epochs). The record keeps both lines; the
+    # report and `status` count the epoch once, from its last line.
+    from se_train.report.collect import collect
+    from se_train.report.status import status
+
+    experiment = Path(_experiment(tmp_path, "resumed", [0]))
+    result = next(experiment.glob("trial_*/result.json"))
+    lines = result.read_text().splitlines()
+    again = {**json.loads(lines[1]), "valid_acc": 0.5}  # epoch 2 once more, after epoch 2
+    result.write_text("\n".join([*lines[:2], json.dumps(again), *lines[2:]]) + "\n")
+    exp = collect(str(experiment))
+    mine = exp.epochs[exp.epochs["trial_id"] == f"resumed_{int(result.parent.name[-5:]):05d}"]
+    assert mine["epoch"].tolist() == [1, 2, 3, 4] and mine["valid_acc"].tolist()[1] == 0.5
+    assert len(exp.epochs) == 4 * 4 and exp.notes == [f"{result.parent.name}/result.json: epoch(s) 2 reported again after a resume; each counted once, as last reported"]
+    out = write_report([str(experiment)], tmp_path / "report")
+    assert len(pd.read_parquet(out / "epochs.parquet")) == 16 and f"- left out: {exp.notes[0]}" in (out / "summary.md").read_text()
+    assert status(str(experiment)).count(" 4/4 ") == 4 and exp.notes[0] in status(str(experiment))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -360,3 +361,34 @@ def test_missing_test_shard_is_named_before_ray_starts(tmp_path, capsys, monkeyp
     shard = prepare("digits", tmp_path / "data") / "test" / "part-00000.parquet"
     shard.unlink()
     assert f"{shard}: shard listed in the manifest is missing" in _refused(path, capsys, monkeypatch)
+
+
+def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_path, ray_cluster):
+    # What a driver killed between Tune's deleting a trial's old checkpoint and uploading the state
+    # that names the new one leaves (seen on a cluster without a shared disk): a state naming a
+    # checkpoint that is gone. Made here by hand after a kill: trial A keeps only a checkpoint newer
+    # than any the state can name, trial B keeps none. Both must finish, each epoch counted once.
+    address = ray_cluster.address_info["address"]
+    path = sweep_file(tmp_path, "gone", {"activation": ["relu", "selu"]}, train={"epochs": 30}, resources={"max_concurrent_trials": 2})
+    experiment = tmp_path / "experiments" / "gone"
+    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = lambda trial: sorted(trial.glob("checkpoint_*"))  # noqa: E731
+    started = lambda: [p for p in experiment.glob("simple_cnn-*") if p.is_dir()] if experiment.exists() else []  # noqa: E731
+    wait_for(lambda: len(started()) == 2 and all(len(trial_progress(experiment).get(p.name, ())) >= 3 and checkpoints(p) for p in started()),
+             "two trials past their third epoch")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    a, b = sorted(started())
+    newest = checkpoints(a)[-1]
+    later = newest.with_name(f"checkpoint_{int(newest.name.split('_')[1]) + 1:06d}")
+    newest.rename(later)
+    for old in checkpoints(a)[:-1] + checkpoints(b):
+        shutil.rmtree(old)
+    done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(rf"resume: {a.name}: Tune's state names checkpoint_\d+, which is gone from storage; continues from {later.name}, the newest there", done.stdout), done.stdout
+    assert re.search(rf"resume: {b.name}: Tune's state names checkpoint_\d+, which is gone from storage, and no checkpoint is left; starts again", done.stdout), done.stdout
+    exp = collect(str(experiment))
+    assert (exp.runs["status"] == "completed").all() and len(exp.runs) == 2
+    assert all(group["epoch"].tolist() == list(range(1, 31)) for _, group in exp.epochs.groupby("trial_id"))

@@ -94,7 +94,7 @@ def markdown(eff: pd.DataFrame) -> str:
     for r in eff.itertuples(index=False):
         ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
         extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
-        extra += "; one pair: no interval" if r.n == 1 else ""
+        extra += "; one seed: no interval" if r.n == 1 else ""
         lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds} | **{r.verdict}**{extra} | {r.method} |")
     return "\n".join(lines)
 

@@ -58,6 +58,20 @@ def _view(experiment: str, meta: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def errored(experiment: str) -> list[str]:
+    """The trials of a sweep (its search's tries too) that ended in error: what `run` and
+    `resume` turn into a non-zero exit status. A diverged trial is a result, not an error."""
+    experiment = storage.normalize(experiment)
+    folders = [experiment, storage.join(experiment, layout.SEARCH_DIR)]
+    lines = []
+    for folder in (f for f in folders if layout.is_experiment(f)):
+        for t in trial_states(folder):
+            results = layout.read_results(folder, t["folder"], [])
+            if run_status(t["tune_status"], t["config"], results) == "errored":
+                lines.append(trial_line(t["config"], results[-1] if results else {}, "").cell)
+    return lines
+
+
 def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> list[str]:
     """An adaptive sweep's seeds per cell and effects still open, decided by the sweep's own rule
     from what its trials reported (`decide`)."""

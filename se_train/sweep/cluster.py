@@ -27,6 +27,12 @@ DATA_CPUS = 1
 NO_CAP = 0  # BasicVariantGenerator's "no maximum"
 
 
+# The sweep's job environment, seen by every actor, Ray Train's controllers included. A
+# multi-worker trial's worker group gives up on its placement group after 60 s by default and
+# fails into a retry; a trial queued on a full or growing cluster should wait for resources.
+JOB_ENVIRONMENT = {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", str(7 * 24 * 3600))}
+
+
 def joining(address: str | None) -> bool:
     return bool(address or os.environ.get("RAY_ADDRESS"))
 
@@ -43,7 +49,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1")
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env={"env_vars": JOB_ENVIRONMENT})
 
 
 def _join(address: str | None) -> None:
@@ -64,7 +70,7 @@ def _join(address: str | None) -> None:
     if _is_host_port(where):
         _check_token(where, refused)
     try:
-        ray.init(address=address)
+        ray.init(address=address, runtime_env={"env_vars": JOB_ENVIRONMENT})
     except ConnectionError as e:
         if "uthenticat" in f"{e} {e.__cause__}":
             raise refused from None

@@ -27,6 +27,7 @@ from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweep
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
 from se_train.sweep import search
 from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
+from se_train.sweep.tune_state import repair_checkpoints
 
 
 def run_sweep(
@@ -151,6 +152,8 @@ def _tune(
         # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
         # a damaged state is refused in one line instead.
         layout.read_state(folder)
+        for line in repair_checkpoints(folder):
+            print(f"resume: {line}")
         tuner = tune.Tuner.restore(folder, trainable=make_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that searcher, which keeps it through Tune's restore of its state.

@@ -1,0 +1,144 @@
+"""A cluster whose machines share no disk, as real clusters are: a head that trains nothing and two
+worker nodes, each `ray start`ed in its own mount namespace with empty tmpfs over the driver's
+folders, every HOME (caches, ~/.ray), the head's session and /dev/shm (tests/clusters.py), with the
+data and the experiments in a bucket on moto's S3 server. On it: one-worker and two-worker DDP
+sweeps complete, and a driver SIGKILLed at three points (during a trial's first checkpoint, between
+two checkpoints, just after a trial finishes) resumes each time to every trial complete with
+exactly its epochs, nothing finished rerun. Skipped where mount namespaces are not permitted (CI
+runs as root, where they are). Stops only the processes it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+
+from se_train import experiment as layout
+from se_train.report.collect import collect
+from tests.clusters import RAY, can_unshare, ray_cluster, run
+from tests.helpers import HANG_TIMEOUT_S, wait_for
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow,
+              pytest.mark.skipif(not can_unshare(), reason="mount namespaces (unshare -m) are not permitted here")]
+
+BUCKET = "no-shared-disk"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def bucket():
+    """The bucket, and its endpoint in Ray's query form; the test reads it too (collect, state)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=BUCKET)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in CREDENTIALS.items():
+            patch.setenv(key, value)
+        yield s3, f"?region=us-east-1&endpoint_override={endpoint}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(bucket, tmp_path_factory):
+    """The cluster, and the driver's environment and folder (hidden from both worker nodes)."""
+    _, query = bucket
+    driver = tmp_path_factory.mktemp("driver")
+    with ray_cluster(head_cpus=0) as c:
+        for _ in range(2):
+            c.add_isolated_node(num_cpus=2, hide=[driver], env=CREDENTIALS)
+        env = {**c.cli_env, **CREDENTIALS, "SE_SWEEP_DATA_CACHE": str(driver / "cache")}
+        prepared = _se_sweep(env, driver, "prepare", "digits", "--data-root", f"s3://{BUCKET}/data{query}")
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+        yield c, env, driver
+
+
+def _se_sweep(env: dict[str, str], cwd: Path, *args: str, timeout: float = HANG_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "se_train.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _sweep(driver: Path, query: str, name: str, epochs: int, **resources) -> Path:
+    path = driver / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "data_root": f"s3://{BUCKET}/data{query}", "storage": f"s3://{BUCKET}/experiments{query}",
+        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu", "selu"], "se": [False]},
+        "train": {"epochs": epochs, "lr": 1e-3, "schedule": "constant"},
+        "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **resources},
+    }))
+    return path
+
+
+def _keys(s3, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _epochs(experiment: str) -> dict[str, list[int]]:
+    exp = collect(experiment)
+    return {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
+
+
+def test_one_worker_and_ddp_sweeps_complete_on_nodes_that_share_no_disk(bucket, cluster):
+    s3, query = bucket
+    c, env, driver = cluster
+    for name, resources in (("single", {}), ("ddp", {"workers_per_trial": 2, "placement_strategy": "SPREAD"})):
+        done = _se_sweep(env, driver, "run", str(_sweep(driver, query, name, 2, **resources)), "--address", c.address)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        experiment = f"s3://{BUCKET}/experiments/{name}{query}"
+        assert list(_epochs(experiment).values()) == [[1, 2], [1, 2]]
+        status = _se_sweep(env, driver, "status", experiment)
+        assert "2 trials: 2 done" in status.stdout, status.stdout + status.stderr
+    listed = run(RAY, "list", "actors", "--address", c.address, "--filter", "class_name=RayTrainWorker",
+                 "--detail", "--format", "json", "--limit", "100", env=c.cli_env)
+    assert len({a["node_id"] for a in json.loads(listed.stdout)}) == 2  # a DDP trial's workers on both nodes
+
+
+def test_a_driver_killed_at_three_points_resumes_each_time_to_every_epoch_exactly_once(bucket, cluster):
+    s3, query = bucket
+    c, env, driver = cluster
+    path = _sweep(driver, query, "killed", 6, max_concurrent_trials=1)
+    prefix = "experiments/killed/"
+    experiment = f"s3://{BUCKET}/experiments/killed{query}"
+    # The trial folders holding checkpoint n (0-based: epoch n + 1), as the bucket has them.
+    holding = lambda n: {k.split("/")[2] for k in _keys(s3, prefix) if f"/checkpoint_{n:06d}/" in k}  # noqa: E731
+    points = [
+        ("during a trial's first checkpoint", lambda: holding(0)),
+        ("between two checkpoints", lambda: holding(2)),
+        ("just after a trial finishes", lambda: holding(5)),  # epoch 6's checkpoint: the trial's last
+    ]
+    command, outputs, finished = ["run", str(path), "--address", c.address], [], {}
+    for what, event in points:
+        before = event()
+        proc = subprocess.Popen([sys.executable, "-m", "se_train.cli", *command], env=env, cwd=driver, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: (event() - before) or proc.poll() is not None, what)
+        os.killpg(proc.pid, signal.SIGKILL)
+        outputs.append(proc.communicate()[0])
+        assert proc.returncode == -signal.SIGKILL, f"the sweep ended before the kill {what}: " + outputs[-1][-3000:]
+        # What Tune's durable state calls finished must not run again.
+        finished.update({t["relative_logdir"]: _etag(s3, prefix + t["relative_logdir"] + "/result.json")
+                         for t, _ in layout.read_state(experiment) if t["status"] == "TERMINATED" and t["relative_logdir"] not in finished})
+        command = ["resume", experiment, "--address", c.address]
+    done = _se_sweep(env, driver, *command)
+    assert done.returncode == 0, "\n".join(outputs) + done.stdout[-3000:] + done.stderr[-3000:]
+    epochs = _epochs(experiment)
+    assert len(epochs) == 2 and all(e == [1, 2, 3, 4, 5, 6] for e in epochs.values()), (epochs, done.stdout)
+    assert (collect(experiment).runs["status"] == "completed").all()
+    assert {k: _etag(s3, prefix + k + "/result.json") for k in finished} == finished
+
+
+def _etag(s3, key: str) -> str:
+    return s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
