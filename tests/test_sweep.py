@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 import yaml
@@ -379,6 +380,9 @@ def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_pa
              "two trials past their third epoch")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # Ray ends a dead driver's trial processes a moment later: until then they still checkpoint.
+    pids = {int(df["pid"].iloc[-1]) for df in trial_progress(experiment).values()}
+    wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
     a, b = sorted(started())
     newest = checkpoints(a)[-1]
     later = newest.with_name(f"checkpoint_{int(newest.name.split('_')[1]) + 1:06d}")
@@ -391,4 +395,5 @@ def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_pa
     assert re.search(rf"resume: {b.name}: Tune's state names checkpoint_\d+, which is gone from storage, and no checkpoint is left; starts again", done.stdout), done.stdout
     exp = collect(str(experiment))
     assert (exp.runs["status"] == "completed").all() and len(exp.runs) == 2
-    assert all(group["epoch"].tolist() == list(range(1, 31)) for _, group in exp.epochs.groupby("trial_id"))
+    epochs = {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
+    assert all(e == list(range(1, 31)) for e in epochs.values()), epochs
