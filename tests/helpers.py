@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +18,23 @@ from se_train.sweep_file import parse_sweep
 from se_train.sweep import runner
 
 HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 API server on a free local port, as Ray's own tests run it; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None, resources: dict | None = None,

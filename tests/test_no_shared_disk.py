@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,36 +20,27 @@ import boto3
 import psutil
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from se_train import experiment as layout
 from se_train.report.collect import collect
 from tests.clusters import RAY, can_unshare, ray_cluster, run
-from tests.helpers import HANG_TIMEOUT_S, wait_for
+from tests.helpers import HANG_TIMEOUT_S, S3_CREDENTIALS, s3_server, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow,
               pytest.mark.skipif(not can_unshare(), reason="mount namespaces (unshare -m) are not permitted here")]
 
 BUCKET = "no-shared-disk"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
 def bucket():
     """The bucket, and its endpoint in Ray's query form; the test reads it too (collect, state)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3.create_bucket(Bucket=BUCKET)
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in CREDENTIALS.items():
+    with s3_server() as endpoint, pytest.MonkeyPatch.context() as patch:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=BUCKET)
+        for key, value in S3_CREDENTIALS.items():
             patch.setenv(key, value)
         yield s3, f"?region=us-east-1&endpoint_override={endpoint}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +50,13 @@ def cluster(bucket, tmp_path_factory):
     driver = tmp_path_factory.mktemp("driver")
     with ray_cluster(head_cpus=0) as c:
         for _ in range(2):
-            c.add_isolated_node(num_cpus=2, hide=[driver], env=CREDENTIALS)
+            c.add_isolated_node(num_cpus=2, hide=[driver], env=S3_CREDENTIALS)
         # Each worker node's raylet lives in a mount namespace of its own, not the driver's.
         raylets = [p for p in psutil.process_iter(["cmdline"]) if "raylet" in " ".join(p.info["cmdline"] or [])[:200]
                    and str(c.tmp) in " ".join(p.info["cmdline"] or [])]
         spaces = {os.readlink(f"/proc/{p.pid}/ns/mnt") for p in raylets}
         assert len(raylets) == 3 and len(spaces) == 3 and os.readlink("/proc/self/ns/mnt") in spaces, spaces
-        env = {**c.cli_env, **CREDENTIALS, "SE_SWEEP_DATA_CACHE": str(driver / "cache")}
+        env = {**c.cli_env, **S3_CREDENTIALS, "SE_SWEEP_DATA_CACHE": str(driver / "cache")}
         prepared = _se_sweep(env, driver, "prepare", "digits", "--data-root", f"s3://{BUCKET}/data{query}")
         assert prepared.returncode == 0, prepared.stderr[-3000:]
         yield c, env, driver

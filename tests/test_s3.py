@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +16,17 @@ import boto3
 import pandas as pd
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
+
+from tests.helpers import S3_CREDENTIALS, s3_server
 
 pytestmark = pytest.mark.ray  # each command starts (and stops) its own local Ray
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with s3_server() as url:
+        yield url
 
 
 def _se_sweep(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -44,7 +38,7 @@ def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endp
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket=bucket)
     query = f"?region=us-east-1&endpoint_override={endpoint}"  # Ray's form, read without AWS_ENDPOINT_URL
-    env = {**os.environ, **CREDENTIALS, "SE_SWEEP_DATA_CACHE": str(tmp_path / "cache-prepare")}
+    env = {**os.environ, **S3_CREDENTIALS, "SE_SWEEP_DATA_CACHE": str(tmp_path / "cache-prepare")}
     by_variable = {**env, "AWS_ENDPOINT_URL": endpoint}
 
     # The data in the query form, the experiments through AWS_ENDPOINT_URL: one sweep, both forms.
