@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from se_train.errors import UserError
+from se_train.errors import Interrupted, UserError
 
 
 def _command_line(fallback: str) -> str:
@@ -39,6 +39,7 @@ class Number:
 
 
 TRIAL_ERRORED = 1  # `run` / `resume`: the sweep ran, and at least one trial ended in error
+INTERRUPTED = 130  # `run` / `resume`: stopped by Ctrl-C, its state saved (128 + SIGINT, as a shell says it)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,7 +168,10 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     parser = _Parser(prog="se-sweep", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"se-sweep {version('se-sweep')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="table of registered models and their parameter counts")
@@ -242,13 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The exit status: 0; TRIAL_ERRORED (1) when a sweep ran but a trial ended in error; 2 for
-    bad input, refused before any work."""
+    bad input, refused before any work; INTERRUPTED (130) when Ctrl-C stopped a sweep."""
     try:
         args = build_parser().parse_args(argv)
         return args.func(args) or 0
     except UserError as e:
         print(f"se-sweep: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"se-sweep: interrupted; Tune saved the sweep's state\nnext: se-sweep resume {e.experiment}", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@ class UserError(Exception):
     """
 
 
+class Interrupted(Exception):
+    """A sweep stopped before its end (Ctrl-C, SIGUSR1), its state saved by Tune. The CLI prints
+    the resume command and exits with status 130, as a shell does for Ctrl-C."""
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(experiment)
+        self.experiment = experiment
+
+
 def first_line(error: Exception) -> str:
     """An error's message in one line (a library's may run to a whole HTTP response or traceback)."""
     text = str(error).strip()

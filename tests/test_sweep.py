@@ -246,6 +246,14 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
     assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out == f"se-sweep {version('se-sweep')}\n"
+
+
 def test_dry_run_prints_every_trial(tmp_path, capsys):
     path = sweep_file(tmp_path, "dry", {"activation": ["relu", "selu"], "se": [False, True], "seed": [0, 1, 2]})
     assert main(["run", str(path), "--dry-run"]) == 0
@@ -397,3 +405,22 @@ def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_pa
     assert (exp.runs["status"] == "completed").all() and len(exp.runs) == 2
     epochs = {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
     assert all(e == list(range(1, 31)) for e in epochs.values()), epochs
+
+
+def test_ctrl_c_exits_130_with_the_resume_hint_and_status_counts_the_trials_to_come(tmp_path, ray_cluster):
+    address = ray_cluster.address_info["address"]
+    path = sweep_file(tmp_path, "ctrlc", {"activation": ["relu", "selu"], "se": [False, True]}, train={"epochs": 20},
+                      resources={"max_concurrent_trials": 1})
+    experiment = tmp_path / "experiments" / "ctrlc"
+    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: experiment.exists() and any(len(df) >= 2 for df in trial_progress(experiment).values()), "a trial's second epoch")
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground process group
+    out, err = proc.communicate(timeout=HANG_TIMEOUT_S)
+    assert proc.returncode == 130, out[-2000:] + err[-3000:]
+    assert err.rstrip().endswith(f"next: se-sweep resume {experiment}") and "Tuner.restore(" not in out + err
+    assert f"next: se-sweep report" not in out
+    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
+    # 4 cells, one at a time: the first interrupted, the other 3 never created by Tune.
+    assert re.search(r"4 trials: 1 unfinished, 3 to come;", status.stdout), status.stdout
+    assert "resume would rerun 1: simple_cnn digits relu s0, and start the 3 to come" in status.stdout, status.stdout

@@ -48,8 +48,13 @@ def _view(experiment: str, meta: dict) -> str:
     elapsed = (last_time - started) if started and last_time else 0.0
     spec = SweepSpec.model_validate(meta["spec"])
     seeds = _seed_lines(spec, runs) if spec.seeds else []
-    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, notes=seeds)]
-    out.append(f"resume would rerun {len(rerun)}: {', '.join(rerun)}" if rerun else "resume would rerun nothing: every trial has finished")
+    # Tune creates a grid's trials as slots free up: an interrupted sweep has cells with no trial yet.
+    to_come = 0 if spec.seeds else max(len(spec.cells()) - len(trials), 0)
+    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, to_come, notes=seeds)]
+    if rerun or to_come:
+        out.append(f"resume would rerun {len(rerun)}" + (f": {', '.join(rerun)}" if rerun else "") + (f", and start the {to_come} to come" if to_come else ""))
+    else:
+        out.append("resume would rerun nothing: every trial has finished")
     gaps = layout.read_gaps(experiment)
     if gaps:
         cells = [trial_line(t["config"], {}, "").cell for t in trials if t["trial_id"] in gaps]

@@ -10,7 +10,9 @@ multi-worker trials, `train_runs/` (each trial's Ray Train run with its checkpoi
 from __future__ import annotations
 
 import json
+import logging
 import os
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +21,7 @@ from ray import tune
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.errors import UserError
+from se_train.errors import Interrupted, UserError
 from se_train.mlflow_runs import check_server
 from se_train.sweep.checks import check_storage, load_manifests, ready_datasets, split_rows, streams
 from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
@@ -172,7 +174,27 @@ def _tune(
     search_alg = getattr(search_alg, "searcher", search_alg)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
-    return tuner.fit()
+    with _without_tunes_resume_hint():
+        results = tuner.fit()
+    # Tune returns, its state saved, when Ctrl-C (or SIGUSR1) stops it: trials left unfinished,
+    # or more to come from the searcher, mean the sweep did not reach its end.
+    more = search_alg.to_come() if isinstance(search_alg, AdaptiveSeeds) else not search_alg.is_finished()
+    if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in layout.read_state(folder)):
+        raise Interrupted(meta["experiment"])
+    return results
+
+
+@contextmanager
+def _without_tunes_resume_hint():
+    """Tune ends an interrupted run by logging "Resume experiment with: Tuner.restore(...)" (Ray
+    2.60, ray.tune.tune); se-sweep's own hint, `se-sweep resume`, replaces it."""
+    hint = lambda record: "Tuner.restore(" not in record.getMessage()  # noqa: E731
+    logger = logging.getLogger("ray.tune.tune")
+    logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hint)
 
 
 def resume_sweep(
