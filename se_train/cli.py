@@ -93,16 +93,18 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from se_train.sweep_file import load_sweep
+
+    spec = load_sweep(args.sweep)  # before torch and Ray are imported: a mistake costs a second, not six
     from se_train import storage
     from se_train.sweep.checks import ready_datasets, check_storage, describe
-    from se_train.sweep.runner import run_sweep
 
-    spec = load_sweep(args.sweep)
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
         ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
         check_storage(spec, str(args.sweep), args.storage)
         print(describe(spec, args.spread))
         return 0
+    from se_train.sweep.runner import run_sweep
+
     command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
         spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus,

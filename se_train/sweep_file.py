@@ -14,7 +14,6 @@ import yaml
 from pydantic import ValidationError
 
 from se_train.config import GRID_AXES_REQUIRED, SEARCHABLE, SweepSpec, TrialConfig
-from se_train.decide import Comparison, effects_of
 from se_train.errors import UserError
 from se_train.result import Key
 from se_train.models.catalog import options_taken
@@ -157,6 +156,7 @@ def _check_seeds(spec: SweepSpec, source: str) -> None:
 def _check_compare(spec: SweepSpec, source: str) -> None:
     """Each comparison names a grid axis and two of its values, of the grid's own types, and pairs
     at least two cells that differ only there."""
+    from se_train.decide import Comparison, effects_of  # numpy and scipy: only for a file that compares
     axes = [a for a in spec.axes() if a != "seed"]
     for i, c in enumerate(spec.compare):
         where = f"compare[{i}]"

@@ -246,6 +246,18 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
     assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
+def test_a_bad_or_missing_sweep_file_is_refused_before_torch_or_ray_is_imported(tmp_path):
+    # Importing torch and Ray takes ~5 s; a typo must not wait for them.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ngird: {}\n")
+    check = ("import sys; from se_train.cli import main; "
+             f"codes = [main(['run', {str(bad)!r}]), main(['run', {str(tmp_path / 'missing.yaml')!r}, '--dry-run'])]; "
+             "print(codes, sorted(m for m in ('torch', 'ray', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[2, 2] []", done.stdout + done.stderr
+    assert "bad.yaml: grid: required field is missing" in done.stderr and "missing.yaml: no such sweep file" in done.stderr
+
+
 def test_version_is_the_installed_distributions(capsys):
     from importlib.metadata import version
 
