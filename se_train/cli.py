@@ -114,6 +114,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from se_train import experiment as layout
+    from se_train import storage
+
+    layout.read_sweep(storage.normalize(args.path))  # before torch and Ray are imported: a wrong path costs a second
     from se_train.sweep.runner import resume_sweep
 
     experiment = resume_sweep(

@@ -246,15 +246,16 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
     assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
-def test_a_bad_or_missing_sweep_file_is_refused_before_torch_or_ray_is_imported(tmp_path):
+def test_a_bad_or_missing_input_is_refused_before_torch_or_ray_is_imported(tmp_path):
     # Importing torch and Ray takes ~5 s; a typo must not wait for them.
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ngird: {}\n")
+    commands = [["run", str(bad)], ["run", str(tmp_path / "missing.yaml"), "--dry-run"], ["resume", str(tmp_path)], ["status", str(tmp_path)]]
     check = ("import sys; from se_train.cli import main; "
-             f"codes = [main(['run', {str(bad)!r}]), main(['run', {str(tmp_path / 'missing.yaml')!r}, '--dry-run'])]; "
+             f"codes = [main(c) for c in {commands!r}]; "
              "print(codes, sorted(m for m in ('torch', 'ray', 'sklearn') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "[2, 2] []", done.stdout + done.stderr
+    assert done.stdout.strip() == "[2, 2, 2, 2] []", done.stdout + done.stderr
     assert "bad.yaml: grid: required field is missing" in done.stderr and "missing.yaml: no such sweep file" in done.stderr
 
 
