@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -296,3 +299,20 @@ def test_status_lists_every_trial_from_the_folder(diverging_experiment, capsys, 
     assert len(lines) == 4
     assert sum(l.endswith("diverged @ 1") for l in lines) == 2 and sum(re.search(r" 2/2 .* done$", l) is not None for l in lines) == 2
     assert "4 trials: " in out and "resume would rerun nothing" in out
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base; CI installs it)")
+def test_table_tex_compiles_with_pdflatex(tmp_path):
+    # The committed MNIST report's table: simple_cnn, study_selu, acc %, ± and – in its cells.
+    out = write_report([str(Path(__file__).parent.parent / "results" / "mnist")], tmp_path / "report")
+    table = (out / "table.tex").read_text()
+    assert r"simple\_cnn" in table and r"acc \% valid" in table
+    # booktabs where TeX has it (a paper's setup), plain rules with texlive-latex-base alone.
+    (tmp_path / "paper.tex").write_text(
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}\n"
+        "\\IfFileExists{booktabs.sty}{\\usepackage{booktabs}}{\\let\\toprule\\hline\\let\\midrule\\hline\\let\\bottomrule\\hline}\n"
+        "\\begin{document}\\tiny\n\\input{" + str(out / "table.tex") + "}\n\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "paper.pdf").stat().st_size > 1000

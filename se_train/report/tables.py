@@ -117,9 +117,11 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def to_latex(table: pd.DataFrame) -> str:
+    """A tabular for a paper (booktabs rules), every cell and header escaped: `simple_cnn` and
+    `acc %` are an error and a comment to LaTeX as they are."""
     flat = table.copy()
     flat.columns = flat_columns(table)
-    return flat.style.hide(axis="index").to_latex(hrules=True)  # booktabs rules
+    return flat.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1).to_latex(hrules=True)
 
 
 def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
