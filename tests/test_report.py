@@ -316,3 +316,14 @@ def test_table_tex_compiles_with_pdflatex(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:]
     assert (tmp_path / "paper.pdf").stat().st_size > 1000
+
+
+def test_heatmap_numbers_are_dark_on_light_cells_and_light_on_dark_ones():
+    from matplotlib import colormaps
+
+    from se_train.report import plots
+
+    viridis = colormaps["viridis"]
+    assert plots.text_color(viridis(1.0)) == "black"  # yellow: the study's best cells
+    assert plots.text_color(viridis(0.0)) == "white"  # dark purple
+    assert plots.text_color((1, 1, 1, 1)) == "black"  # a blank cell's "diverged"

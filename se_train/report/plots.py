@@ -13,13 +13,15 @@ matplotlib.use("Agg")  # files only; no display on clusters or CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
 
 from se_train.report import tables  # noqa: E402
 from se_train.result import Key
 
 COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
 MAX_CURVE_ROWS = 12  # beyond, each model / dataset / SE is drawn at its best setting only
+FEW_POINTS = 5  # a curve with fewer points than this gets markers
 
 
 def _save(fig, out: Path, stem: str, pdf: bool, crop: bool = True) -> list[Path]:
@@ -67,7 +69,9 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                     agg = finite.groupby(Key.EPOCH)[metric].agg(["mean", "std"]).fillna(0) * scale
                     if agg.empty:
                         continue
-                    (line,) = ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act))
+                    # a marker where a line has too few points to be seen: one epoch is a dot, not nothing
+                    marker = ("s" if split == "train" else "o") if len(agg) < FEW_POINTS else None
+                    (line,) = ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act), marker=marker, ms=4)
                     styles.setdefault(f"{act} {split}", line)
                     ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=COLORS.get(act), alpha=0.15)
             for trial_id in group["trial_id"].unique():
@@ -85,15 +89,25 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
         ax_acc.set_title(f"{title}: accuracy", fontsize=8)
         ax_loss.set(xlabel="epoch", ylabel="cross-entropy")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (%)")
+        last = int(cell[Key.EPOCH].max())
         for ax in (ax_loss, ax_acc):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            # epochs are whole: one epoch reads 1, not 0.945 ... 1.050
+            ax.xaxis.set_major_locator(FixedLocator(range(1, last + 1)) if last < 10 else MaxNLocator(integer=True))
+            ax.set_xlim(0.5, last + 0.5)
             ax.grid(alpha=0.3)
         if labelled:
             ax_loss.legend(fontsize=7)  # where and when runs diverged
     if styles:
+        styles["band: mean ± std over seeds"] = Patch(color="grey", alpha=0.15)
         axes[0][1].legend(styles.values(), styles.keys(), fontsize=7)
     fig.tight_layout()
     return _save(fig, out, "curves", pdf, crop=False), best_only
+
+
+def text_color(rgba: tuple[float, float, float, float]) -> str:
+    """Dark text on a light cell, light on a dark one, whatever the colour (by its luma, BT.601)."""
+    red, green, blue, _ = rgba
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = False) -> list[Path]:
@@ -118,7 +132,7 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = Fal
             text = "diverged" if math.isnan(v) and (r, c) in diverged else ("" if math.isnan(v) else f"{v:.1f}")
             if (r, c) in diverged and not math.isnan(v):
                 text += "\n(some diverged)"
-            ax.text(j, i, text, ha="center", va="center", color="black" if math.isnan(v) else "white", fontsize=8)  # NaN cells are blank
+            ax.text(j, i, text, ha="center", va="center", color=text_color(im.cmap(im.norm(v)) if not math.isnan(v) else (1, 1, 1, 1)), fontsize=8)
     fig.colorbar(im, ax=ax, label="best valid accuracy (%)")
     ax.set_title("valid accuracy over the grid (mean over seeds)")
     return _save(fig, out, "heatmap", pdf)
