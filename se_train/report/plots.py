@@ -139,18 +139,25 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = Fal
 
 
 def effects_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
-    """Each effect's mean difference with its final interval (points); an unbounded one has no bar."""
+    """Each effect's mean difference with its final interval (points). An effect whose interval is
+    unbounded (one seed, or too few for its method) is a hollow point marked "no interval", never
+    a point that looks like an estimate with a zero-width interval."""
     if eff.empty:
         return []
-    labels = [f"{r.effect}: {r.model} / {r.dataset}, {r.cell} (n={r.n})" for r in eff.itertuples()]
+    bounded = (np.isfinite(eff["ci_low"]) & np.isfinite(eff["ci_high"])).to_numpy()
+    labels = [f"{r.effect}: {r.model} / {r.dataset}, {r.cell} (n={r.n}{'' if b else ': no interval'})" for r, b in zip(eff.itertuples(), bounded)]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(eff) + 1.2))
-    y = range(len(eff))
-    bounded = np.isfinite(eff["ci_low"]) & np.isfinite(eff["ci_high"])
-    err = [(eff["mean"] - eff["ci_low"]).where(bounded, 0), (eff["ci_high"] - eff["mean"]).where(bounded, 0)]
-    ax.errorbar(eff["mean"], y, xerr=err, fmt="o", capsize=4)
+    y = np.arange(len(eff))
+    mean = eff["mean"].to_numpy()
+    if bounded.any():
+        err = [(eff["mean"] - eff["ci_low"]).to_numpy()[bounded], (eff["ci_high"] - eff["mean"]).to_numpy()[bounded]]
+        ax.errorbar(mean[bounded], y[bounded], xerr=err, fmt="o", capsize=4, label="estimate and interval")
+    if not bounded.all():
+        ax.plot(mean[~bounded], y[~bounded], "o", mfc="none", color="grey", label="estimate, no interval")
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(list(y), labels)
     ax.set_xlabel("Δ accuracy (percentage points), interval of each effect's method")
+    ax.legend(fontsize=7)
     ax.invert_yaxis()
     return _save(fig, out, "effects", pdf)
 
