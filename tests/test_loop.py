@@ -3,6 +3,8 @@ receive it. What the loop decides (divergence, what it reports) is the loop's ow
 
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -139,8 +141,9 @@ def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimize
 
     api = SimpleNamespace(report=report, get_checkpoint=lambda: None, Checkpoint=SimpleNamespace(from_directory=lambda f: f))
     fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
-    full = {"model", "epoch", "optimizer", "scheduler", "scaler", "torch_rng", "augment_rng"}
-    assert [set(s) for s in saved] == [full, full if keep else {"model", "epoch"}]
+    full = {"model", "epoch", "record", "optimizer", "scheduler", "scaler", "torch_rng", "augment_rng"}
+    assert [set(s) for s in saved] == [full, full if keep else {"model", "epoch", "record"}]
+    assert [s["record"]["epoch"] for s in saved] == [1, 2]  # the report each checkpoint came with
 
     # A trial restored from its final checkpoint (its process died after the last report) has
     # finished: it trains no more and reports nothing.
@@ -149,3 +152,9 @@ def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimize
                           Checkpoint=SimpleNamespace(from_directory=lambda f: f))
     fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
     assert reports == []
+    # Unless `resume` found that Tune never recorded that last report (the driver died first):
+    # then the epoch's record is reported again, as it was, and still nothing trains.
+    (kept / "unrecorded").write_text("")
+    fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
+    assert len(reports) == 1 and reports[0]["epoch"] == 2
+    assert json.dumps(reports[0], sort_keys=True) == json.dumps(saved[-1]["record"], sort_keys=True)  # NaN as NaN

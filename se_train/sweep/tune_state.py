@@ -62,6 +62,8 @@ def repair_checkpoints(folder: str) -> list[str]:
                 metrics=latest.metrics,
             )
             manager._latest_checkpoint_result, manager._checkpoint_results = newest, [newest]
+            # Tune never recorded the report that carried it: the trial reports its epoch again.
+            storage.write_text(storage.join(trial_folder, present[-1], layout.UNRECORDED_FILE), "reported again on resume\n")
             lines.append(f"{where}: Tune's state names {named}, which is gone from storage; continues from {present[-1]}, the newest there")
         else:
             manager._latest_checkpoint_result, manager._checkpoint_results = None, []

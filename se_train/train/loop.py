@@ -203,10 +203,15 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         autocast=torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"),
         check=DivergenceCheck(cfg.loss_ceiling), world=session.world, max_norm=cfg.grad_clip or math.inf,
     )
-    start = 1
+    start, unrecorded = 1, None
     with session.last_checkpoint() as folder:
         if folder is not None:
-            start = checkpoint.restore(folder, t) + 1
+            done, unrecorded = checkpoint.restore(folder, t)
+            start = done + 1
+    if unrecorded:
+        # A driver killed after this checkpoint was written, before Tune recorded its report: the
+        # epoch is reported again, or the trial's record would lack it.
+        session.report(unrecorded)
 
     base = {Key.PARAMS: params, Key.DEVICE: torch.cuda.get_device_name(device) if on_gpu else "cpu", Key.WORKERS: session.world,
             Key.PRECISION: precision}
@@ -229,6 +234,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
             stats[Key.TEST_LOSS], stats[Key.TEST_ACC] = t.evaluate(batches["test"], epoch)
         # Rank 0 writes the checkpoint; every worker must still report.
         final = epoch == cfg.epochs and not cfg.keep_optimizer_state
-        saving = checkpoint.saved(t, epoch, final) if session.rank == 0 else nullcontext()
+        report = record(**stats)
+        saving = checkpoint.saved(t, epoch, final, report) if session.rank == 0 else nullcontext()
         with saving as folder:
-            session.report(record(**stats), folder)
+            session.report(report, folder)
