@@ -50,7 +50,7 @@ def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, ca
     assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
     finals = list(experiment.glob("*/checkpoint_*/state.pt"))
     assert len(finals) == 2  # the last kept per trial: a finished trial's weights, no optimizer state
-    assert all(set(torch.load(p, weights_only=True)) == {"model", "epoch"} for p in finals)
+    assert all(set(torch.load(p, weights_only=True)) == {"model", "epoch", "record"} for p in finals)
     for trial, df in progress.items():  # TensorBoard: `tensorboard --logdir <experiment>` shows each epoch
         (events,) = (experiment / trial).glob("events.out.tfevents.*")
         scalars = tensorboard_scalars(events)
