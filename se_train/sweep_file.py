@@ -157,6 +157,7 @@ def _check_compare(spec: SweepSpec, source: str) -> None:
     """Each comparison names a grid axis and two of its values, of the grid's own types, and pairs
     at least two cells that differ only there."""
     from se_train.decide import Comparison, effects_of  # numpy and scipy: only for a file that compares
+
     axes = [a for a in spec.axes() if a != "seed"]
     for i, c in enumerate(spec.compare):
         where = f"compare[{i}]"

@@ -159,19 +159,17 @@ def _tune(
         tuner = tune.Tuner.restore(folder, trainable=make_trainable(meta), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that searcher, which keeps it through Tune's restore of its state.
-        tune_config = tuner._local_tuner._tune_config
-        searcher = getattr(tune_config.search_alg, "searcher", tune_config.search_alg)
+        searcher = _searcher(tuner)
         searcher.max_concurrent = cap
         if isinstance(searcher, AdaptiveSeeds):
             searcher.grow(spec.seeds)  # the sweep file's max, raised or not
-            tune_config.search_alg = ReopenedSeeds(searcher)
+            tuner._local_tuner._tune_config.search_alg = ReopenedSeeds(searcher)
     else:
         axes = SweepSpec.model_validate(meta["spec"]).axes()
         param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, axes)
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(make_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
-    search_alg = tuner._local_tuner._tune_config.search_alg
-    search_alg = getattr(search_alg, "searcher", search_alg)
+    search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
     with _without_tunes_resume_hint():
@@ -182,6 +180,13 @@ def _tune(
     if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in layout.read_state(folder)):
         raise Interrupted(meta["experiment"])
     return results
+
+
+def _searcher(tuner: tune.Tuner) -> Any:
+    """The searcher Tune runs: GridCells, or AdaptiveSeeds (bare, or in the ReopenedSeeds wrapper
+    a resumed sweep pickled)."""
+    search_alg = tuner._local_tuner._tune_config.search_alg
+    return getattr(search_alg, "searcher", search_alg)
 
 
 @contextmanager
