@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args) or 0
-    except UserError as e:
-        print(f"se-sweep: error: {e}", file=sys.stderr)
+    except UserError as e:  # a line per error: a sweep file's every mistake comes at once
+        print(*(f"se-sweep: error: {line}" for line in str(e).splitlines()), sep="\n", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(f"se-sweep: interrupted; Tune saved the sweep's state\nnext: se-sweep resume {e.experiment}", file=sys.stderr)

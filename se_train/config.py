@@ -1,25 +1,33 @@
 """A sweep and its trials, typed: `SweepSpec` (what a sweep file says) and `TrialConfig` (the plain
-dict a Tune trial receives), with each field's range. Reading a sweep file and checking it whole,
-with errors that name the file and field, is `sweep_file.py`.
+dict a Tune trial receives), with each field's type and range. The one validation layer: every
+block is a pydantic model in strict mode (nothing coerced), a grid axis and a `train` setting take
+exactly the trial field's type, and the rules across fields are model validators that report every
+mistake together (`validation.Problems`). Reading the YAML is `sweep_file.py`.
 
 A sweep file has `name`, a `grid` (each axis a list of values), fixed `train` settings, and
-`resources`, `stopping`, `storage` and `data_root`; `search:` and `seeds:` optionally. Every grid
-cell plus the fixed settings is one `TrialConfig`.
+`resources`, `stopping`, `storage` and `data_root`; `search:`, `seeds:` and `compare:` optionally.
+Every grid cell plus the fixed settings is one `TrialConfig`. Free of torch and Ray.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAttr, Tag, TypeAdapter,
+                      ValidationError, model_serializer, model_validator, create_model)
 
-from se_train.models.catalog import ACTIVATION_NAMES, model_names, option_names
+from se_train.errors import UserError
+from se_train.models.catalog import ACTIVATION_NAMES, model_names, option_names, options_taken
 from se_train.result import Key
+from se_train.validation import STRICT, Problems
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
+MAX_CELLS = 10_000  # a grid beyond this is a typo (a seed range pasted in), not a study
 
 
 def _plain_name(value: str) -> str:
@@ -28,20 +36,27 @@ def _plain_name(value: str) -> str:
     return value
 
 
-def _one_of(value: str, choices: list[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
-    return value
+def _one_of(choices) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices():
+            raise ValueError(f"{value!r} is not one of {', '.join(choices())}")
+        return value
+    return AfterValidator(check)
+
+
+PlainName = Annotated[str, AfterValidator(_plain_name)]
+ModelName = Annotated[str, _one_of(model_names)]  # asked at each check: a plugin may register more
+ActivationName = Annotated[str, _one_of(lambda: list(ACTIVATION_NAMES))]
 
 
 class TrialConfig(BaseModel):
     """Everything one trial needs. Defaults are the 2017 study's (its constant.py)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = STRICT
 
-    model: str
-    dataset: str  # a folder under data_root
-    activation: str
+    model: ModelName
+    dataset: PlainName  # a folder under data_root
+    activation: ActivationName
     se: bool
     seed: int = Field(0, ge=0, lt=2**32)
     se_reduction: int | None = Field(None, ge=1)  # None: the model's default (simple_cnn 4 = 16 hidden, resnet50 16)
@@ -50,7 +65,7 @@ class TrialConfig(BaseModel):
     stem: Literal["imagenet", "cifar"] | None = None
     head: Literal["standard", "study"] | None = None
     zero_init_last_bn: bool | None = None
-    epochs: int = Field(10, ge=1, le=100_000, strict=True)
+    epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(50, ge=1, le=65_536)  # per worker
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0)
@@ -78,21 +93,6 @@ class TrialConfig(BaseModel):
     # the weights only (a third of the disk with Adam), as a finished trial resumes no more.
     keep_optimizer_state: bool = False
 
-    @field_validator("model")
-    @classmethod
-    def _model(cls, v: str) -> str:
-        return _one_of(v, model_names())
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return _plain_name(v)
-
-    @field_validator("activation")
-    @classmethod
-    def _activation(cls, v: str) -> str:
-        return _one_of(v, list(ACTIVATION_NAMES))
-
     @classmethod
     def planned(cls, config: dict[str, Any], field: str) -> Any:
         """A trial config's `field`, or its default where the config leaves it out (a grid axis
@@ -104,11 +104,64 @@ class TrialConfig(BaseModel):
         return self.model_dump(include=option_names())
 
 
+def field_type(name: str) -> Any:
+    """TrialConfig field `name`'s type with its constraints, to type a value given elsewhere for
+    it (a grid axis's values, a train setting, a search's bounds) exactly as a trial takes it."""
+    field = TrialConfig.model_fields[name]
+    return Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+
+
 GRID_AXES_REQUIRED = ("model", "dataset", "activation", "se")
 
 
+class Given(BaseModel):
+    """A block of which only the fields given count, in the file's order: a grid's axes, the train
+    settings, a search's fields. It writes back (to sweep.json) exactly what was given."""
+
+    model_config = STRICT
+    _order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_order(cls, data: Any, handler):
+        block = handler(data)
+        if isinstance(data, dict):
+            block._order = list(data)
+        return block
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler) -> dict[str, Any]:
+        dumped = handler(self)
+        return {k: dumped[k] for k in self._order}
+
+    def given(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._order}
+
+
+class _Axes(Given):
+    @model_validator(mode="after")
+    def _no_repeats(self) -> "_Axes":
+        problems = Problems()
+        for axis, values in self.given().items():
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    problems.add((axis, i), f"{value!r} is listed twice; each trial would run twice", value)
+        problems.raise_any("Grid")
+        return self
+
+
+# One grid: each trial field may be an axis, its values of that field's type; four must be.
+Grid = create_model(
+    "Grid", __base__=_Axes,
+    **{name: (Annotated[list[field_type(name)], Field(min_length=1)], ... if name in GRID_AXES_REQUIRED else None)
+       for name in TrialConfig.model_fields},
+)
+# The fixed settings every cell shares.
+Train = create_model("Train", __base__=Given, **{name: (field_type(name), None) for name in TrialConfig.model_fields})
+
+
 class Resources(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     workers_per_trial: int = Field(1, ge=1, le=4096)
     cpus_per_worker: float = Field(1, gt=0, le=1024)
@@ -123,41 +176,81 @@ class Resources(BaseModel):
 
 
 class Asha(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     grace_period: int = Field(1, ge=1)  # epochs before a trial can be stopped
     reduction_factor: float = Field(3, gt=1)
 
 
 class Stopping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     asha: Asha | None = None  # early stopping on valid_acc; divergence is always stopped
 
 
 class Tracking(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     mlflow: str | None = None  # tracking URI (http://host:5000, sqlite:///mlflow.db, ...); needs se-sweep[mlflow]
     experiment: str | None = None  # MLflow experiment name; default the sweep's name
 
 
-SEARCHABLE = ("lr", "weight_decay", "momentum", "decay_rate")  # numeric training fields a search may tune
+class Distribution(Given):
+    """How a search draws one field: exactly one of these."""
+
+    loguniform: list[float] | None = Field(None, min_length=2, max_length=2)  # [low, high]
+    uniform: list[float] | None = Field(None, min_length=2, max_length=2)
+    choice: list[float] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "Distribution":
+        kinds = ", ".join(Distribution.model_fields)
+        if len(self._order) != 1:
+            raise ValueError(f"give one distribution, e.g. {{loguniform: [low, high]}} ({kinds})")
+        problems = Problems()
+        (kind, values), = self.given().items()
+        if kind != "choice" and values[0] >= values[1]:
+            problems.add((kind,), f"low {values[0]} is not below high {values[1]}", values)
+        elif kind == "loguniform" and values[0] <= 0:
+            problems.add((kind,), f"low {values[0]} must be above 0 on a log scale", values)
+        problems.raise_any("Distribution")
+        return self
 
 
-class Search(BaseModel):
+class Search(Given):
     """Tune some training fields per grid cell on valid, before the comparison (`sweep/search.py`):
-    `samples` settings tried per cell, each for `epochs` epochs on each of `seeds`."""
-
-    model_config = ConfigDict(extra="allow")  # the searched fields, each a distribution
+    `samples` settings tried per cell, each for `epochs` epochs on each of `seeds`; each searched
+    field (lr, weight_decay, momentum, decay_rate) with its distribution."""
 
     samples: int = Field(ge=1, le=1000)
-    epochs: int = Field(ge=1, le=100_000, strict=True)
-    seeds: list[int] = Field(min_length=1)
+    epochs: int = Field(ge=1, le=100_000)
+    seeds: list[field_type("seed")] = Field(min_length=1)  # seeds of trials, as the grid's are
+    lr: Distribution | None = None
+    weight_decay: Distribution | None = None
+    momentum: Distribution | None = None
+    decay_rate: Distribution | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Search":
+        problems = Problems()
+        if not self.space():
+            problems.add((), f"no field to search (one of {', '.join(SEARCHABLE)}), e.g. lr: {{loguniform: [1.0e-5, 1.0e-2]}}")
+        for name, dist in self.space().items():
+            (kind, values), = dist.items()
+            for i, value in enumerate(values):  # each bound a value the field takes (momentum below 1, ...)
+                try:
+                    TypeAdapter(field_type(name)).validate_python(value)
+                except ValidationError as e:
+                    problems.add((name, kind, i), e.errors()[0]["msg"].removeprefix("Value error, "), value)
+        problems.raise_any("Search")
+        return self
 
     def space(self) -> dict[str, dict[str, list[Any]]]:
         """Each searched field and its distribution, e.g. {"lr": {"loguniform": [1e-5, 1e-2]}}."""
-        return dict(self.model_extra or {})
+        return {name: value.given() for name, value in self.given().items() if name in SEARCHABLE and value is not None}
+
+
+SEARCHABLE = ("lr", "weight_decay", "momentum", "decay_rate")  # numeric training fields a search may tune
 
 
 SeedMetric = Literal[Key.VALID_ACC.value, Key.TEST_ACC.value]  # what an adaptive sweep decides on
@@ -170,46 +263,53 @@ class Seeds(BaseModel):
     `confidence`: for all of a sweep's verdicts together. `method`: fixed-horizon (the most power
     for planned looks start..max) or anytime (valid at every n, so a sweep may grow its max)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    start: int = Field(3, ge=2, le=1000, strict=True)  # one pair has no spread to judge by
-    max: int = Field(20, ge=2, le=1000, strict=True)
+    start: int = Field(3, ge=2, le=1000)  # one pair has no spread to judge by
+    max: int = Field(20, ge=2, le=1000)
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
     metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
     method: Literal["fixed-horizon", "anytime"] = "fixed-horizon"  # as decide.METHODS
     rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: decide.RHO, measured
 
-    @field_validator("max")
-    @classmethod
-    def _max(cls, v: int, info) -> int:
-        start = info.data.get("start")
-        if start is not None and v < start:
-            raise ValueError(f"{v} is below start ({start}); no cell runs more than max seeds")
-        return v
+    @model_validator(mode="after")
+    def _max(self) -> "Seeds":
+        if self.max < self.start:
+            problems = Problems()
+            problems.add(("max",), f"{self.max} is below start ({self.start}); no cell runs more than max seeds", self.max)
+            problems.raise_any("Seeds")
+        return self
 
 
 class Compare(BaseModel):
     """A comparison the sweep decides: `treated` against `control` on one grid axis, paired by seed
     within cells that agree on every other axis."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     axis: str
     treated: Any
     control: Any
 
 
-class SweepSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _one_or_many(grid: Any) -> str:
+    return "<grids>" if isinstance(grid, list) else "<grid>"
 
-    name: str  # the experiment's folder under storage
+
+class SweepSpec(BaseModel):
+    model_config = STRICT
+
+    name: PlainName  # the experiment's folder under storage
     data_root: str = "data"
     storage: str = "experiments"  # local folder or URI (s3://, gs://); multi-node runs need shared storage
     # One grid (axis -> values) or a list of grids whose cells are concatenated, for studies whose
     # datasets need different settings (MNIST at 28 px, CIFAR-10 at 128 px, ...).
-    grid: dict[str, list[Any]] | list[dict[str, list[Any]]]
-    train: dict[str, Any] = {}
+    grid: Annotated[
+        Union[Annotated[Grid, Tag("<grid>")], Annotated[list[Grid], Field(min_length=1), Tag("<grids>")]],
+        Discriminator(_one_or_many),
+    ]
+    train: Train = Train()
     resources: Resources = Resources()
     stopping: Stopping = Stopping()
     tracking: Tracking = Tracking()
@@ -217,13 +317,27 @@ class SweepSpec(BaseModel):
     seeds: Seeds | None = None  # none: the grid's seeds, fixed in advance
     compare: list[Compare] | None = None  # none: SE − no SE and SELU − ReLU, wherever their axes vary
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _plain_name(v)
+    @model_validator(mode="after")
+    def _rules(self) -> "SweepSpec":
+        """The rules across blocks, every one checked and every break reported together."""
+        problems = Problems()
+        if _size(self, problems):
+            for rule in (_one_place, _no_trial_twice, _seeds_rules, _search_rules, _compare_rules, _model_options):
+                rule(self, problems)
+        problems.raise_any("SweepSpec")
+        return self
 
     def grids(self) -> list[dict[str, list[Any]]]:
-        return self.grid if isinstance(self.grid, list) else [self.grid]
+        """Each grid's axes and values, in file order."""
+        return [grid.given() for grid in (self.grid if isinstance(self.grid, list) else [self.grid])]
+
+    def grid_loc(self, g: int) -> tuple:
+        """Where grid `g` is in the file: grid, or grid[g] in a list of grids."""
+        return ("grid", g) if isinstance(self.grid, list) else ("grid",)
+
+    def fixed(self) -> dict[str, Any]:
+        """The train block's settings, in file order."""
+        return self.train.given()
 
     def axes(self) -> list[str]:
         """Every grid axis, in order of first appearance."""
@@ -232,12 +346,109 @@ class SweepSpec(BaseModel):
     def cells(self) -> list[dict[str, Any]]:
         """Every grid cell merged with the fixed settings, in file order (last axis fastest).
         Each cell has every axis of every grid (a grid without an axis takes its default)."""
+        return [cell for grid in self.grids() for cell in self.cells_of(grid)]
+
+    def cells_of(self, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
         defaults = {a: TrialConfig.model_fields[a].default for a in self.axes() if a not in GRID_AXES_REQUIRED}
-        return [
-            {**defaults, **self.train, **dict(zip(grid, values))}
-            for grid in self.grids()
-            for values in itertools.product(*grid.values())
-        ]
+        return [{**defaults, **self.fixed(), **dict(zip(grid, values))} for values in itertools.product(*grid.values())]
 
     def trials(self) -> list[TrialConfig]:
         return [TrialConfig(**cell) for cell in self.cells()]
+
+
+def _size(spec: SweepSpec, problems: Problems) -> bool:
+    """At most MAX_CELLS cells, else the rest is not checked (expanding them is the mistake)."""
+    cells = sum(math.prod(len(v) for v in grid.values()) for grid in spec.grids())
+    if cells <= MAX_CELLS:
+        return True
+    g, grid = max(enumerate(spec.grids()), key=lambda item: math.prod(len(v) for v in item[1].values()))
+    axis = max(grid, key=lambda a: len(grid[a]))
+    problems.add(spec.grid_loc(g) + (axis,), f"{cells:,} cells in all, more than {MAX_CELLS:,}; this axis has {len(grid[axis]):,} values: longer than meant?")
+    return False
+
+
+def _one_place(spec: SweepSpec, problems: Problems) -> None:
+    for key in spec.fixed():
+        if key in spec.axes():
+            problems.add(("train", key), "also a grid axis; set it in one place")
+
+
+def _no_trial_twice(spec: SweepSpec, problems: Problems) -> None:
+    """A list of grids whose expansions share a cell would run it twice (one grid cannot: its
+    axes hold no value twice)."""
+    seen: dict[str, int] = {}
+    for g, grid in enumerate(spec.grids()):
+        for cell in spec.cells_of(grid):
+            key = json.dumps(cell, sort_keys=True, default=str)
+            if seen.setdefault(key, g) != g:
+                named = ", ".join(f"{a}={cell[a]}" for a in spec.axes() if a in cell)
+                problems.add(spec.grid_loc(g), f"the trial {named} is also in grid[{seen[key]}]; it would run twice")
+                return
+
+
+def _seeds_rules(spec: SweepSpec, problems: Problems) -> None:
+    """Seeds are the `seeds:` block's alone, and every trial runs to its planned end."""
+    if not spec.seeds:
+        return
+    for g, grid in enumerate(spec.grids()):
+        if "seed" in grid:
+            problems.add(spec.grid_loc(g) + ("seed",), "the seeds: block chooses the seeds; drop grid.seed or seeds:")
+    if "seed" in spec.fixed():
+        problems.add(("train", "seed"), "the seeds: block chooses the seeds; drop train.seed or seeds:")
+    if spec.seeds.metric == Key.TEST_ACC and spec.fixed().get("test_split") is False:
+        problems.add(("seeds", "metric"), "test_acc needs the test split, which train.test_split: false leaves unread")
+    if spec.stopping.asha:
+        problems.add(("stopping", "asha"), f"a trial stopped early has no final {spec.seeds.metric} to pair; drop asha or seeds:")
+
+
+def _search_rules(spec: SweepSpec, problems: Problems) -> None:
+    """Each searched field is set nowhere else, and the search's seeds are none of the comparison's."""
+    if not spec.search:
+        return
+    for name in spec.search.space():
+        if name in spec.axes():
+            problems.add(("search", name), "also a grid axis; search it or list it, not both")
+        if name in spec.fixed():
+            problems.add(("search", name), f"also set in train.{name}; set it in one place")
+    comparison = set(range(spec.seeds.max)) if spec.seeds else {c.get("seed", 0) for c in spec.cells()}
+    if shared := sorted(comparison & set(spec.search.seeds)):
+        problems.add(("search", "seeds"), f"{shared} also seed the comparison; a search's seeds must be its own")
+
+
+def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
+    """Each comparison names a grid axis and two of its values, of the grid's own types, and pairs
+    at least two cells that differ only there."""
+    if not spec.compare:
+        return
+    from se_train.decide import Comparison, effects_of  # numpy and scipy: only for a file that compares
+
+    axes = [a for a in spec.axes() if a != "seed"]
+    for i, c in enumerate(spec.compare):
+        if c.axis not in axes:
+            problems.add(("compare", i, "axis"), f"{c.axis!r} is not a grid axis (one of {', '.join(axes)})")
+            continue
+        values = list(dict.fromkeys(v for grid in spec.grids() for v in grid.get(c.axis, [])))
+        sides = {"treated": c.treated, "control": c.control}
+        # the grid's own type: a 1 is not true, and "1e-3" (text to YAML) is not 0.001
+        wrong = [side for side, value in sides.items() if not any(type(value) is type(v) and value == v for v in values)]
+        for side in wrong:
+            problems.add(("compare", i, side), f"{sides[side]!r} is not a value of grid.{c.axis} ({', '.join(repr(v) for v in values)})")
+        if wrong:
+            continue
+        if c.treated == c.control:
+            problems.add(("compare", i), f"treated and control are both {c.treated!r}; compare two values")
+        elif not effects_of(spec.cells(), spec.axes(), [Comparison(c.axis, c.treated, c.control)]):
+            problems.add(("compare", i), f"pairs no cells: no cell at {c.axis}={c.treated!r} has a twin at {c.axis}={c.control!r} "
+                                          "with every other axis the same")
+
+
+def _model_options(spec: SweepSpec, problems: Problems) -> None:
+    """Each cell's options are its model's (simple_cnn has no stem); the first cell of each kind named."""
+    said = set()
+    for i, cell in enumerate(spec.cells()):
+        try:
+            options_taken(cell["model"], {k: v for k, v in cell.items() if k in option_names()})
+        except UserError as e:
+            if str(e) not in said:
+                said.add(str(e))
+                problems.add(("trial", i), str(e))

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.errors import UserError, first_line
+from se_train.validation import invalid
 from se_train.result import Key, is_record
 
 SWEEP_FILE = "sweep.json"
@@ -89,9 +90,7 @@ def check_sweep(meta: Any, path: str) -> dict[str, Any]:
     try:
         SweepSpec.model_validate(meta["spec"])
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"{path}: spec.{where}: {err['msg']}; {advice}") from None
+        raise UserError(f"{invalid(path, e, prefix=('spec',))}; {advice}") from None
     return meta
 
 

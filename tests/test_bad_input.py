@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from se_train.bench.report import fake_experiment
 from se_train.cli import main
+from se_train.errors import UserError
 from se_train.data.prepare import prepare
 from se_train.sweep import runner
 
@@ -81,7 +82,7 @@ BAD_DATA_ROOTS = ("a file",)  # a missing or empty data_root is where digits is 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=sweep_inputs())
-def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, capsys, case):
+def test_every_input_validates_or_is_refused_a_line_per_error_and_exit_2(prepared, monkeypatch, capsys, case):
     raw, data_root, storage, edit = case
     work = Path(tempfile.mkdtemp(prefix="prop-"))
     try:
@@ -111,7 +112,8 @@ def test_every_input_validates_or_is_one_line_and_exit_2(prepared, monkeypatch, 
             assert not edited and storage not in BAD_STORAGE and data_root not in BAD_DATA_ROOTS, (case, "Ray would start")
             return
         err = capsys.readouterr().err
-        assert code == 2 and err.startswith("se-sweep: error: ") and err.count("\n") == 1, (case, err)
+        lines = err.splitlines()  # one line per error, each naming its file
+        assert code == 2 and lines and all(line.startswith("se-sweep: error: ") for line in lines), (case, err)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(Path("experiments-prop"), ignore_errors=True)
@@ -246,3 +248,93 @@ def test_prepare_options_that_mean_nothing_for_the_dataset_are_refused(args, mes
     err = capsys.readouterr().err
     assert err == f"se-sweep: error: {message}" + err.split(message, 1)[1] and err.count("\n") == 1, err
     assert not (tmp_path / "data").exists()
+
+
+def _scalar_fields(model, loc=()):
+    """(location, kind) of every number, yes/no and text field a sweep file can set, walked from
+    the models themselves, so a field added later is covered too. A grid axis takes a list."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, field in model.model_fields.items():
+        here = (*loc, name)
+        kinds = [a for a in typing.get_args(field.annotation) or (field.annotation,) if a is not type(None)]
+        kinds = [typing.get_args(k)[0] if typing.get_origin(k) is typing.Annotated else k for k in kinds]
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        for k in nested:
+            yield from _scalar_fields(k, here)
+        for k in kinds:
+            if k in (int, float, bool, str) or typing.get_origin(k) is typing.Literal:
+                yield here, k
+
+
+def _other_type(kind) -> list:
+    """Values of another type that a lax validator would turn into one of `kind`."""
+    import typing
+
+    if kind is bool:
+        return [1, "true"]
+    if kind in (int, float):
+        return ["1", True] + ([1.0] if kind is int else [])
+    return [1]  # text and named choices: a number is not a name
+
+
+def _strict_cases():
+    from se_train.config import SweepSpec
+
+    blocks = {"train": "Train", "resources": "Resources", "stopping": "Stopping", "tracking": "Tracking",
+              "seeds": "Seeds", "search": "Search"}
+    cases = []
+    for loc, kind in _scalar_fields(SweepSpec):
+        if loc[0] in ("grid", "compare", "name", "data_root", "storage") or (loc[0] not in blocks):
+            continue
+        cases += [(loc, value) for value in _other_type(kind)]
+    from se_train.config import TrialConfig
+
+    for name in TrialConfig.model_fields:  # every axis of a grid, from the trial's own fields
+        cases += [(("grid", name), value) for value in _other_type(_kind(TrialConfig.model_fields[name].annotation))]
+    return cases
+
+
+def _kind(annotation):
+    import typing
+
+    args = [a for a in typing.get_args(annotation) or (annotation,) if a is not type(None)]
+    return args[0] if args and args[0] in (int, float, bool) else str
+
+
+@pytest.mark.parametrize("loc, value", _strict_cases(), ids=lambda v: str(v))
+def test_no_field_of_any_block_is_coerced(loc, value):
+    """Every numeric, yes/no and text field of every block refuses a value of another type, naming
+    its field: the models are strict, all of them (a "1e-3" is not 0.001, a 1 is not true)."""
+    from se_train.sweep_file import parse_sweep
+
+    raw = {"name": "s", "grid": dict(CELL)}
+    if loc[0] == "grid":
+        raw["grid"][loc[1]] = [value]
+        where = f"grid.{loc[1]}[0]"
+    else:
+        block = raw
+        for part in loc[:-1]:
+            base = {"search": {"samples": 2, "epochs": 1, "seeds": [9], "lr": {"uniform": [0.1, 0.2]}},
+                    "seeds": {"margin": 1.0}}.get(part, {})
+            block = block.setdefault(part, base)
+        block[loc[-1]] = value
+        where = ".".join(loc)
+    with pytest.raises(UserError) as e:
+        parse_sweep(raw, "s.yaml")
+    assert any(line.startswith(f"s.yaml: {where}: ") for line in str(e.value).splitlines()), str(e.value)
+
+
+def test_every_mistake_of_a_sweep_file_comes_in_one_run(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "s", "grid": {**CELL, "activation": ["selux"], "colour": ["red"]},
+        "train": {"lr": "1e-3", "epochs": 0}, "resources": {"cpus_per_worker": -1}, "seeds": {"margin": True},
+    }))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    fields = [line.removeprefix(f"se-sweep: error: {path}: ").split(": ")[0] for line in lines]
+    assert sorted(fields) == sorted(["grid.activation[0]", "grid.colour", "train.lr", "train.epochs", "resources.cpus_per_worker", "seeds.margin"]), lines
+    assert all(line.startswith(f"se-sweep: error: {path}: ") for line in lines)

@@ -234,7 +234,7 @@ TWO_MODELS = {**BASE, "grid": {**BASE["grid"], "model": ["simple_cnn", "resnet50
     ({**BASE, "grid": [{**BASE["grid"], "activation": ["relu"]}, {**BASE["grid"], "activation": ["selu"], "model": ["resnet50"]}],
       "compare": [{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}]},
      "s.yaml: compare[0]: pairs no cells: no cell at model='resnet50' has a twin at model='simple_cnn' with every other axis the same"),
-    ({**BASE, "compare": [{"axis": "activation", "treated": "selu"}]}, "s.yaml: compare.0.control: required field is missing"),
+    ({**BASE, "compare": [{"axis": "activation", "treated": "selu"}]}, "s.yaml: compare[0].control: required field is missing"),
     ({**BASE, "seeds": {**BASE["seeds"], "method": "bayes"}}, "s.yaml: seeds.method: Input should be 'fixed-horizon' or 'anytime'"),
 ])
 def test_a_bad_comparison_is_one_line_naming_it_before_ray(raw, message, tmp_path, capsys):

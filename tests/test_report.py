@@ -245,7 +245,7 @@ def test_not_an_experiment_and_empty_experiment_are_clear_errors(tmp_path, capsy
         collect(str(tmp_path))
     assert main(["report", str(tmp_path)]) == 2
     assert "neither an se-sweep experiment (no sweep.json) nor a report's folder (no runs.parquet)" in capsys.readouterr().err
-    (tmp_path / "sweep.json").write_text(json.dumps({"spec": {"name": "e", "grid": {"model": ["simple_cnn"]}}, "sweep_file": "e.yaml"}))
+    (tmp_path / "sweep.json").write_text(json.dumps({"spec": {"name": "e", "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False]}}, "sweep_file": "e.yaml"}))
     with pytest.raises(UserError, match="has no trials yet"):
         write_report([str(tmp_path)], tmp_path / "out")
     assert main(["report", str(tmp_path / "nothing-here")]) == 2

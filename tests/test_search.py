@@ -37,10 +37,10 @@ def _spec(search: dict, grid: dict | None = None, train: dict | None = None):
 @pytest.mark.parametrize("change, error", [
     ({"lx": {"uniform": [0, 1]}}, "s.yaml: search.lx: unknown field (a search tunes one of lr, weight_decay, momentum, decay_rate)"),
     ({"lr": {"loguniform": [1e-2, 1e-4]}}, "s.yaml: search.lr.loguniform: low 0.01 is not below high 0.0001"),
-    ({"weight_decay": {"loguniform": [0, 1e-2]}}, "s.yaml: search.weight_decay.loguniform: low 0 must be above 0 on a log scale"),
-    ({"lr": {"normal": [0, 1]}}, "s.yaml: search.lr: give one distribution, e.g. {loguniform: [low, high]}"),
+    ({"weight_decay": {"loguniform": [0, 1e-2]}}, "s.yaml: search.weight_decay.loguniform: low 0.0 must be above 0 on a log scale"),
+    ({"lr": {"normal": [0, 1]}}, "s.yaml: search.lr.normal: unknown distribution (one of loguniform, uniform, choice)"),
     ({"lr": {"uniform": [1e-3]}}, "s.yaml: search.lr.uniform: give [low, high]"),
-    ({"lr": {"choice": [1e-3, "big"]}}, "s.yaml: search.lr.choice[1]: 'big' is not a number"),
+    ({"lr": {"choice": [1e-3, "big"]}}, "s.yaml: search.lr.choice[1]: Input should be a valid number, not 'big'"),
     ({"momentum": {"uniform": [0.5, 1.5]}}, "s.yaml: search.momentum.uniform[1]: Input should be less than 1"),
     ({"samples": 0}, "s.yaml: search.samples: Input should be greater than or equal to 1"),
     ({"seeds": [1]}, "s.yaml: search.seeds: [1] also seed the comparison; a search's seeds must be its own"),
@@ -70,7 +70,7 @@ def test_the_draws_cover_the_range_evenly_and_repeat():
     assert strata == list(range(8))
     stage = search_spec(spec)
     assert len(stage.cells()) == 2 * 8  # every cell at every setting, on the one search seed
-    assert {c["seed"] for c in stage.cells()} == {100} and stage.train["epochs"] == 1 and stage.train["test_split"] is False
+    assert {c["seed"] for c in stage.cells()} == {100} and stage.fixed()["epochs"] == 1 and stage.fixed()["test_split"] is False
 
 
 def test_the_best_eligible_try_wins_and_ties_go_to_the_smaller_value():

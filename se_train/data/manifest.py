@@ -7,7 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pyarrow.fs
@@ -16,16 +16,19 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from se_train import storage
 from se_train.errors import UserError
+from se_train.validation import STRICT, Problems, invalid
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
 class ShardInfo(BaseModel):
+    model_config = STRICT
+
     file: str  # relative to the dataset folder, e.g. "train/part-00000.parquet"; never outside it
     rows: int = Field(ge=0)
     bytes: int = Field(ge=0)
-    sha256: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("file")
     @classmethod
@@ -38,6 +41,8 @@ class ShardInfo(BaseModel):
 
 
 class SplitInfo(BaseModel):
+    model_config = STRICT
+
     rows: int = Field(ge=1)
     shards: list[ShardInfo]
 
@@ -46,35 +51,45 @@ class SplitInfo(BaseModel):
         return sum(s.bytes for s in self.shards)
 
 
-class Manifest(BaseModel, extra="forbid"):
+# Every field a trial divides by or indexes with is bounded here, so a hand-edited or truncated
+# manifest is refused before Ray, not met as a division by zero in a worker.
+Side = Annotated[int, Field(ge=1, le=1 << 16)]
+
+
+class Manifest(BaseModel):
+    model_config = STRICT
+
     format_version: int
     name: str
     num_classes: int = Field(ge=2)  # a classifier needs two
     class_names: list[str]
-    image_shape: tuple[int, int, int] | None  # H, W, C; None when sizes vary (encoded images)
+    image_shape: tuple[Side, Side, Side] | None  # H, W, C; None when sizes vary (encoded images)
     channels: int = Field(ge=1, le=4)
     encoding: Literal["raw", "jpeg"]  # raw: uint8 H*W*C bytes; jpeg: RGB JPEG bytes
-    mean: list[float]  # per channel, pixels scaled to [0, 1], over the train split
-    std: list[float]
-    seed: int  # the seed that carved the valid (and, where needed, test) split
+    mean: list[Annotated[float, Field(ge=0, le=1)]]  # per channel, pixels scaled to [0, 1], over the train split
+    std: list[Annotated[float, Field(gt=0, le=1)]]  # inputs are divided by it
+    seed: int = Field(ge=0)  # the seed that carved the valid (and, where needed, test) split
     source: str
     splits: dict[str, SplitInfo]
 
     @model_validator(mode="after")
     def _consistent(self) -> "Manifest":
-        """The fields agree with each other; each disagreement names its field."""
+        """The fields agree with each other; every disagreement is named, each at its field."""
+        problems = Problems()
         if len(self.class_names) != self.num_classes:
-            raise ValueError(f"class_names: {len(self.class_names)} names for num_classes {self.num_classes}")
-        if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(f"mean/std: {len(self.mean)}/{len(self.std)} values for {self.channels} channel(s)")
+            problems.add(("class_names",), f"{len(self.class_names)} names for num_classes {self.num_classes}")
+        for field in ("mean", "std"):
+            if len(getattr(self, field)) != self.channels:
+                problems.add((field,), f"{len(getattr(self, field))} values for {self.channels} channel(s)")
         if self.encoding == "raw" and (self.image_shape is None or self.image_shape[2] != self.channels):
-            raise ValueError(f"image_shape: {self.image_shape} does not give {self.channels} channel(s) of raw images")
+            problems.add(("image_shape",), f"{self.image_shape} does not give {self.channels} channel(s) of raw images")
         for name in ("train", "valid"):
             if name not in self.splits:
-                raise ValueError(f"splits: no {name!r} split")
+                problems.add(("splits",), f"no {name!r} split")
         for name, split in self.splits.items():
             if split.rows != sum(s.rows for s in split.shards):
-                raise ValueError(f"splits.{name}.rows: {split.rows}, but its shards hold {sum(s.rows for s in split.shards)}")
+                problems.add(("splits", name, "rows"), f"{split.rows}, but its shards hold {sum(s.rows for s in split.shards)}")
+        problems.raise_any("Manifest")
         return self
 
 
@@ -151,12 +166,9 @@ def parse_manifest(text: str, path: str) -> Manifest:
     if version != FORMAT_VERSION:
         raise UserError(f"{path}: manifest format_version {version!r} is not {FORMAT_VERSION}; re-run `se-sweep prepare`")
     try:
-        return Manifest.model_validate(raw)
+        return Manifest.model_validate_json(text)  # JSON mode: its lists are the tuples they stand for
     except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")  # a check across fields names its own
-        raise UserError(f"{path}: {field}: {message}" if field else f"{path}: {message}") from None
+        raise invalid(path, e) from None
 
 
 def _check_columns(path: str, footer: pq.FileMetaData, num_classes: int) -> None:

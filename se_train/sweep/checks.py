@@ -14,6 +14,7 @@ from se_train.data.pipeline import fits_in_memory, stored_shape
 from se_train.data.prepare import prepare
 from se_train.data.sources import SOURCES
 from se_train.errors import UserError
+from se_train.validation import where
 
 # Local splits up to this size are hashed whole before Ray starts. A URI's are not: that would
 # download them to the driver; the object store checks its own transfers.
@@ -91,8 +92,7 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
     """Where a dataset is named in the sweep file, e.g. grid.dataset[1] or grid[2].dataset[0]."""
     for g, grid in enumerate(spec.grids()):
         if name in grid["dataset"]:
-            where = "grid" if isinstance(spec.grid, dict) else f"grid[{g}]"
-            return f"{where}.dataset[{grid['dataset'].index(name)}]"
+            return where((*spec.grid_loc(g), "dataset", grid["dataset"].index(name)))
     return "grid.dataset"
 
 

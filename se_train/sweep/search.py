@@ -25,7 +25,7 @@ from scipy.stats import qmc
 
 from se_train import experiment as layout
 from se_train import storage
-from se_train.config import Stopping, SweepSpec
+from se_train.config import SweepSpec
 from se_train.trial_status import run_status
 from se_train.result import Key
 
@@ -73,10 +73,10 @@ def search_spec(spec: SweepSpec) -> SweepSpec:
             if "epochs" in grid:
                 stage["epochs"] = [search.epochs]
             grids.append(stage)
-    train = {**spec.train, "test_split": False}
+    train = {**spec.fixed(), "test_split": False}
     if "epochs" not in spec.axes():
         train["epochs"] = search.epochs
-    return spec.model_copy(update={"grid": grids, "train": train, "stopping": Stopping(), "search": None, "seeds": None})
+    return _stage(spec, grid=grids, train=train, stopping={}, search=None, seeds=None)
 
 
 def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
@@ -138,4 +138,9 @@ def comparison_spec(spec: SweepSpec, chosen: dict[str, Any]) -> SweepSpec:
         pick = picks.get(json.dumps(cell_of(cfg, spec), sort_keys=True, default=str))
         if pick:
             grids.append({k: [v] for k, v in {**cfg, **pick}.items()})
-    return spec.model_copy(update={"grid": grids, "train": {}, "search": None})
+    return _stage(spec, grid=grids, train={}, search=None)
+
+
+def _stage(spec: SweepSpec, **changes: Any) -> SweepSpec:
+    """`spec` with `changes` (as a sweep file writes them), checked as a sweep file is."""
+    return SweepSpec.model_validate({**spec.model_dump(), **changes})
