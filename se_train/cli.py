@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -253,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The exit status: 0; TRIAL_ERRORED (1) when a sweep ran but a trial ended in error; 2 for
     bad input, refused before any work; INTERRUPTED (130) when Ctrl-C stopped a sweep."""
+    code = _main(argv)
+    storage = sys.modules.get("se_train.storage")
+    if storage is not None and storage.hung():  # a store that never answered: nothing is left to save
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args) or 0
@@ -261,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as e:
         print(f"se-sweep: interrupted; Tune saved the sweep's state\nnext: se-sweep resume {e.experiment}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # before a sweep started, or in a command that starts none: nothing to save
+        print("se-sweep: interrupted", file=sys.stderr)
         return INTERRUPTED
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any, Callable
 
 import pyarrow
 import pyarrow.fs
@@ -41,14 +43,57 @@ def _split_query(location: str) -> tuple[str, str, str]:
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 
+# A store that answers at all answers a metadata call well within this. One that never answers (a
+# gs:// bucket without credentials waits on a metadata server; a host behind a dropped route) would
+# otherwise hang the command inside pyarrow's C++, where Ctrl-C cannot reach it.
+DEADLINE_S = 12.0
+
+
+_calls: list[threading.Event] = []  # each set when its call has returned
+
+
+def hung() -> bool:
+    """Whether a call to a store is still waiting. Then pyarrow's exit handler (finalising its S3
+    client) would wait for it too, for minutes: the CLI leaves without running exit handlers."""
+    return not all(done.is_set() for done in _calls)
+
+
+def _bounded(call: Callable[[], Any], location: str, field: str) -> Any:
+    """`call()` against an object store, waited for at most DEADLINE_S in a thread of its own, so
+    the main thread stays where Ctrl-C stops it. A store that does not answer in time is one line."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.is_alive: a join that Ctrl-C interrupts marks the thread stopped (Python 3.11)
+
+    def attempt() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as e:  # handed to the waiting thread, which raises it
+            outcome["error"] = e
+        finally:
+            done.set()
+
+    _calls.append(done)
+    threading.Thread(target=attempt, daemon=True).start()  # daemon: a hung call never holds the exit
+    if not done.wait(DEADLINE_S):
+        raise UserError(f"{field}{location}: no answer in {DEADLINE_S:g} s (credentials, network or endpoint?)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def filesystem(location: str, field: str = "") -> tuple[pyarrow.fs.FileSystem, str]:
     """The file system holding `location`, and its path there (a local one made absolute)."""
     if not is_uri(location):  # no URI to parse: a report reads thousands of local files
         return LOCAL, normalize(location)
     try:
-        return pyarrow.fs.FileSystem.from_uri(normalize(location))
+        fs, path = _bounded(lambda: pyarrow.fs.FileSystem.from_uri(normalize(location)), location, field)
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, ValueError) as e:
-        raise UserError(f"{field}{location}: no storage handles this ({e}); use a local path, file://, s3:// or gs://") from None
+        raise UserError(f"{field}{location}: no storage handles this ({first_line(e)}); use a local path, file://, s3:// or gs://") from None
+    except OSError as e:  # resolving an S3 bucket's region, loading HDFS's JVM, ...
+        raise UserError(f"{field}{location}: cannot be reached ({first_line(e)})") from None
+    if not isinstance(fs, pyarrow.fs.LocalFileSystem) and not path.strip("/"):
+        raise UserError(f"{field}{location}: no bucket; give one, e.g. {location.split('://')[0]}://BUCKET/experiments")
+    return fs, path
 
 
 def check_folder(location: str, field: str) -> None:
@@ -79,7 +124,9 @@ def info(fs: pyarrow.fs.FileSystem, path: str | list[str] | pyarrow.fs.FileSelec
     """What is at `path`; an object store that cannot be reached (no server, refused credentials)
     is one line naming the place (and the field that gave it), not a traceback."""
     try:
-        return fs.get_file_info(path)
+        if isinstance(fs, pyarrow.fs.LocalFileSystem):
+            return fs.get_file_info(path)
+        return _bounded(lambda: fs.get_file_info(path), location, field)
     except OSError as e:
         raise UserError(f"{field}{location}: cannot be reached ({first_line(e)})") from None
 

@@ -246,17 +246,23 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
     assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
-def test_a_bad_or_missing_input_is_refused_before_torch_or_ray_is_imported(tmp_path):
-    # Importing torch and Ray takes ~5 s; a typo must not wait for them.
+def test_checking_a_sweep_file_imports_neither_torch_nor_ray(tmp_path):
+    # Importing torch and Ray takes ~5 s; a typo must not wait for them, nor a dry run.
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ngird: {}\n")
-    commands = [["run", str(bad)], ["run", str(tmp_path / "missing.yaml"), "--dry-run"], ["resume", str(tmp_path)], ["status", str(tmp_path)]]
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"name": "g", "data_root": str(tmp_path / "data"), "storage": str(tmp_path / "exp"),
+                                    "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False, True]},
+                                    "seeds": {"margin": 1.0}}))
+    commands = [["run", str(bad)], ["run", str(tmp_path / "missing.yaml"), "--dry-run"], ["resume", str(tmp_path)],
+                ["status", str(tmp_path)], ["report", str(tmp_path)], ["run", str(good), "--dry-run"]]
     check = ("import sys; from se_train.cli import main; "
              f"codes = [main(c) for c in {commands!r}]; "
              "print(codes, sorted(m for m in ('torch', 'ray', 'sklearn') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "[2, 2, 2, 2] []", done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[2, 2, 2, 2, 2, 0] []", done.stdout + done.stderr
     assert "bad.yaml: grid: required field is missing" in done.stderr and "missing.yaml: no such sweep file" in done.stderr
+    assert "sweep g: 2 cells" in done.stdout
 
 
 def test_version_is_the_installed_distributions(capsys):

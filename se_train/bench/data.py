@@ -18,7 +18,7 @@ from torchvision import transforms
 
 from se_train.bench import machine
 from se_train.data.manifest import load_manifest
-from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split, stored_shape
+from se_train.data.pipeline import BatchTransform, EpochBatches, open_split, read_split
 from se_train.data.prepare import prepare
 from se_train.data.sources import SOURCES
 from se_train.errors import UserError
@@ -42,7 +42,7 @@ def _time_epochs(make_iter, epochs: int) -> list[tuple[int, float]]:
 def _pipeline_rows(folder: Path, split: str, image_size: int | None, transform: bool, epochs: int) -> dict[str, list]:
     """Our pipeline: Ray Data streaming every epoch, and held in memory after one pyarrow read."""
     manifest = load_manifest(folder)
-    shape = stored_shape(manifest, image_size)
+    shape = manifest.stored_shape(image_size)
     tf = BatchTransform.for_manifest(manifest, image_size, False, torch.device("cpu"), 0)
     rows = {}
     for in_memory in (False, True):

@@ -15,7 +15,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from se_train.config import TrialConfig
 from se_train.data.manifest import Manifest, load_manifest
-from se_train.data.pipeline import BatchTransform, input_shape, read_split
+from se_train.data.pipeline import BatchTransform, read_split
 from se_train.models.registry import build_model
 from se_train.train.loop import make_optimizer
 
@@ -28,7 +28,7 @@ def _splits(folder: Path, device: torch.device) -> dict[str, tuple[torch.Tensor,
 def _model(manifest: Manifest, cfg: TrialConfig, device: torch.device) -> nn.Module:
     """The trial's model with the trial's initial weights (seeded as `fit` seeds them)."""
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes=manifest.num_classes, input_shape=input_shape(manifest, None),
+    model = build_model(cfg.model, num_classes=manifest.num_classes, input_shape=manifest.input_shape(None),
                         activation=cfg.activation, se=cfg.se, **cfg.option_fields()).to(device)
     return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
 

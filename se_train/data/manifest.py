@@ -92,6 +92,32 @@ class Manifest(BaseModel):
         problems.raise_any("Manifest")
         return self
 
+    def stored_shape(self, image_size: int | None) -> tuple[int, int, int]:
+        """H, W, C of the images as they are decoded: native size for raw, `image_size` for JPEG."""
+        if self.encoding == "raw":
+            return self.image_shape
+        if image_size is None:
+            raise UserError(f"dataset {self.name!r} has images of varying size: set image_size")
+        return (image_size, image_size, 3)
+
+    def input_shape(self, image_size: int | None) -> tuple[int, int, int]:
+        """Channels, height, width the model sees: `image_size` square, or the native size when None."""
+        if image_size is not None:
+            return (self.channels, image_size, image_size)
+        h, w, _ = self.stored_shape(None)
+        return (self.channels, h, w)
+
+    def fits_in_memory(self, split: str, image_size: int | None, limit_mb: float) -> bool:
+        """Whether the split's decoded pixels fit in `limit_mb` MiB (`resources.in_memory_mb`)."""
+        h, w, c = self.stored_shape(image_size)
+        return self.splits[split].rows * h * w * c <= limit_mb * 2**20
+
+    def trial_splits(self, image_size: int | None, test_split: bool, limit_mb: float) -> dict[str, bool]:
+        """The splits a trial reads, each with whether it is held in memory (else streamed): train,
+        valid, and test where the dataset has one and the trial reads it."""
+        return {split: self.fits_in_memory(split, image_size, limit_mb)
+                for split in ("train", "valid", "test") if split in self.splits and (split != "test" or test_split)}
+
 
 @dataclass
 class PixelStats:

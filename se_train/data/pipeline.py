@@ -30,36 +30,6 @@ from se_train.data.shards import binary_column
 from se_train.errors import UserError
 
 
-def stored_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, int]:
-    """H, W, C of the images as they are decoded: native size for raw, `image_size` for JPEG."""
-    if manifest.encoding == "raw":
-        return manifest.image_shape
-    if image_size is None:
-        raise UserError(f"dataset {manifest.name!r} has images of varying size: set image_size")
-    return (image_size, image_size, 3)
-
-
-def input_shape(manifest: Manifest, image_size: int | None) -> tuple[int, int, int]:
-    """Channels, height, width the model sees: `image_size` square, or the native size when None."""
-    if image_size is not None:
-        return (manifest.channels, image_size, image_size)
-    h, w, _ = stored_shape(manifest, None)
-    return (manifest.channels, h, w)
-
-
-def fits_in_memory(manifest: Manifest, split: str, image_size: int | None, limit_mb: float) -> bool:
-    """Whether the split's decoded pixels fit in `limit_mb` MiB (`resources.in_memory_mb`)."""
-    h, w, c = stored_shape(manifest, image_size)
-    return manifest.splits[split].rows * h * w * c <= limit_mb * 2**20
-
-
-def trial_splits(manifest: Manifest, image_size: int | None, test_split: bool, limit_mb: float) -> dict[str, bool]:
-    """The splits a trial reads, each with whether it is held in memory (else streamed): train,
-    valid, and test where the dataset has one and the trial reads it."""
-    return {split: fits_in_memory(manifest, split, image_size, limit_mb)
-            for split in ("train", "valid", "test") if split in manifest.splits and (split != "test" or test_split)}
-
-
 def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
     """Decode JPEG bytes, resize the shorter side to `size` (bicubic) and centre-crop to a square,
     so every image leaves as raw uint8 size x size x 3 and one collate path serves all encodings."""
@@ -91,7 +61,7 @@ def open_split(folder: str | Path, split: str, image_size: int | None = None):
     fs = storage.filesystem(str(folder))[0] if storage.is_uri(str(folder)) else None
     ds = ray.data.read_parquet(paths, filesystem=fs)
     if manifest.encoding == "jpeg":
-        ds = ds.map_batches(decode_jpeg_batch, batch_format="pyarrow", fn_kwargs={"size": stored_shape(manifest, image_size)[0]})
+        ds = ds.map_batches(decode_jpeg_batch, batch_format="pyarrow", fn_kwargs={"size": manifest.stored_shape(image_size)[0]})
     return ds
 
 
@@ -117,7 +87,7 @@ def read_split(
     table = table.take(np.arange(rank, rows, world))
     if table.num_rows == 0:
         raise UserError(f"{folder}: split {split!r} has fewer rows than the trial has workers ({world})")
-    shape = stored_shape(manifest, image_size)
+    shape = manifest.stored_shape(image_size)
     if manifest.encoding == "jpeg":
         table = decode_jpeg_batch(table, shape[0])
     return BatchDecoder(shape)(table)

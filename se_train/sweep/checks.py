@@ -10,8 +10,6 @@ from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import Manifest, load_manifest, verify_split
-from se_train.data.pipeline import fits_in_memory, stored_shape
-from se_train.data.prepare import prepare
 from se_train.data.sources import SOURCES
 from se_train.errors import UserError
 from se_train.validation import where
@@ -47,13 +45,15 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
             if not prepare_missing:
                 print(f"{name}: not prepared yet; `run` prepares it in {data_root}")
                 continue
+            from se_train.data.prepare import prepare  # scikit-learn: only when a dataset is prepared
+
             print(f"preparing {name} in {data_root} ...")
             prepare(name, data_root)
         where = remote.location(data_root, name)
         manifest = manifests[name] = load_manifest(where)
         for t in (t for t in trials if t.dataset == name):
             try:
-                stored_shape(manifest, t.image_size)
+                manifest.stored_shape(t.image_size)
             except UserError as e:
                 raise UserError(f"{source}: {_dataset_field(spec, name)}: {e}") from None
         for split in manifest.splits:  # hashing every byte is cheap for small local splits only
@@ -78,7 +78,7 @@ def streams(spec: SweepSpec, manifests: dict[str, Manifest]) -> bool:
     """Whether some trial streams a split through Ray Data (too big to hold in memory)."""
     for t in spec.trials():
         manifest = manifests[t.dataset]
-        if not all(fits_in_memory(manifest, split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
+        if not all(manifest.fits_in_memory(split, t.image_size, spec.resources.in_memory_mb) for split in manifest.splits):
             return True
     return False
 

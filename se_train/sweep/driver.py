@@ -16,7 +16,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from se_train.config import Resources, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import load_manifest
-from se_train.data.pipeline import open_split, trial_splits
+from se_train.data.pipeline import open_split
 from se_train.train.loop import fit
 from se_train.train.session import in_train_worker, in_tune_trial
 
@@ -28,7 +28,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     cfg = TrialConfig(**config)
     res = resources
     where = remote.location(data_root, cfg.dataset)
-    splits = trial_splits(load_manifest(where), cfg.image_size, cfg.test_split, res.in_memory_mb)
+    splits = load_manifest(where).trial_splits(cfg.image_size, cfg.test_split, res.in_memory_mb)
     held = [split for split, in_memory in splits.items() if in_memory]
     # Only splits too big to hold go through Ray Data; each worker reads its rows of the others.
     stream = lambda split: open_split(where, split, cfg.image_size)  # noqa: E731

@@ -26,7 +26,7 @@ from torch import nn
 from se_train.config import Resources, TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
-from se_train.data.pipeline import BatchTransform, EpochBatches, input_shape, read_split, stored_shape, trial_splits
+from se_train.data.pipeline import BatchTransform, EpochBatches, read_split
 from se_train.models.registry import build_model, count_parameters
 from se_train.result import Key, record
 from se_train.train import checkpoint
@@ -153,7 +153,7 @@ def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, in_m
     """train, valid and, where the dataset has one, test: held on the device when they fit, else
     streamed. Every worker gets as many train rows (DDP steps together); evaluation counts every
     row once."""
-    shape = stored_shape(manifest, cfg.image_size)
+    shape = manifest.stored_shape(cfg.image_size)
 
     def source(split, held):
         if held:
@@ -162,7 +162,7 @@ def _split_batches(cfg: TrialConfig, dataset_dir: Path, manifest: Manifest, in_m
 
     return {
         split: EpochBatches(source(split, held), shape, cfg.batch_size, shuffle=split == "train", seed=cfg.seed, device=session.device)
-        for split, held in trial_splits(manifest, cfg.image_size, cfg.test_split, in_memory_mb).items()
+        for split, held in manifest.trial_splits(cfg.image_size, cfg.test_split, in_memory_mb).items()
     }
 
 
@@ -179,7 +179,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
     model = build_model(
         cfg.model,
         num_classes=manifest.num_classes,
-        input_shape=input_shape(manifest, cfg.image_size),
+        input_shape=manifest.input_shape(cfg.image_size),
         activation=cfg.activation,
         se=cfg.se,
         **cfg.option_fields(),
