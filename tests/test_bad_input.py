@@ -338,3 +338,10 @@ def test_every_mistake_of_a_sweep_file_comes_in_one_run(tmp_path, capsys):
     fields = [line.removeprefix(f"se-sweep: error: {path}: ").split(": ")[0] for line in lines]
     assert sorted(fields) == sorted(["grid.activation[0]", "grid.colour", "train.lr", "train.epochs", "resources.cpus_per_worker", "seeds.margin"]), lines
     assert all(line.startswith(f"se-sweep: error: {path}: ") for line in lines)
+
+
+def test_a_benchmark_the_machine_cannot_hold_is_refused_before_it_allocates(capsys):
+    # values within the flags' own ranges; the allocator's traceback came after minutes of swapping
+    assert main(["bench", "model", "--image-size", "2048", "--batch-size", "65536"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("se-sweep: error: --batch-size 65536 at --image-size 2048 needs about ") and err.count("\n") == 1, err

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchvision
 
-from se_train.bench import machine
+from se_train.bench import machine, refuse_beyond
 from se_train.models.registry import build_model, count_parameters
 
 
@@ -47,6 +47,13 @@ def _where_se_goes(plain: dict, se: dict, top: int = 15) -> list[str]:
     return [*lines, f"{'all':<60} {pc:>6g} -> {sc:<6g} {pt:>7.2f} -> {st:<7.2f} {st - pt:>+8.2f}"]
 
 
+# Memory of a training step, measured on CPU in fp32 (peak RSS of SE-ResNet-50 over batches of 8
+# and 32 at 112 and 224 px: 115-140 MiB per 224-px image beyond the model): activations grow with
+# the batch and the image's area; each model held keeps its weights, gradients and Adam's moments.
+STEP_MIB_PER_IMAGE = 140  # at 224 px
+MODEL_MIB = 420
+
+
 def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup: int = 5, rounds: int = 3,
                 compile: bool = False, profile: bool = False) -> str:
     """Training images/s of torchvision's resnet50() (the reference, same step, same run),
@@ -58,6 +65,9 @@ def bench_model(image_size: int = 224, batch: int = 64, steps: int = 10, warmup:
     ops whose time grows most from ResNet-50 to SE-ResNet-50 (torch.profiler, `steps` steps)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     on_gpu = device.type == "cuda"
+    held = 5 if compile else 3
+    refuse_beyond((batch * STEP_MIB_PER_IMAGE * (image_size / 224) ** 2 + held * MODEL_MIB) * 2**20, device,
+                  f"--batch-size {batch} at --image-size {image_size}")
     sync = torch.cuda.synchronize if on_gpu else (lambda: None)
     x = torch.randn(batch, 3, image_size, image_size, device=device)
     y = torch.randint(0, 1000, (batch,), device=device)
