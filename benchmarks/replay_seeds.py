@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 
-from se_train.config import SweepSpec
 from se_train.decide import cell_key, comparisons_of, effects_of
 from se_train.report.collect import read
 from se_train.report.effects import effects, markdown
@@ -20,12 +19,12 @@ from se_train.report.effects import effects, markdown
 
 def replay(report: str, method: str) -> str:
     exp = read(report)
-    (meta,) = exp.sources  # one adaptive sweep
-    meta["spec"]["seeds"] = {**meta["spec"]["seeds"], "method": method, "rho": None}
+    (record,) = exp.sources  # one adaptive sweep
+    record.spec.seeds = record.spec.seeds.model_copy(update={"method": method, "rho": None})
     eff, methods = effects(exp)
     # `effects` lists them in this order; a cell runs as many seeds as the longest of its effects.
     cells = {cell_key(r, exp.axes): r for r in exp.runs.to_dict("records")}
-    found = effects_of(list(cells.values()), exp.axes, comparisons_of(SweepSpec.model_validate(meta["spec"])))
+    found = effects_of(list(cells.values()), exp.axes, comparisons_of(record.spec))
     seeds: dict[str, int] = {}
     for effect, taken in zip(found, eff["seeds"]):
         for key in (effect.treated, effect.control):

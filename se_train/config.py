@@ -112,6 +112,7 @@ def field_type(name: str) -> Any:
 
 
 GRID_AXES_REQUIRED = ("model", "dataset", "activation", "se")
+Seed = field_type("seed")
 
 
 class Given(BaseModel):
@@ -224,7 +225,7 @@ class Search(Given):
 
     samples: int = Field(ge=1, le=1000)
     epochs: int = Field(ge=1, le=100_000)
-    seeds: list[field_type("seed")] = Field(min_length=1)  # seeds of trials, as the grid's are
+    seeds: list[Seed] = Field(min_length=1)  # seeds of trials, as the grid's are
     lr: Distribution | None = None
     weight_decay: Distribution | None = None
     momentum: Distribution | None = None

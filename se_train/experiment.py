@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from se_train import storage
-from se_train.config import SweepSpec
+from se_train.config import SweepSpec, Tracking
 from se_train.errors import UserError, first_line
 from se_train.validation import invalid
 from se_train.result import Key, is_record
@@ -65,33 +66,91 @@ def is_experiment(location: str) -> bool:
     return storage.exists(storage.join(location, SWEEP_FILE))
 
 
-def read_sweep(experiment: str) -> dict[str, Any]:
-    """The experiment's sweep.json: its spec validated, and the fields the commands use."""
+class Hardware(BaseModel):
+    """Where a sweep ran, as `run` found it when it started."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str
+    cluster_cpus: float | None = None
+    cluster_gpus: float | None = None
+    nodes: int | None = None
+
+
+class SweepRecord(BaseModel):
+    """sweep.json: what a sweep runs and where, written once by `write_sweep` when it starts and
+    read by `read_sweep` (and, as a report's sources.json keeps it, by `read_sources`). Every field
+    a command reads is typed here; the folders of older versions read as they were written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: SweepSpec
+    sweep_file: str
+    experiment: str  # where it was written; a resumed or copied experiment is named where it is now
+    command: str = ""
+    started: datetime | None = None
+    data_root: str | None = None  # None: written before it was recorded (it cannot be resumed)
+    datasets: dict[str, dict[str, int]] = {}  # each dataset's rows per split: a report pools runs on the same data only
+    tracking: Tracking | None = None
+    hardware: Hardware | None = None
+    stage: Literal["search"] | None = None  # the search stage's own folder (search/)
+    searched: list[str] = []  # the search's fields: its tries are named by them
+    version: str | None = None  # the se-sweep that wrote it; None before it was recorded
+    reconstructed: str | None = None  # how a record lost by an older version was rebuilt, and from what
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older(cls, raw: Any) -> Any:
+        seeds = raw.get("spec", {}).get("seeds") if isinstance(raw, dict) and isinstance(raw.get("spec"), dict) else None
+        if isinstance(seeds, dict) and "method" not in seeds:
+            # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
+            # its reports and resumes go on deciding as it did.
+            raw = {**raw, "spec": {**raw["spec"], "seeds": {**seeds, "method": "anytime", "rho": 0.1}}}
+        return raw
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+SWEEP_ADVICE = "it is written when a sweep starts: run the sweep again"
+
+
+def write_sweep(record: SweepRecord, folder: str | None = None) -> None:
+    """The record as `folder`'s sweep.json (default: its own experiment's)."""
+    record = record.model_copy(update={"version": record.version or _version()})
+    storage.write_text(storage.join(folder or record.experiment, SWEEP_FILE), record.model_dump_json(indent=2))
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("se-sweep")
+
+
+def read_sweep(experiment: str) -> SweepRecord:
+    """The experiment's sweep.json, every field checked."""
     path = storage.join(experiment, SWEEP_FILE)
     if not storage.exists(path):
         raise UserError(f"{experiment}: not an se-sweep experiment (no {SWEEP_FILE}); pass the folder `se-sweep run` printed")
-    return check_sweep(read_json(path, dict, "it is written when a sweep starts: run the sweep again"), path)
+    raw = read_json(path, dict, SWEEP_ADVICE)
+    return check_sweep({"experiment": experiment, **raw}, path)  # very old ones did not record where
 
 
-def check_sweep(meta: Any, path: str) -> dict[str, Any]:
-    """A sweep.json's content (also as a report's sources.json keeps it), refused unless it has
-    what a sweep.json has."""
-    advice = "it is written when a sweep starts: run the sweep again"
-    if not isinstance(meta, dict):
-        raise UserError(f"{path}: an entry is not a sweep.json; {advice}")
-    for key in ("spec", "sweep_file"):
-        if key not in meta:
-            raise UserError(f"{path}: no {key!r}; {advice}")
-    seeds = meta["spec"].get("seeds") if isinstance(meta["spec"], dict) else None
-    if isinstance(seeds, dict) and "method" not in seeds:
-        # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
-        # its reports and resumes go on deciding as it did.
-        meta["spec"]["seeds"] = {**seeds, "method": "anytime", "rho": 0.1}
+def check_sweep(raw: Any, path: str) -> SweepRecord:
+    """A sweep.json's content (also as a report's sources.json keeps it), refused in a line per
+    error unless it is what a sweep.json holds; one a newer se-sweep wrote says so."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: an entry is not a sweep.json; {SWEEP_ADVICE}")
     try:
-        SweepSpec.model_validate(meta["spec"])
+        return SweepRecord.model_validate(raw)
     except ValidationError as e:
-        raise UserError(f"{invalid(path, e, prefix=('spec',))}; {advice}") from None
-    return meta
+        if raw.get("version") and raw["version"] != _version():
+            raise UserError(f"{path}: written by se-sweep {raw['version']}, which this se-sweep {_version()} cannot read: "
+                            f"use that version, or {SWEEP_ADVICE}") from None
+        # a file se-sweep wrote itself: its first fault says what broke it, in one line
+        first, *more = str(invalid(path, e)).splitlines()
+        raise UserError(f"{first}" + (f" (and {len(more)} more)" if more else "") + f"; {SWEEP_ADVICE}") from None
 
 
 def read_chosen(experiment: str) -> dict[str, Any] | None:
@@ -113,7 +172,7 @@ def read_gaps(experiment: str) -> dict[str, int]:
     return read_json(path, dict, "delete it: it only lists MLflow's gaps") if storage.exists(path) else {}
 
 
-def read_sources(folder: str) -> list[dict[str, Any]]:
+def read_sources(folder: str) -> list[SweepRecord]:
     """A report's sources.json: the sweep.json of each experiment it read."""
     path = storage.join(folder, SOURCES_FILE)
     if not storage.exists(path):
@@ -122,6 +181,11 @@ def read_sources(folder: str) -> list[dict[str, Any]]:
     if not sources:
         raise UserError(f"{path}: no experiment listed; {RERUN_REPORT}")
     return [check_sweep(meta, path) for meta in sources]
+
+
+def sources_json(sources: list[SweepRecord]) -> str:
+    """A report's sources.json: what makes its folder an input of a later report."""
+    return json.dumps([json.loads(r.model_dump_json()) for r in sources], indent=2) + "\n"
 
 
 def read_table(folder: str, name: str) -> pd.DataFrame:

@@ -271,8 +271,6 @@ def _scalar_fields(model, loc=()):
 
 def _other_type(kind) -> list:
     """Values of another type that a lax validator would turn into one of `kind`."""
-    import typing
-
     if kind is bool:
         return [1, "true"]
     if kind in (int, float):

@@ -115,7 +115,10 @@ def test_a_cell_with_some_seeds_diverged_names_them():
 def _fixed_seeds(runs: pd.DataFrame, axes: list[str]) -> Experiment:
     """`runs` as one experiment of a sweep whose grid lists its seeds."""
     spec = {"name": "e", "grid": {"model": ["simple_cnn"], "dataset": ["d"], "activation": ["relu"], "se": [False]}}
-    return Experiment([{"experiment": "e", "spec": spec}], axes, pd.DataFrame(), runs.assign(experiment="e"), [])
+    from se_train.experiment import SweepRecord
+
+    record = SweepRecord.model_validate({"experiment": "e", "spec": spec, "sweep_file": "e.yaml"})
+    return Experiment([record], axes, pd.DataFrame(), runs.assign(experiment="e"), [])
 
 
 def test_a_fixed_seed_sweeps_effect_is_the_paired_t_interval():

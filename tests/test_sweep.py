@@ -122,19 +122,21 @@ def test_a_streamed_split_trains_as_the_same_split_held_in_memory(tmp_path, ray_
     finals, reads = {}, {}
     for name, in_memory_mb in (("held", 2048), ("streamed", 0.001)):
         path = sweep_file(tmp_path, name, {}, train={"epochs": 2, "batch_size": 2048}, resources={"in_memory_mb": in_memory_mb})
-        before = _parquet_read_tasks()
+        before = _parquet_read_tasks(ray_cluster)
         (df,) = trial_progress(run_with_hang_guard(path)).values()
-        finals[name], reads[name] = df.iloc[-1], _parquet_read_tasks() - before
+        finals[name], reads[name] = df.iloc[-1], _parquet_read_tasks(ray_cluster) - before
     assert reads["held"] == 0 and reads["streamed"] > 0, reads  # Ray Data read only the streamed run's splits
     for metric in ("train_loss", "valid_loss", "valid_acc", "test_loss", "test_acc"):
         assert finals["streamed"][metric] == pytest.approx(finals["held"][metric], rel=1e-4, abs=1e-6), metric
 
 
-def _parquet_read_tasks() -> int:
-    """Ray Data's Parquet read tasks so far on the session's Ray, from Ray's State API."""
+def _parquet_read_tasks(cluster) -> int:
+    """Ray Data's Parquet read tasks so far on the session's Ray, from Ray's State API: asked of
+    that cluster by its address, never of whichever Ray the machine runs too."""
     from ray.util.state import list_tasks
 
-    return len([t for t in list_tasks(limit=10_000, raise_on_missing_output=False) if t.name.startswith("ReadFiles")])
+    tasks = list_tasks(address=cluster.address_info["gcs_address"], limit=10_000, raise_on_missing_output=False)
+    return len([t for t in tasks if t.name.startswith("ReadFiles")])
 
 
 @pytest.mark.slow
@@ -230,7 +232,7 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
     spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
     experiment = tmp_path / "experiments" / "unsaved"
     experiment.mkdir(parents=True)
-    (experiment / layout.SWEEP_FILE).write_text(json.dumps({"spec": spec.model_dump(), "sweep_file": str(path), "data_root": "data"}))
+    layout.write_sweep(layout.SweepRecord(spec=spec, sweep_file=str(path), experiment=str(experiment), data_root="data"))
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["resume", str(experiment)]) == 2
     assert capsys.readouterr().err == (

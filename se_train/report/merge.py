@@ -41,7 +41,7 @@ def load(locations: list[str]) -> tuple[Experiment, list[str]]:
         # across inputs is a column of runs only, until here).
         by_run = ["experiment", "trial_id"]
         epochs = epochs.drop(columns=[a for a in axes if a in epochs]).merge(runs[[*by_run, *axes]], on=by_run)
-    sources = list({(m["experiment"], m.get("started")): m for _, exp in parts for m in exp.sources}.values())
+    sources = list({(r.experiment, r.started): r for _, exp in parts for r in exp.sources}.values())
     notes = [n for _, exp in parts for n in exp.notes]
     return Experiment(sources, axes, epochs, runs.drop(columns="_input"), notes), repeats
 

@@ -4,7 +4,6 @@ the trials `se-sweep resume` would rerun."""
 
 from __future__ import annotations
 
-from datetime import datetime
 
 from se_train import experiment as layout
 from se_train import storage
@@ -19,17 +18,17 @@ RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_un
 
 def status(experiment: str) -> str:
     experiment = storage.normalize(experiment)
-    meta = layout.read_sweep(experiment)
-    if not meta["spec"].get("search"):
-        return _view(experiment, meta)
+    record = layout.read_sweep(experiment)
+    if not record.spec.search:
+        return _view(experiment, record)
     # Both stages: the search's tries, then the comparison at each cell's chosen setting.
     folder = storage.join(experiment, layout.SEARCH_DIR)
     searched = status(folder) if layout.is_experiment(folder) else "not started\n"
-    compared = _view(experiment, meta) if layout.read_chosen(experiment) else "not started: the search is not done\n"
+    compared = _view(experiment, record) if layout.read_chosen(experiment) else "not started: the search is not done\n"
     return f"stage 1, the search:\n{searched}\nstage 2, the comparison at each cell's chosen setting:\n{compared}"
 
 
-def _view(experiment: str, meta: dict) -> str:
+def _view(experiment: str, record: layout.SweepRecord) -> str:
     trials = trial_states(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
@@ -38,19 +37,19 @@ def _view(experiment: str, meta: dict) -> str:
         results = layout.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
         runs.append((t["config"], run, results))
-        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], meta.get("searched", ()))
+        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], tuple(record.searched))
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)
         if results:
             last_time = max(last_time or 0, results[-1].get("timestamp", 0))
-    started = datetime.fromisoformat(meta["started"]).timestamp() if "started" in meta else None
+    started = record.started.timestamp() if record.started else None
     elapsed = (last_time - started) if started and last_time else 0.0
-    spec = SweepSpec.model_validate(meta["spec"])
+    spec = record.spec
     seeds = _seed_lines(spec, runs) if spec.seeds else []
     # Tune creates a grid's trials as slots free up: an interrupted sweep has cells with no trial yet.
     to_come = 0 if spec.seeds else max(len(spec.cells()) - len(trials), 0)
-    out = [f"sweep {meta['spec']['name']}: {experiment}", render(lines, elapsed, to_come, notes=seeds)]
+    out = [f"sweep {record.name}: {experiment}", render(lines, elapsed, to_come, notes=seeds)]
     if rerun or to_come:
         out.append(f"resume would rerun {len(rerun)}" + (f": {', '.join(rerun)}" if rerun else "") + (f", and start the {to_come} to come" if to_come else ""))
     else:

@@ -4,6 +4,8 @@ one experiment or for a study made of many (experiments, or earlier reports)."""
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def write_report(
     if out is not None:
         storage.check_folder(str(out), "--out")  # before the inputs are read: a wrong --out wastes no time
     exp, repeats = merge.load(inputs)
-    name = "study" if study else exp.meta["spec"]["name"]
+    name = "study" if study else exp.record.name
     if out is None:
         out = Path("results") / name
         storage.check_folder(str(out), "report folder")
@@ -51,7 +53,7 @@ def write_report(
     exp.epochs.to_csv(out / "epochs.csv", index=False)
     exp.runs.to_parquet(out / layout.RUNS_TABLE)
     exp.runs.to_csv(out / "runs.csv", index=False)
-    (out / layout.SOURCES_FILE).write_text(json.dumps(exp.sources, indent=2) + "\n")  # makes `out` an input of a later report
+    (out / layout.SOURCES_FILE).write_text(layout.sources_json(exp.sources))  # makes `out` an input of a later report
     lines = _study_header(exp, inputs, repeats, command) if study else _sweep_header(exp, inputs[0], gaps)
     if exp.epochs.empty:
         # Every trial failed (or none has run yet): what went wrong is the report.
@@ -67,21 +69,20 @@ def write_report(
         lines += ["", "## Discussion", "", notes.read_text().strip()]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     if mlflow:
-        meta = exp.meta
-        tracked = meta.get("tracking") or {}
-        attach_report(mlflow, tracked.get("experiment") or name, meta["experiment"], name, out)
+        tracked = exp.record.tracking
+        attach_report(mlflow, (tracked and tracked.experiment) or name, exp.record.experiment, name, out)
     return out
 
 
 def _sweep_header(exp: Experiment, location: str, gaps: dict[str, int]) -> list[str]:
-    meta = exp.meta
+    record = exp.record
     return [
-        f"# Sweep `{meta['spec']['name']}`",
+        f"# Sweep `{record.name}`",
         "",
-        f"- command: `{meta.get('command') or 'se-sweep run ' + meta.get('sweep_file', '')}`",
-        f"- started: {meta.get('started', '?')}; report written {_now()}",
-        f"- hardware: {(meta.get('hardware') or {}).get('description', 'not recorded')}; {_devices_line(exp)}",
-        f"- wall time: {_wall_time(meta, exp)} from the start to the last reported epoch (a pause before a resume included)",
+        f"- command: `{record.command or 'se-sweep run ' + record.sweep_file}`",
+        f"- started: {_started(record)}; report written {_now()}",
+        f"- hardware: {record.hardware.description if record.hardware else 'not recorded'}; {_devices_line(exp)}",
+        f"- wall time: {_wall_time(record, exp)} from the start to the last reported epoch (a pause before a resume included)",
         f"- trials: {_counts(exp)}",
         f"- report: `se-sweep report {location}`",  # where this report read it: a copy's place, not the run's
         *(f"- left out: {note}" for note in exp.notes),
@@ -99,12 +100,12 @@ def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], comman
         f"- trials: {_counts(exp)}; {_devices_line(exp)}",
         "- experiments:",
     ]
-    for meta in exp.sources:
-        runs = exp.runs[exp.runs["experiment"] == meta["experiment"]]
+    for record in exp.sources:
+        runs = exp.runs[exp.runs["experiment"] == record.experiment]
         lines.append(
-            f"  - `{meta['spec']['name']}` ({len(runs)} trials): `{meta.get('command') or meta.get('sweep_file', '?')}`, "
-            f"started {meta.get('started', '?')}, wall time {_wall_time(meta, exp)}, "
-            f"on {(meta.get('hardware') or {}).get('description', 'hardware not recorded')}"
+            f"  - `{record.name}` ({len(runs)} trials): `{record.command or record.sweep_file}`, "
+            f"started {_started(record)}, wall time {_wall_time(record, exp)}, "
+            f"on {record.hardware.description if record.hardware else 'hardware not recorded'}"
         )
     lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in repeats), *(f"- left out: {note}" for note in exp.notes), ""]
     return lines
@@ -135,12 +136,19 @@ def _failures(exp: Experiment, study: bool) -> list[str]:
         where = f"`{r['trial_id']}`" + (f" of `{r['sweep']}`" if study else "")
         if r["status"] == "diverged":
             lines.append(
-                f"- {where} ({cell}): diverged at epoch {int(r['diverged_epoch'])}, step {int(r[Key.DIVERGED_STEP])}; "
-                f"last finite loss {r[Key.LAST_FINITE_LOSS]:.4g}, gradient norm {r[Key.GRAD_NORM]:.4g}"
+                f"- {where} ({cell}): diverged at epoch {_known(r['diverged_epoch'], 'd')}, step {_known(r[Key.DIVERGED_STEP], 'd')}; "
+                f"last finite loss {_known(r[Key.LAST_FINITE_LOSS], '.4g')}, gradient norm {_known(r[Key.GRAD_NORM], '.4g')}"
             )
         else:
             lines.append(f"- {where} ({cell}): errored: {r['error']}")
     return lines
+
+
+def _known(value: Any, spec: str) -> str:
+    """A recorded number, or "not recorded" (a run from before the key existed)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not recorded"
+    return format(int(value) if spec == "d" else value, spec)
 
 
 def _search(chosen: dict, out: Path, pdf: bool) -> list[str]:
@@ -211,11 +219,15 @@ def _mlflow_gaps(exp, gaps: dict[str, int]) -> list[str]:
     return [f"- MLflow: {len(gaps)} trial run(s) missed some results (tagged {INCOMPLETE_TAG}): {cells}"]
 
 
-def _wall_time(meta: dict, exp: Experiment) -> str:
-    """From the sweep's start to its last reported epoch, of the experiment `meta` describes."""
-    if "started" not in meta or "timestamp" not in exp.epochs:
+def _started(record: layout.SweepRecord) -> str:
+    return record.started.isoformat() if record.started else "?"
+
+
+def _wall_time(record: layout.SweepRecord, exp: Experiment) -> str:
+    """From the sweep's start to its last reported epoch, of the experiment `record` describes."""
+    if not record.started or "timestamp" not in exp.epochs:
         return "?"
-    own = exp.epochs.loc[exp.epochs["experiment"] == meta["experiment"], "timestamp"]
+    own = exp.epochs.loc[exp.epochs["experiment"] == record.experiment, "timestamp"]
     if own.empty:
         return "?"
-    return hms(own.max() - datetime.fromisoformat(meta["started"]).timestamp())
+    return hms(own.max() - record.started.timestamp())

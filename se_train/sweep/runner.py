@@ -9,7 +9,6 @@ multi-worker trials, `train_runs/` (each trial's Ray Train run with its checkpoi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from contextlib import contextmanager
@@ -58,11 +57,11 @@ def run_sweep(
         # The same command again continues the same sweep; a changed sweep must not mix into it.
         previous = layout.read_sweep(experiment)
         # Both validated: a setting added since (with its default) is no difference.
-        before = SweepSpec.model_validate(previous["spec"])
+        before = previous.spec
         if before.model_dump() != spec.model_dump():
             _check_growth(before, spec, source, experiment)
             if _restorable(spec, experiment):
-                storage.write_text(storage.join(experiment, layout.SWEEP_FILE), json.dumps({**previous, "spec": spec.model_dump()}, indent=2))
+                layout.write_sweep(previous.model_copy(update={"spec": spec}))
                 print(f"{experiment}: seeds.max raised from {before.seeds.max} to {spec.seeds.max}: its open effects get more seeds "
                       "(nothing finished is rerun; decided effects stay decided)")
                 return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
@@ -70,23 +69,16 @@ def run_sweep(
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
             return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
         print(f"{experiment} exists with this sweep, but Tune saved no state there: starting it anew")
-    meta = {
-        "spec": spec.model_dump(),
-        "sweep_file": source,
-        "command": command,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_root": data_root,
-        "datasets": split_rows(manifests),
-        "experiment": experiment,
-        "tracking": tracking.model_dump() if tracking.mlflow else None,
-    }
     streamed = streams(spec, manifests)
     connect(address, num_cpus)
     check_gpus(spec.resources, source, on_cluster=joining(address))
-    meta["hardware"] = hardware()
-    storage.write_text(storage.join(experiment, layout.SWEEP_FILE), json.dumps(meta, indent=2))
+    record = layout.SweepRecord(
+        spec=spec, sweep_file=source, experiment=experiment, command=command, started=datetime.now(timezone.utc).replace(microsecond=0),
+        data_root=data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow else None, hardware=hardware(),
+    )
+    layout.write_sweep(record)
     cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
-    _run_stages(meta, spec, cap, _tracking(meta, spec))
+    _run_stages(record, cap, _tracking(record))
     return experiment
 
 
@@ -105,15 +97,15 @@ def _check_growth(before: SweepSpec, spec: SweepSpec, source: str, experiment: s
                         f"{before.seeds.start}..{before.seeds.max} it was set for; only an anytime sweep can grow (start a new one with method: anytime)")
 
 
-def _tracking(meta: dict[str, Any], spec: SweepSpec) -> list[tune.Callback]:
+def _tracking(record: layout.SweepRecord) -> list[tune.Callback]:
     """The sweep's MLflow callback, if it tracks to MLflow (a search's tries are not tracked)."""
-    tracking = meta.get("tracking")
+    tracking, spec = record.tracking, record.spec
     if not tracking:
         return []
     from se_train.sweep.mlflow_callback import MlflowTracking
 
     axes = spec.axes() + (["seed"] if spec.seeds else [])  # adaptive seeds: not a grid axis, still a run's tag
-    return [MlflowTracking(tracking["mlflow"], tracking["experiment"], meta["experiment"], spec.name, axes)]
+    return [MlflowTracking(tracking.mlflow, tracking.experiment, record.experiment, spec.name, axes)]
 
 
 def _restorable(spec: SweepSpec, experiment: str) -> bool:
@@ -121,29 +113,28 @@ def _restorable(spec: SweepSpec, experiment: str) -> bool:
     return tune.Tuner.can_restore(experiment) or bool(spec.search and tune.Tuner.can_restore(storage.join(experiment, search.SEARCH)))
 
 
-def _run_stages(meta: dict[str, Any], spec: SweepSpec, cap: int, callbacks: list[tune.Callback]) -> None:
+def _run_stages(record: layout.SweepRecord, cap: int, callbacks: list[tune.Callback]) -> None:
     """The sweep's Tune runs, each continued where Tune saved it: with a `search:` block, the search
     (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
-    experiment = meta["experiment"]
+    experiment, spec = record.experiment, record.spec
     if spec.search:
         chosen = layout.read_chosen(experiment)
         if chosen is None:
             stage = search.search_spec(spec)
             folder = storage.join(experiment, search.SEARCH)
             searched = tuple(spec.search.space())
-            stage_meta = {**meta, "spec": stage.model_dump(), "experiment": folder, "stage": "search", "searched": searched}
-            storage.write_text(storage.join(folder, layout.SWEEP_FILE), json.dumps(stage_meta, indent=2))
+            layout.write_sweep(record.model_copy(update={"spec": stage, "experiment": folder, "stage": "search", "searched": list(searched)}))
             print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
-            tries = _tune(meta, stage, experiment, search.SEARCH, cap, [], searched)
+            tries = _tune(record, stage, experiment, search.SEARCH, cap, [], searched)
             chosen = search.choose(experiment, spec, tries)
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
         spec = search.comparison_spec(spec, chosen)
-    _tune(meta, spec, storage.parent(experiment), spec.name, cap, callbacks)
+    _tune(record, spec, storage.parent(experiment), spec.name, cap, callbacks)
 
 
 def _tune(
-    meta: dict[str, Any], spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
+    record: layout.SweepRecord, spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
 ) -> tune.ResultGrid:
     """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it;
     Tune's results of every trial, restored ones included."""
@@ -156,7 +147,7 @@ def _tune(
         layout.read_state(folder)
         for line in repair_checkpoints(folder):
             print(f"resume: {line}")
-        tuner = tune.Tuner.restore(folder, trainable=make_trainable(meta), resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(folder, trainable=make_trainable(record), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that searcher, which keeps it through Tune's restore of its state.
         searcher = _searcher(tuner)
@@ -165,10 +156,9 @@ def _tune(
             searcher.grow(spec.seeds)  # the sweep file's max, raised or not
             tuner._local_tuner._tune_config.search_alg = ReopenedSeeds(searcher)
     else:
-        axes = SweepSpec.model_validate(meta["spec"]).axes()
-        param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, axes)
+        param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, record.spec.axes())
         run_config.name, run_config.storage_path = name, root
-        tuner = tune.Tuner(make_trainable(meta), param_space=param_space, tune_config=tune_config, run_config=run_config)
+        tuner = tune.Tuner(make_trainable(record), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
@@ -178,7 +168,7 @@ def _tune(
     # or more to come from the searcher, mean the sweep did not reach its end.
     more = search_alg.to_come() if isinstance(search_alg, AdaptiveSeeds) else not search_alg.is_finished()
     if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in layout.read_state(folder)):
-        raise Interrupted(meta["experiment"])
+        raise Interrupted(record.experiment)
     return results
 
 
@@ -216,16 +206,16 @@ def resume_sweep(
     experiment = storage.normalize(experiment)
     meta_path = storage.join(experiment, layout.SWEEP_FILE)
     # Where the user names it now: a copied experiment, or its bucket by another endpoint form.
-    meta = {**layout.read_sweep(experiment), "experiment": experiment}
-    spec = SweepSpec.model_validate(meta["spec"])
-    if "data_root" not in meta:
+    record = layout.read_sweep(experiment).model_copy(update={"experiment": experiment})
+    spec = record.spec
+    if record.data_root is None:
         raise UserError(f"{meta_path}: written by an older se-sweep (no data_root); resume it with the version that started it")
     if not _restorable(spec, experiment):
         raise UserError(
             f"{experiment}: Tune saved no state there (the sweep stopped before its first trial started), so there is "
-            f"nothing to resume; `se-sweep run {meta['sweep_file']} --storage {storage.parent(experiment)}` starts it anew"
+            f"nothing to resume; `se-sweep run {record.sweep_file} --storage {storage.parent(experiment)}` starts it anew"
         )
-    tracked = (meta.get("tracking") or {}).get("mlflow")
+    tracked = record.tracking.mlflow if record.tracking else None
     if mlflow and mlflow != tracked:
         # Tune restores the callbacks a sweep started with; a restored Tuner takes no new ones.
         started = f"logs to {tracked}" if tracked else "was started without MLflow"
@@ -233,12 +223,12 @@ def resume_sweep(
     check_local_cpus(spec.resources, meta_path, address, num_cpus)
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
-    cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, meta["data_root"])), on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, record.data_root)), on_cluster=joining(address))
     callbacks = []
     if spec.search and not tune.Tuner.can_restore(experiment):
         # The comparison has not started: it starts now, with the sweep's MLflow tracking.
-        callbacks = _tracking(meta, spec)
-    _run_stages(meta, spec, cap, callbacks)
+        callbacks = _tracking(record)
+    _run_stages(record, cap, callbacks)
     return experiment
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from ray import tune
 
 from se_train import storage
-from se_train.config import Resources, SweepSpec
+from se_train.config import SweepSpec
+from se_train.experiment import SweepRecord
 from se_train.result import Key
 from se_train.sweep.cluster import GridCells
 from se_train.sweep.driver import run_trial
@@ -38,13 +39,13 @@ def trial_dirname(trial) -> str:
     return f"{cell_name(trial.config).replace(' ', '-')}-{trial.trial_id}"
 
 
-def make_trainable(meta: dict[str, Any]):
-    res = Resources(**meta["spec"]["resources"])  # validated once; it crosses to the trials as it is
+def make_trainable(record: SweepRecord):
+    res = record.spec.resources
     trainable = tune.with_parameters(
         run_trial,
         resources=res,
-        data_root=meta["data_root"],
-        train_storage=storage.join(meta["experiment"], "train_runs"),
+        data_root=record.data_root,
+        train_storage=storage.join(record.experiment, "train_runs"),
     )
     if res.workers_per_trial > 1:
         return tune.with_resources(trainable, DRIVER_RESOURCES)
