@@ -37,6 +37,35 @@ class Key(StrEnum):
     LAST_FINITE_LOSS = "last_finite_loss"
 
 
+class Run(StrEnum):
+    """A column of the runs table (one row per trial) that se-sweep derives from a trial's records;
+    beside them the table has the cell's axes, every trial setting, and the keys above that a run
+    has once (test_acc, device, ...). Documented for readers of runs.parquet in the README."""
+
+    STATUS = "status"  # an Outcome
+    EPOCHS_DONE = "epochs_done"
+    EPOCHS_PLANNED = "epochs_planned"
+    MIN_TRAIN_LOSS = "min_train_loss"  # over the epochs before any divergence
+    MIN_VALID_LOSS = "min_valid_loss"
+    MAX_TRAIN_ACC = "max_train_acc"
+    MAX_VALID_ACC = "max_valid_acc"
+    BEST_EPOCH = "best_epoch"  # the epoch of max_valid_acc
+    TRAIN_TIME_S = "train_time_s"  # training only, no evaluation
+    IMAGES_PER_S = "images_per_s"  # mean over the epochs
+    DIVERGED_EPOCH = "diverged_epoch"
+    ERROR = "error"  # an errored trial's exception, in one line
+
+
+class Outcome(StrEnum):
+    """What a trial came to (`trial_status.run_status`)."""
+
+    COMPLETED = "completed"
+    DIVERGED = "diverged"
+    ERRORED = "errored"
+    STOPPED_EARLY = "stopped early"
+    UNFINISHED = "unfinished"
+
+
 IDENTITY = (Key.PARAMS, Key.DEVICE, Key.WORKERS, Key.PRECISION)  # the same every epoch of a trial
 TYPES: dict[Key, type] = {
     Key.EPOCH: int, Key.DIVERGED: bool, Key.PARAMS: int, Key.DEVICE: str, Key.WORKERS: int, Key.PRECISION: str,

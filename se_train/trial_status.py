@@ -18,22 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from se_train.config import TrialConfig
-from se_train.result import Key
+from se_train.result import Key, Outcome
 
-STATUSES = ("completed", "diverged", "errored", "stopped early", "unfinished")
+STATUSES = tuple(Outcome)
 
 
 def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
     """One of STATUSES, from Tune's status of the trial and what it reported."""
     last = results[-1] if results else {}
     if last.get(Key.DIVERGED):
-        return "diverged"
+        return Outcome.DIVERGED
     if tune_status == "ERROR":
-        return "errored"
+        return Outcome.ERRORED
     if tune_status == "TERMINATED":
         planned = TrialConfig.planned(cfg, "epochs")
-        return "completed" if last.get(Key.EPOCH) == planned else "stopped early"
-    return "unfinished"
+        return Outcome.COMPLETED if last.get(Key.EPOCH) == planned else Outcome.STOPPED_EARLY
+    return Outcome.UNFINISHED
 
 
 def hms(seconds: float) -> str:
@@ -60,7 +60,8 @@ class TrialLine:
 
 # A trial's outcome (`run_status`) as the view names it; a diverged trial's line
 # names its epoch itself.
-VIEW_STATES = {"completed": "done", "stopped early": "stopped early", "errored": "error", "unfinished": "unfinished", "diverged": "diverged"}
+VIEW_STATES = {Outcome.COMPLETED: "done", Outcome.STOPPED_EARLY: "stopped early", Outcome.ERRORED: "error", Outcome.UNFINISHED: "unfinished",
+               Outcome.DIVERGED: "diverged"}
 
 HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 

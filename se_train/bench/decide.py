@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from se_train.result import Run, Outcome
 from se_train import experiment as layout
 from se_train.decide import ANYTIME, FIXED_HORIZON, FIXED_N, RHO, SHAPE, STUDY, Rule, simulate
 from se_train.errors import UserError
@@ -41,7 +42,7 @@ def real_differences(report: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass --real a folder `se-sweep report` wrote (e.g. results/study)")
     runs = layout.read_table(str(report), layout.RUNS_TABLE)
-    runs = runs[runs["status"] == "completed"]
+    runs = runs[runs[Run.STATUS] == Outcome.COMPLETED]
     keys = ["dataset", "model", "inputs", "lr", "epochs"]
     pooled = []
     for c in STUDY:

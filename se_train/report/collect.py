@@ -20,7 +20,7 @@ from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
 from se_train.trial_status import run_status
-from se_train.result import Key
+from se_train.result import Key, Run, Outcome
 
 CELL = ["dataset", "model", "se", "activation"]
 # Every setting besides the cell and the seed that can change a run's numbers (`compile` changes
@@ -147,24 +147,24 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
     best = max(ok, key=lambda r: r[Key.VALID_ACC]) if ok else {}
     rates = [r[Key.TRAIN_IMAGES_PER_S] for r in ok if Key.TRAIN_IMAGES_PER_S in r]
     return {
-        "status": status,
-        "epochs_done": int(last.get(Key.EPOCH, 0)),
-        "epochs_planned": planned,
-        "min_train_loss": min((r[Key.TRAIN_LOSS] for r in ok), default=nan),
-        "min_valid_loss": min((r[Key.VALID_LOSS] for r in ok), default=nan),
-        "max_train_acc": max((r[Key.TRAIN_ACC] for r in ok), default=nan),
-        "max_valid_acc": best.get(Key.VALID_ACC, nan),
-        "best_epoch": int(best[Key.EPOCH]) if best else None,
+        Run.STATUS: status,
+        Run.EPOCHS_DONE: int(last.get(Key.EPOCH, 0)),
+        Run.EPOCHS_PLANNED: planned,
+        Run.MIN_TRAIN_LOSS: min((r[Key.TRAIN_LOSS] for r in ok), default=nan),
+        Run.MIN_VALID_LOSS: min((r[Key.VALID_LOSS] for r in ok), default=nan),
+        Run.MAX_TRAIN_ACC: max((r[Key.TRAIN_ACC] for r in ok), default=nan),
+        Run.MAX_VALID_ACC: best.get(Key.VALID_ACC, nan),
+        Run.BEST_EPOCH: int(best[Key.EPOCH]) if best else None,
         Key.TEST_LOSS: last.get(Key.TEST_LOSS, nan),  # the final model's, on the test split
         Key.TEST_ACC: last.get(Key.TEST_ACC, nan),
-        "train_time_s": sum(r.get(Key.EPOCH_TIME_S, 0.0) for r in results),  # training only, no evaluation
-        "images_per_s": sum(rates) / len(rates) if rates else nan,
+        Run.TRAIN_TIME_S: sum(r.get(Key.EPOCH_TIME_S, 0.0) for r in results),  # training only, no evaluation
+        Run.IMAGES_PER_S: sum(rates) / len(rates) if rates else nan,
         Key.DEVICE: last.get(Key.DEVICE),
         Key.PRECISION: last.get(Key.PRECISION),  # None for runs from before `precision` was recorded
         Key.PARAMS: last.get(Key.PARAMS),
-        "diverged_epoch": last.get(Key.EPOCH) if status == "diverged" else None,
-        Key.DIVERGED_STEP: last.get(Key.DIVERGED_STEP) if status == "diverged" else None,
-        Key.LAST_FINITE_LOSS: last.get(Key.LAST_FINITE_LOSS) if status == "diverged" else None,
-        Key.GRAD_NORM: last.get(Key.GRAD_NORM) if status == "diverged" else None,
-        "error": _error_line(experiment, t["folder"], t["error_file"]) if status == "errored" else None,
+        Run.DIVERGED_EPOCH: last.get(Key.EPOCH) if status == Outcome.DIVERGED else None,
+        Key.DIVERGED_STEP: last.get(Key.DIVERGED_STEP) if status == Outcome.DIVERGED else None,
+        Key.LAST_FINITE_LOSS: last.get(Key.LAST_FINITE_LOSS) if status == Outcome.DIVERGED else None,
+        Key.GRAD_NORM: last.get(Key.GRAD_NORM) if status == Outcome.DIVERGED else None,
+        Run.ERROR: _error_line(experiment, t["folder"], t["error_file"]) if status == Outcome.ERRORED else None,
     }

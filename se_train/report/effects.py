@@ -11,9 +11,9 @@ import pandas as pd
 
 from se_train.decide import Rule, cell_key, comparisons_of, effects_of, history, method_text
 from se_train.report.collect import Experiment
-from se_train.result import Key
+from se_train.result import Key, Run, Outcome
 
-RUN_VALUE = {Key.VALID_ACC: "max_valid_acc", Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
+RUN_VALUE = {Key.VALID_ACC: Run.MAX_VALID_ACC, Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
 COLUMNS = ["effect", "model", "dataset", "cell", "n", "seeds", "mean", "ci_low", "ci_high", "verdict", "pairs_with_divergence",
            "method", "adaptive", "margin", "looks"]
 
@@ -75,9 +75,9 @@ def _values(rows: list[dict], axes: list[str], column: str) -> dict[str, dict[in
     values: dict[str, dict[int, float | None]] = {}
     for r in rows:
         cell = values.setdefault(cell_key(r, axes), {})
-        if r["status"] in ("diverged", "errored"):
+        if r[Run.STATUS] in (Outcome.DIVERGED, Outcome.ERRORED):
             cell[int(r["seed"])] = None
-        elif r["status"] == "completed":
+        elif r[Run.STATUS] == Outcome.COMPLETED:
             value = r.get(column)
             cell[int(r["seed"])] = None if value is None or pd.isna(value) else 100 * float(value)
     return values

@@ -17,7 +17,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
 
 from se_train.report import tables  # noqa: E402
-from se_train.result import Key
+from se_train.result import Key, Run, Outcome
 
 COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
 MAX_CURVE_ROWS = 12  # beyond, each model / dataset / SE is drawn at its best setting only
@@ -39,8 +39,8 @@ def _best_settings(epochs: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) ->
     """The epochs of each model / dataset / SE at the setting of its other axes (lr, ...) with the
     best mean valid accuracy, all activations together: what a figure of hundreds of panels would
     have hidden. Every setting stays in the table and the heatmap."""
-    score = runs.groupby(keys, dropna=False)["max_valid_acc"].mean().reset_index()
-    best = score.loc[score.fillna({"max_valid_acc": -1}).groupby(tables.ROW_KEYS, dropna=False)["max_valid_acc"].idxmax(), keys]
+    score = runs.groupby(keys, dropna=False)[Run.MAX_VALID_ACC].mean().reset_index()
+    best = score.loc[score.fillna({Run.MAX_VALID_ACC: -1}).groupby(tables.ROW_KEYS, dropna=False)[Run.MAX_VALID_ACC].idxmax(), keys]
     return epochs.merge(best, on=keys)
 
 
@@ -56,7 +56,7 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
         epochs = _best_settings(epochs, runs, keys)
     cells = [(dict(zip(keys, values)), cell) for values, cell in epochs.groupby(keys, sort=True, dropna=False)]
     fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
-    status = runs.set_index("trial_id")["status"]
+    status = runs.set_index("trial_id")[Run.STATUS]
     styles = {}  # one legend for the line styles, which are the same in every panel: a legend per
     # panel was most of the drawing time of a many-row figure
     for row, (key, cell) in enumerate(cells):
@@ -75,7 +75,7 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                     styles.setdefault(f"{act} {split}", line)
                     ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=COLORS.get(act), alpha=0.15)
             for trial_id in group["trial_id"].unique():
-                if status.get(trial_id) == "diverged":
+                if status.get(trial_id) == Outcome.DIVERGED:
                     div = group[group["trial_id"] == trial_id]
                     last = div[div[Key.DIVERGED].astype(bool)].iloc[-1]
                     y = last.get(Key.LAST_FINITE_LOSS)
@@ -118,14 +118,14 @@ def heatmap(runs: pd.DataFrame, grid_axes: list[str], out: Path, pdf: bool = Fal
     rows = runs[keys].drop_duplicates()
     rows = rows.assign(row=[tables.row_title({**dict(zip(keys, values)), "se": False}) for values in rows.itertuples(index=False)])
     runs = runs.assign(col=runs["activation"] + runs["se"].map({True: " +SE", False: ""})).merge(rows, on=keys, how="left")
-    ok = runs[runs["status"] != "diverged"]
-    grid = ok.pivot_table(index="row", columns="col", values="max_valid_acc", aggfunc="mean") * 100
+    ok = runs[runs[Run.STATUS] != Outcome.DIVERGED]
+    grid = ok.pivot_table(index="row", columns="col", values=Run.MAX_VALID_ACC, aggfunc="mean") * 100
     grid = grid.reindex(index=sorted(set(runs["row"])), columns=sorted(set(runs["col"])))
     fig, ax = plt.subplots(figsize=(1.6 * len(grid.columns) + 2.5, 0.6 * len(grid.index) + 1.5))
     im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(grid.columns)), grid.columns)
     ax.set_yticks(range(len(grid.index)), grid.index)
-    diverged = set(zip(runs.loc[runs["status"] == "diverged", "row"], runs.loc[runs["status"] == "diverged", "col"]))
+    diverged = set(zip(runs.loc[runs[Run.STATUS] == Outcome.DIVERGED, "row"], runs.loc[runs[Run.STATUS] == Outcome.DIVERGED, "col"]))
     for i, r in enumerate(grid.index):
         for j, c in enumerate(grid.columns):
             v = grid.loc[r, c]

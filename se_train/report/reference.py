@@ -14,6 +14,7 @@ from importlib import resources
 
 import pandas as pd
 
+from se_train.result import Run, Outcome
 from se_train.report import tables
 from se_train.trial_status import hms
 
@@ -70,7 +71,7 @@ def _study_value(study, group: str, split: str, act: str) -> str:
     if outcome == "not run":
         return "–"
     shown = f"{value:.2f}" if group == "acc" else ("NaN" if math.isnan(value) else f"{value:.4f}")
-    return f"{shown} (diverged)" if outcome == "diverged" and group == "loss" else shown
+    return f"{shown} (diverged)" if outcome == Outcome.DIVERGED and group == "loss" else shown
 
 
 def _ours(group: pd.DataFrame, study, metric: tuple) -> tuple[str, str, dict]:
@@ -78,11 +79,11 @@ def _ours(group: pd.DataFrame, study, metric: tuple) -> tuple[str, str, dict]:
     value lies inside our seeds' range (∈) or not (∉; neither for one seed), and the tidy row."""
     kind, split, act, column, percent = metric
     runs = group[group["activation"] == act]
-    ok = runs.loc[runs["status"] != "diverged", column].dropna() * (100 if percent else 1)
+    ok = runs.loc[runs[Run.STATUS] != Outcome.DIVERGED, column].dropna() * (100 if percent else 1)
     study_value = getattr(study, f"{act}_{split}_{kind}")
     found = {
         "metric": kind, "split": split, "activation": act, "study": study_value,
-        "study_outcome": getattr(study, f"{act}_outcome"), "n": len(ok), "diverged": int((runs["status"] == "diverged").sum()),
+        "study_outcome": getattr(study, f"{act}_outcome"), "n": len(ok), "diverged": int((runs[Run.STATUS] == Outcome.DIVERGED).sum()),
         "mean": ok.mean(), "std": ok.std(ddof=1), "min": ok.min(), "max": ok.max(),
         "diff": ok.mean() - study_value,
         # One seed has no range to speak of: its difference is shown, without a verdict.

@@ -5,6 +5,7 @@ the trials `se-sweep resume` would rerun."""
 from __future__ import annotations
 
 
+from se_train.result import Outcome
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
@@ -13,7 +14,7 @@ from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
-RERUN = ("unfinished", "errored")  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
+RERUN = (Outcome.UNFINISHED, Outcome.ERRORED)  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
 
 def status(experiment: str) -> str:
@@ -71,7 +72,7 @@ def errored(experiment: str) -> list[str]:
     for folder in (f for f in folders if layout.is_experiment(f)):
         for t in trial_states(folder):
             results = layout.read_results(folder, t["folder"], [])
-            if run_status(t["tune_status"], t["config"], results) == "errored":
+            if run_status(t["tune_status"], t["config"], results) == Outcome.ERRORED:
                 lines.append(trial_line(t["config"], results[-1] if results else {}, "").cell)
     return lines
 
@@ -81,6 +82,6 @@ def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> 
     from what its trials reported (`decide`)."""
     state = Progress.of([config for config, _, _ in trials], spec.axes(), spec.seeds, comparisons_of(spec))
     for config, run, results in trials:
-        if run in ("completed", "diverged", "errored"):
-            state.record(config, value_of(results, run == "errored", spec.seeds.metric))
+        if run in (Outcome.COMPLETED, Outcome.DIVERGED, Outcome.ERRORED):
+            state.record(config, value_of(results, run == Outcome.ERRORED, spec.seeds.metric))
     return state.lines()

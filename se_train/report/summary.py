@@ -18,7 +18,7 @@ from se_train.report.effects import effects, markdown as effects_markdown
 from se_train.report.collect import Experiment
 from se_train.report.study import study_sections
 from se_train.trial_status import STATUSES, hms
-from se_train.result import Key
+from se_train.result import Key, Run, Outcome
 
 
 def write_report(
@@ -116,7 +116,7 @@ def _now() -> str:
 
 
 def _counts(exp: Experiment) -> str:
-    counts = exp.runs["status"].value_counts()
+    counts = exp.runs[Run.STATUS].value_counts()
     return f"{len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0))
 
 
@@ -127,20 +127,20 @@ def _devices_line(exp: Experiment) -> str:
 
 
 def _failures(exp: Experiment, study: bool) -> list[str]:
-    bad = exp.runs[exp.runs["status"].isin(["diverged", "errored"])]
+    bad = exp.runs[exp.runs[Run.STATUS].isin([Outcome.DIVERGED, Outcome.ERRORED])]
     lines = ["## Diverged and errored trials", ""]
     if bad.empty:
         lines.append("None.")
     for r in bad.to_dict("records"):
         cell = ", ".join(f"{a}={r[a]}" for a in exp.axes)
         where = f"`{r['trial_id']}`" + (f" of `{r['sweep']}`" if study else "")
-        if r["status"] == "diverged":
+        if r[Run.STATUS] == Outcome.DIVERGED:
             lines.append(
                 f"- {where} ({cell}): diverged at epoch {_known(r['diverged_epoch'], 'd')}, step {_known(r[Key.DIVERGED_STEP], 'd')}; "
                 f"last finite loss {_known(r[Key.LAST_FINITE_LOSS], '.4g')}, gradient norm {_known(r[Key.GRAD_NORM], '.4g')}"
             )
         else:
-            lines.append(f"- {where} ({cell}): errored: {r['error']}")
+            lines.append(f"- {where} ({cell}): errored: {r[Run.ERROR]}")
     return lines
 
 

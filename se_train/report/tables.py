@@ -9,15 +9,15 @@ import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs 0.5 s more to import
 
 from se_train.trial_status import hms
-from se_train.result import Key
+from se_train.result import Key, Run, Outcome
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
 OWN_COLUMNS = ("device", "precision")  # columns of every table row; no second column when they tell rows apart
 METRICS = [  # (column group, runs column, split, shown as percent)
-    ("loss", "min_train_loss", "train", False),
-    ("loss", "min_valid_loss", "valid", False),
-    ("acc %", "max_train_acc", "train", True),
-    ("acc %", "max_valid_acc", "valid", True),
+    ("loss", Run.MIN_TRAIN_LOSS, "train", False),
+    ("loss", Run.MIN_VALID_LOSS, "valid", False),
+    ("acc %", Run.MAX_TRAIN_ACC, "train", True),
+    ("acc %", Run.MAX_VALID_ACC, "valid", True),
     ("acc %", Key.TEST_ACC, "test", True),  # the final model's, once; not in the study
 ]
 
@@ -37,11 +37,11 @@ def row_title(key: dict) -> str:
 
 def seeds_cell(group: pd.DataFrame, column: str, percent: bool) -> str:
     """mean ± std (n) over the seeds that did not diverge; diverged seeds named with their epoch."""
-    diverged = group[group["status"] == "diverged"]
-    ok = group[group["status"] != "diverged"][column].dropna()
+    diverged = group[group[Run.STATUS] == Outcome.DIVERGED]
+    ok = group[group[Run.STATUS] != Outcome.DIVERGED][column].dropna()
     note = ""
     if len(diverged):
-        where = ", ".join(str(int(e)) for e in sorted(set(diverged["diverged_epoch"])))
+        where = ", ".join(str(int(e)) for e in sorted(set(diverged[Run.DIVERGED_EPOCH])))
         note = f"diverged @ epoch {where}"
         if len(group) > 1:
             note = f"{len(diverged)}/{len(group)} {note}"
@@ -75,10 +75,10 @@ def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> 
         for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
             for act in activations:
                 row[(name, split, act)] = seeds_cell(group[group["activation"] == act], column, percent)
-        row[("", "", "time")] = hms(group["train_time_s"].mean())
+        row[("", "", "time")] = hms(group[Run.TRAIN_TIME_S].mean())
         row[("", "", "device")] = ", ".join(sorted(set(group[Key.DEVICE].dropna())))
         row[("", "", "precision")] = ", ".join(sorted(set(group[Key.PRECISION].dropna()))) or "?"
-        row[("", "", "epochs done")] = int(group["epochs_done"].max())
+        row[("", "", "epochs done")] = int(group[Run.EPOCHS_DONE].max())
         rows.append(row)
     table = pd.DataFrame(rows)
     table.columns = pd.MultiIndex.from_tuples(table.columns)
@@ -131,12 +131,12 @@ def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     keys = [a for a in axes if a not in ("seed", *OWN_COLUMNS)] + ["activation"]
     keys = list(dict.fromkeys(keys))
     rows = []
-    ok = runs[runs["status"] != "diverged"].assign(on=runs[Key.DEVICE].fillna("?") + " " + runs[Key.PRECISION].fillna("?"))
+    ok = runs[runs[Run.STATUS] != Outcome.DIVERGED].assign(on=runs[Key.DEVICE].fillna("?") + " " + runs[Key.PRECISION].fillna("?"))
     for values, group in ok.groupby(keys, sort=True, dropna=False):
         sides = sorted(group["on"].unique())
         for other in sides[1:]:
-            a = group.loc[group["on"] == sides[0], "max_valid_acc"].dropna().to_numpy() * 100
-            b = group.loc[group["on"] == other, "max_valid_acc"].dropna().to_numpy() * 100
+            a = group.loc[group["on"] == sides[0], Run.MAX_VALID_ACC].dropna().to_numpy() * 100
+            b = group.loc[group["on"] == other, Run.MAX_VALID_ACC].dropna().to_numpy() * 100
             rows.append({**dict(zip(keys, values)), "first": sides[0], "second": other, "n_first": len(a), "n_second": len(b),
                          "mean_first": a.mean(), "mean_second": b.mean(), **_welch(b, a)})
     return pd.DataFrame(rows)

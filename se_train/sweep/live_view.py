@@ -7,6 +7,7 @@ import time
 
 from ray import tune
 
+from se_train.result import Outcome
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
 _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
@@ -33,7 +34,7 @@ class CompactReporter(tune.ProgressReporter):
         for t in trials:
             last = t.last_result or {}
             outcome = run_status(t.status, t.config, [last] if last else [])
-            state = _UNFINISHED.get(t.status, "unfinished") if outcome == "unfinished" else VIEW_STATES[outcome]
+            state = _UNFINISHED.get(t.status, "unfinished") if outcome == Outcome.UNFINISHED else VIEW_STATES[outcome]
             lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
         seeds = getattr(self, "seeds", None)  # older pickles lack both
         to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)

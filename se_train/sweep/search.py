@@ -27,7 +27,7 @@ from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.trial_status import run_status
-from se_train.result import Key
+from se_train.result import Key, Outcome
 
 SEARCH, CHOSEN = layout.SEARCH_DIR, layout.CHOSEN_FILE
 PROTOCOL = (
@@ -105,7 +105,7 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
             accuracy = float(group["acc"].mean())
             tries_of_cell.append({**dict(zip(fields, map(float, values))), Key.VALID_ACC: None if math.isnan(accuracy) else accuracy,
                                   "seeds": len(group), "statuses": sorted(set(group["outcome"])),
-                                  "eligible": bool((group["outcome"] == "completed").all())})
+                                  "eligible": bool((group["outcome"] == Outcome.COMPLETED).all())})
         best = pick(tries_of_cell)
         cells.append({"cell": cell, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries_of_cell})
     record = {
