@@ -20,6 +20,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from se_train.config import Resources, SweepSpec
 from se_train.errors import UserError
+from se_train.sweep import ray_private
 
 # CPUs kept free for Ray Data's read and decode tasks, when some split streams, when a local Ray's
 # concurrency is chosen for the user. Splits held in memory are read without Ray Data.
@@ -53,8 +54,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
 
 
 def _join(address: str | None) -> None:
-    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
-
     where = address or os.environ["RAY_ADDRESS"]
     refused = UserError(
         f"--address {where}: the cluster refused this driver's authentication token (or it has none); set "
@@ -66,7 +65,7 @@ def _join(address: str | None) -> None:
     # address it sends none unless RAY_AUTH_MODE=token is set, and a `ray start` cluster (token
     # authentication on by default) refuses it. This is the helper `ray start` uses: it turns
     # token mode on when a token is found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    ray_private.enable_token_auth_if_found()
     if _is_host_port(where):
         _check_token(where, refused)
     try:
@@ -95,11 +94,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
 def _check_token(address: str, refused: UserError) -> None:
     """One request to the cluster's GCS with this driver's token: a refused token fails here in
     0.5 s, where ray.init retries it once a second for 20 s (measured on a `ray start` cluster)."""
-    from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
     try:
-        GcsClient(address=address)
+        ray_private.probe_gcs(address)
     except AuthenticationError:
         raise refused from None
 

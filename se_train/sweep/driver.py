@@ -17,6 +17,7 @@ from se_train.config import Resources, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import open_split
+from se_train.sweep import ray_private
 from se_train.train.loop import fit
 from se_train.train.session import in_train_worker, in_tune_trial
 
@@ -33,6 +34,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     # Only splits too big to hold go through Ray Data; each worker reads its rows of the others.
     stream = lambda split: open_split(where, split, cfg.image_size)  # noqa: E731
     if res.workers_per_trial == 1:
+        ray_private.quiet_checkpoint_log()
         dataset_dir = remote.fetch(data_root, cfg.dataset, held)
         with in_tune_trial(lambda split: stream(split).iterator(), cfg.compile) as session:
             fit(cfg, dataset_dir, res, session)

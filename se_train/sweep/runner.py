@@ -26,7 +26,7 @@ from se_train.sweep.checks import check_storage, load_manifests, ready_datasets,
 from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
-from se_train.sweep import search
+from se_train.sweep import ray_private, search
 from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
 from se_train.sweep.tune_state import repair_checkpoints
 
@@ -154,14 +154,14 @@ def _tune(
         searcher.max_concurrent = cap
         if isinstance(searcher, AdaptiveSeeds):
             searcher.grow(spec.seeds)  # the sweep file's max, raised or not
-            tuner._local_tuner._tune_config.search_alg = ReopenedSeeds(searcher)
+            ray_private.replace_searcher(tuner, ReopenedSeeds(searcher))
     else:
         param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, record.spec.axes())
         run_config.name, run_config.storage_path = name, root
         tuner = tune.Tuner(make_trainable(record), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
-        tuner._local_tuner._run_config.progress_reporter.seeds = search_alg
+        ray_private.reporter(tuner).seeds = search_alg
     with _without_tunes_resume_hint():
         results = tuner.fit()
     # Tune returns, its state saved, when Ctrl-C (or SIGUSR1) stops it: trials left unfinished,
@@ -175,7 +175,7 @@ def _tune(
 def _searcher(tuner: tune.Tuner) -> Any:
     """The searcher Tune runs: GridCells, or AdaptiveSeeds (bare, or in the ReopenedSeeds wrapper
     a resumed sweep pickled)."""
-    search_alg = tuner._local_tuner._tune_config.search_alg
+    search_alg = ray_private.searcher(tuner)
     return getattr(search_alg, "searcher", search_alg)
 
 

@@ -10,9 +10,8 @@ storage rewrite). A checkpoint is deleted only after the next one is written, so
 present is never older than the one named. A bucket written by an older se-sweep may already be
 in that state, so the repair is made at resume, whatever made it.
 
-Private Ray access, checked against Ray 2.60: the state file's layout (`trial_data`: pairs of
-trial JSON and run-metadata JSON), `_TrainingRunMetadata` and its `_CheckpointManager`
-(`_latest_checkpoint_result`, `_checkpoint_results`), `_TrainingResult`.
+The private Ray this needs (the saved state's layout, its run metadata and checkpoint manager) is
+in `ray_private`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import posixpath
 
 from se_train import experiment as layout
 from se_train import storage
+from se_train.sweep import ray_private
 
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's names: checkpoint_000000, checkpoint_000001, ...
 
@@ -30,9 +30,6 @@ def repair_checkpoints(folder: str) -> list[str]:
     """Point every unfinished trial of the Tune experiment at `folder` at the newest checkpoint
     present in storage (or at none); rewrite the newest state file if anything changed. One line
     per unfinished trial that has a checkpoint or had one: where it continues from."""
-    from ray.train._internal.session import _TrainingResult  # Ray 2.60
-    from ray.tune.trainable.metadata import _TrainingRunMetadata  # Ray 2.60
-
     names = sorted(n for n in storage.list_names(folder) if n.startswith(layout.STATE_PREFIX))
     if not names:
         return []
@@ -45,7 +42,7 @@ def repair_checkpoints(folder: str) -> list[str]:
             continue
         trial_folder = storage.join(folder, trial.get("relative_logdir") or "")
         present = sorted(n for n in storage.list_names(trial_folder) if n.startswith(CHECKPOINT_PREFIX)) if storage.exists(trial_folder) else []
-        metadata = _TrainingRunMetadata.from_json_state(pair[1])
+        metadata = ray_private.run_metadata(pair[1])
         manager = metadata.checkpoint_manager
         latest = manager.latest_checkpoint_result if manager else None
         named = posixpath.basename(latest.checkpoint.path.rstrip("/")) if latest else None
@@ -56,17 +53,17 @@ def repair_checkpoints(folder: str) -> list[str]:
         if present:
             # Tune rewrites the path's prefix if the experiment moved; only the last part changes here.
             # The metrics stay the named checkpoint's: the loop counts epochs from the checkpoint itself.
-            newest = _TrainingResult(
-                checkpoint=type(latest.checkpoint)(posixpath.join(posixpath.dirname(latest.checkpoint.path.rstrip("/")), present[-1]),
-                                                   filesystem=latest.checkpoint.filesystem),
-                metrics=latest.metrics,
+            newest = ray_private.training_result(
+                type(latest.checkpoint)(posixpath.join(posixpath.dirname(latest.checkpoint.path.rstrip("/")), present[-1]),
+                                        filesystem=latest.checkpoint.filesystem),
+                latest.metrics,
             )
-            manager._latest_checkpoint_result, manager._checkpoint_results = newest, [newest]
+            ray_private.set_latest_checkpoint(manager, newest)
             # Tune never recorded the report that carried it: the trial reports its epoch again.
             storage.write_text(storage.join(trial_folder, present[-1], layout.UNRECORDED_FILE), "reported again on resume\n")
             lines.append(f"{where}: Tune's state names {named}, which is gone from storage; continues from {present[-1]}, the newest there")
         else:
-            manager._latest_checkpoint_result, manager._checkpoint_results = None, []
+            ray_private.set_latest_checkpoint(manager, None)
             lines.append(f"{where}: Tune's state names {named}, which is gone from storage, and no checkpoint is left; starts again")
         metadata.invalidate_cache()
         pair[1] = metadata.get_json_state()

@@ -16,6 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,10 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
 @dataclass
 class Trainer:
     """What one worker trains with: the epoch and the evaluation pass read it all from here."""
@@ -73,6 +78,31 @@ class Trainer:
     check: DivergenceCheck
     world: int
     max_norm: float
+
+    def state_dict(self, weights_only: bool = False) -> dict[str, Any]:
+        """What training resumes from, as torch modules give theirs. `weights_only`: the model's
+        weights alone (a finished trial trains no more; Adam's state is twice the weights)."""
+        state = {"model": _unwrap(self.model).state_dict()}
+        if not weights_only:
+            state |= {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),  # empty unless fp16
+                "torch_rng": torch.get_rng_state(),
+                "augment_rng": self.transform.generator.get_state(),
+            }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """`state_dict`'s state back; one with weights only loads the weights."""
+        _unwrap(self.model).load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):  # checkpoints from before `precision` have none
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["torch_rng"])
+            self.transform.generator.set_state(state["augment_rng"])
 
     def _forward(self, images, train: bool) -> torch.Tensor:
         x = self.transform(images, train=train)
@@ -206,8 +236,9 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
     start, unrecorded = 1, None
     with session.last_checkpoint() as folder:
         if folder is not None:
-            done, unrecorded = checkpoint.restore(folder, t)
-            start = done + 1
+            state, unrecorded = checkpoint.load(folder)
+            t.load_state_dict(state)
+            start = state["epoch"] + 1
     if unrecorded:
         # A driver killed after this checkpoint was written, before Tune recorded its report: the
         # epoch is reported again, or the trial's record would lack it.
@@ -235,6 +266,6 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         # Rank 0 writes the checkpoint; every worker must still report.
         final = epoch == cfg.epochs and not cfg.keep_optimizer_state
         report = record(**stats)
-        saving = checkpoint.saved(t, epoch, final, report) if session.rank == 0 else nullcontext()
+        saving = checkpoint.saved({**t.state_dict(weights_only=final), "epoch": epoch, "record": report}) if session.rank == 0 else nullcontext()
         with saving as folder:
             session.report(report, folder)

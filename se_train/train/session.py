@@ -13,7 +13,6 @@ all three, and `ray.train.report` does them for DDP trials.
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -55,9 +54,6 @@ def in_tune_trial(stream: Callable[[str], Any], compiled: bool) -> Iterator[Sess
         # What is alive before the first trial is the process's own (modules, Ray, torch): frozen,
         # Python's own collections skip it. A full collection of that heap takes 0.2 s here.
         gc.freeze()
-    # Tune logs "Checkpoint successfully created" for every epoch of every trial: it floods the
-    # sweep's output, where the status table already shows each trial's progress.
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     device = torch.device("cuda", 0) if ray.get_gpu_ids() else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
     try:
         yield Session(ray.tune, 0, 1, device, lambda model: model.to(device), stream)

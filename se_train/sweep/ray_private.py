@@ -1,0 +1,73 @@
+"""Every use of Ray's private API, in one place: what se-sweep needs that Ray offers no public way
+to do. Each is checked against Ray 2.60 (pinned below 3 in pyproject.toml) and says why it is
+needed; a Ray upgrade reviews this module, and the tests that exercise each use fail if one moves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray import tune
+
+
+def enable_token_auth_if_found() -> None:
+    """Ray 2.60, ray._private.authentication: the helper `ray start` uses to turn token mode on
+    when a token is found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token). ray.init sends a
+    token only to a cluster it finds itself; given an address it sends none unless this is on."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def probe_gcs(address: str) -> None:
+    """Ray 2.60, ray._raylet.GcsClient: one request to a cluster's GCS, raising
+    ray.exceptions.AuthenticationError for a refused token in 0.5 s (ray.init retries 20 s)."""
+    from ray._raylet import GcsClient
+
+    GcsClient(address=address)
+
+
+def searcher(tuner: tune.Tuner) -> Any:
+    """Ray 2.60, Tuner._local_tuner._tune_config.search_alg: the searcher a Tuner runs. A restored
+    Tuner keeps the searcher it was pickled with and Tune has no API to read or replace it."""
+    return tuner._local_tuner._tune_config.search_alg
+
+
+def replace_searcher(tuner: tune.Tuner, search_alg: Any) -> None:
+    """Ray 2.60: the same field, set (a restored sweep's searcher wrapped, `seeds.ReopenedSeeds`)."""
+    tuner._local_tuner._tune_config.search_alg = search_alg
+
+
+def reporter(tuner: tune.Tuner) -> Any:
+    """Ray 2.60, Tuner._local_tuner._run_config.progress_reporter: the live view a restored Tuner
+    unpickled, to hand it the searcher it reads (no public accessor)."""
+    return tuner._local_tuner._run_config.progress_reporter
+
+
+def quiet_checkpoint_log() -> None:
+    """Ray 2.60, logger ray.train._internal.storage: logs "Checkpoint successfully created" for
+    every epoch of every trial, flooding a sweep's output where its table shows the progress."""
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+
+
+# Tune's saved state (`tune_state.repair_checkpoints`). Ray 2.60: the state file's `trial_data`
+# is pairs of (trial JSON, run-metadata JSON); the metadata is a `_TrainingRunMetadata` whose
+# `_CheckpointManager` holds `_latest_checkpoint_result` and `_checkpoint_results`, each a
+# `_TrainingResult`. No public API edits a saved state.
+
+def run_metadata(json_state: str) -> Any:
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    return _TrainingRunMetadata.from_json_state(json_state)
+
+
+def training_result(checkpoint: Any, metrics: dict) -> Any:
+    from ray.train._internal.session import _TrainingResult
+
+    return _TrainingResult(checkpoint=checkpoint, metrics=metrics)
+
+
+def set_latest_checkpoint(manager: Any, result: Any | None) -> None:
+    """The checkpoint a trial resumes from: `result`, or none (it starts again)."""
+    manager._latest_checkpoint_result, manager._checkpoint_results = result, [result] if result else []
