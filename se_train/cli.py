@@ -54,6 +54,7 @@ class _Parser(argparse.ArgumentParser):
 COUNT = Number(int, 1, 1_000_000)
 PIXELS = Number(int, 8, 2048)  # as TrialConfig.image_size
 NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's)"
+VERBOSE_HELP = "Ray's own log lines on the terminal too (by default only in ray.log beside the experiment)"
 MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a cluster, no cap: the cluster and its autoscaler decide; on a local Ray, what it fits)"
 
 
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     command = _command_line(f"se-sweep run {args.sweep}")
     experiment = run_sweep(
         spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus,
-        concurrency=args.max_concurrent, command=command, mlflow=args.mlflow,
+        concurrency=args.max_concurrent, command=command, mlflow=args.mlflow, verbose=args.verbose,
     )
     return _finished(experiment)
 
@@ -122,7 +123,7 @@ def _resume(args: argparse.Namespace) -> int:
     from se_train.sweep.runner import resume_sweep
 
     experiment = resume_sweep(
-        args.path, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, mlflow=args.mlflow
+        args.path, address=args.address, num_cpus=args.num_cpus, concurrency=args.max_concurrent, mlflow=args.mlflow, verbose=args.verbose,
     )
     return _finished(experiment)
 
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spread", type=Number(float, 0, 100, above_low=True), metavar="POINTS",
                    help="with --dry-run: a difference's per-seed standard deviation in accuracy points (e.g. from a pilot's report), to give the power preview in points")
     p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("resume", help="continue an interrupted sweep without rerunning finished trials")
@@ -219,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=Number(int, 1, 100_000), help=NUM_CPUS_HELP)
     p.add_argument("--max-concurrent", type=COUNT, help=MAX_CONCURRENT_HELP)
     p.add_argument("--mlflow", metavar="URI", help="the sweep's MLflow server, as it started (a resumed sweep keeps its tracking)")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("report", help="tables, effects and plots from one experiment, or one study of many (no Ray needed)")

@@ -92,10 +92,12 @@ def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: 
     )
 
 
-def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Sequence[str] = ()) -> str:
+def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Sequence[str] = (), finished_shown: int | None = None) -> str:
     """The block: a header, one line per trial, then counts (`to_come`: trials not created yet),
     elapsed time and an ETA from the epochs done so far (finished or stopped trials count as
-    done; a trial to come as many epochs as the average one), then `notes`."""
+    done; a trial to come as many epochs as the average one), then `notes`. `finished_shown`:
+    list only that many of the finished trials, the last ones (a 300-trial sweep's live view), and
+    every trial still running; the counts count them all."""
     counts: dict[str, int] = {}
     for line in lines:
         key = "diverged" if line.state.startswith("diverged") else line.state
@@ -109,4 +111,10 @@ def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Se
         counts["to come"] = to_come
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     closing = f"{len(lines) + to_come} trials: {summary}; elapsed {hms(elapsed_s)}, ETA {eta}"
-    return "\n".join([HEADER, *map(str, lines), closing, *notes, ""])
+    listed: list[object] = list(lines)
+    ended = [i for i, line in enumerate(lines) if finished(line.state)]
+    if finished_shown is not None and len(ended) > finished_shown:
+        hidden = set(ended[:len(ended) - finished_shown])
+        listed = [f"({len(hidden)} earlier finished trials not listed: `se-sweep status` lists every trial)",
+                  *(line for i, line in enumerate(lines) if i not in hidden)]
+    return "\n".join([HEADER, *map(str, listed), closing, *notes, ""])

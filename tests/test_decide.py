@@ -219,6 +219,17 @@ def test_the_live_views_total_counts_the_trials_still_to_come():
     assert block.rstrip().endswith("effects: 1; open: x")
 
 
+def test_the_live_view_lists_the_running_trials_and_only_the_last_finished_ones():
+    from se_train.trial_status import TrialLine, render
+
+    done = [TrialLine(f"a s{i}", 1, 1, 0.9, 0.1, 100.0, "done") for i in range(300)]
+    running = TrialLine("b s0", 0, 1, float("nan"), float("nan"), float("nan"), "running")
+    block = render([*done[:150], running, *done[150:]], 30.0, finished_shown=5).splitlines()
+    assert block[1] == "(295 earlier finished trials not listed: `se-sweep status` lists every trial)"
+    assert [line.split()[1] for line in block[2:-1]] == ["s0", "s295", "s296", "s297", "s298", "s299"]  # b s0 still runs
+    assert block[-1].startswith("301 trials: 300 done, 1 running")
+
+
 TWO_MODELS = {**BASE, "grid": {**BASE["grid"], "model": ["simple_cnn", "resnet50"]}}
 
 

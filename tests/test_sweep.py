@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -445,3 +446,25 @@ def test_ctrl_c_exits_130_with_the_resume_hint_and_status_counts_the_trials_to_c
     # 4 cells, one at a time: the first interrupted, the other 3 never created by Tune.
     assert re.search(r"4 trials: 1 unfinished, 3 to come;", status.stdout), status.stdout
     assert "resume would rerun 1: simple_cnn digits relu s0, and start the 3 to come" in status.stdout, status.stdout
+
+
+def test_rays_own_log_lines_go_to_the_experiments_log_not_the_terminal(tmp_path, capfd, request):
+    import logging
+
+    from se_train.sweep import ray_log
+
+    import ray  # noqa: F401 - Ray puts its terminal handlers on its loggers as it is imported
+
+    saved = {name: list(logging.getLogger(name).handlers) for name in ray_log.LOGGERS}
+    request.addfinalizer(lambda: [setattr(logging.getLogger(n), "handlers", h) for n, h in saved.items()])  # the session's Ray logs as before
+    for _ in range(2):  # a second sweep in one process moves the log; the first file is left alone
+        path = ray_log.where(str(tmp_path / "exp"), "exp")
+        ray_log.to_file(path)
+    logging.getLogger("ray._private.authentication").warning("Token authentication is enabled for this Ray cluster")
+    logging.getLogger("ray.data").info("a dataset line")
+    out, err = capfd.readouterr()
+    assert "Token authentication" not in err and "dataset line" not in err, err
+    assert out == f"Ray's own log: {path} (--verbose shows it here)\n" * 2
+    logged = path.read_text()
+    assert logged.count("Token authentication is enabled") == 1 and "a dataset line" in logged
+    assert ray_log.where("s3://bucket/exp", "exp").parent == Path(tempfile.gettempdir())

@@ -1,8 +1,10 @@
 """The live view of `se-sweep run`: Tune's progress reporter printing the compact block of
-`trial_status.render`."""
+`trial_status.render`: the trials running, the last few finished and the counts. On a terminal
+each block replaces the last; elsewhere (CI, `ray job logs`) blocks follow each other."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from ray import tune
@@ -10,6 +12,7 @@ from ray import tune
 from se_train.result import Outcome
 from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
 
+FINISHED_SHOWN = 5  # finished trials listed; a 300-trial sweep's view would scroll away otherwise
 _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
 
 
@@ -38,7 +41,12 @@ class CompactReporter(tune.ProgressReporter):
             lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
         seeds = getattr(self, "seeds", None)  # older pickles lack both
         to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)
-        print(render(lines, self.last - self.start, to_come, seeds.lines() if seeds else ()), flush=True)
+        block = render(lines, self.last - self.start, to_come, seeds.lines() if seeds else (), finished_shown=FINISHED_SHOWN)
+        drawn = getattr(self, "drawn", 0)  # older pickles lack it
+        if drawn and sys.stdout.isatty():
+            print(f"\x1b[{drawn}F\x1b[J", end="")  # up to the last block's first line, and clear below
+        print(block, flush=True)
+        self.drawn = block.count("\n") + 1  # print's own newline
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "seeds": None}  # the searcher is Tune's to save
+        return {**self.__dict__, "seeds": None, "drawn": 0}  # the searcher is Tune's to save; a restored view draws anew

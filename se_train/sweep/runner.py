@@ -26,7 +26,7 @@ from se_train.sweep.checks import check_storage, load_manifests, ready_datasets,
 from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
-from se_train.sweep import ray_private, search
+from se_train.sweep import ray_log, ray_private, search
 from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
 from se_train.sweep.tune_state import repair_checkpoints
 
@@ -41,9 +41,10 @@ def run_sweep(
     concurrency: int | None = None,
     command: str = "",
     mlflow: str | None = None,
+    verbose: bool = False,
 ) -> str:
     """Check, then run the whole grid; return the experiment path. `mlflow`: a tracking URI
-    (overrides the file's `tracking.mlflow`)."""
+    (overrides the file's `tracking.mlflow`); `verbose`: Ray's own log on the terminal too."""
     # The cheap checks first: preparing a missing dataset is the first work done.
     root = check_storage(spec, source, storage_uri)
     check_local_cpus(spec.resources, source, address, num_cpus)
@@ -64,12 +65,14 @@ def run_sweep(
                 layout.write_sweep(previous.model_copy(update={"spec": spec}))
                 print(f"{experiment}: seeds.max raised from {before.seeds.max} to {spec.seeds.max}: its open effects get more seeds "
                       "(nothing finished is rerun; decided effects stay decided)")
-                return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
+                return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow, verbose=verbose)
         if _restorable(spec, experiment):
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
-            return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow)
+            return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow, verbose=verbose)
         print(f"{experiment} exists with this sweep, but Tune saved no state there: starting it anew")
     streamed = streams(spec, manifests)
+    if not verbose:
+        ray_log.to_file(ray_log.where(experiment, spec.name))
     connect(address, num_cpus)
     check_gpus(spec.resources, source, on_cluster=joining(address))
     record = layout.SweepRecord(
@@ -199,6 +202,7 @@ def resume_sweep(
     num_cpus: int | None = None,
     concurrency: int | None = None,
     mlflow: str | None = None,
+    verbose: bool = False,
 ) -> str:
     """Continue an interrupted sweep; finished trials are not rerun, unfinished ones continue from
     their last checkpoint. Trials at once follow the same rule as `run_sweep`, for this command:
@@ -221,6 +225,8 @@ def resume_sweep(
         started = f"logs to {tracked}" if tracked else "was started without MLflow"
         raise UserError(f"--mlflow {mlflow}: this sweep {started}, and a resumed sweep keeps the tracking it started with; drop --mlflow")
     check_local_cpus(spec.resources, meta_path, address, num_cpus)
+    if not verbose:
+        ray_log.to_file(ray_log.where(experiment, spec.name))
     connect(address, num_cpus)
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
     cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, record.data_root)), on_cluster=joining(address))
