@@ -98,12 +98,13 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.sweep)  # before torch and Ray are imported: a mistake costs a second, not six
     from se_train import storage
-    from se_train.sweep.checks import ready_datasets, check_storage, describe
+    from se_train.sweep.checks import ready_datasets, check_storage
+    from se_train.sweep.plan import Plan
 
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
         ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
-        check_storage(spec, str(args.sweep), args.storage)
-        print(describe(spec, args.spread))
+        root = check_storage(spec, str(args.sweep), args.storage)
+        print(Plan(spec, storage.join(root, spec.name)).describe(args.spread))
         return 0
     from se_train.sweep.runner import run_sweep
 

@@ -1,13 +1,13 @@
 """The checks of a sweep before Ray starts, where they are cheap: every dataset is prepared (or
 preparable unattended), its small splits match their checksums, its images fit the trials'
-settings; and the expanded grid as `--dry-run` prints it."""
+settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from se_train import storage
-from se_train.config import SweepSpec, TrialConfig
+from se_train.config import SweepSpec
 from se_train.data import remote
 from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.sources import SOURCES
@@ -94,40 +94,3 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
         if name in grid["dataset"]:
             return where((*spec.grid_loc(g), "dataset", grid["dataset"].index(name)))
     return "grid.dataset"
-
-
-def describe(spec: SweepSpec, spread: float | None = None) -> str:
-    """The expanded grid, as `--dry-run` prints it; with a `seeds:` block, its power preview
-    (`spread`: a difference's per-seed standard deviation in points, to say it in points)."""
-    trials: list[TrialConfig] = spec.trials()
-    res = spec.resources
-    per_trial = f"{res.workers_per_trial} worker(s) x {res.cpus_per_worker} CPU" + (
-        f" + {res.gpus_per_worker} GPU" if res.gpus_per_worker else ""
-    )
-    lines = [f"sweep {spec.name}: {len(trials)} {'cells' if spec.seeds else 'trials'}, each {per_trial}; data from {storage.normalize(spec.data_root)}"]
-    if spec.search:
-        from se_train.sweep.search import search_spec, settings
-
-        tried = "; ".join(", ".join(f"{k}={v:.3g}" for k, v in s.items()) for s in settings(spec))
-        lines += [
-            f"first, the search: {len(search_spec(spec).cells())} tries of {spec.search.epochs} epoch(s) on seeds {spec.search.seeds}, "
-            f"every cell at each of {tried} (the test split unread)",
-            "then the comparison, each cell at its chosen setting:",
-        ]
-    if spec.seeds:
-        from se_train.decide import Rule, comparisons_of, effects_of, preview
-
-        s, axes = spec.seeds, spec.axes()
-        effects = effects_of(spec.cells(), axes, comparisons_of(spec))
-        lines.append(
-            f"seeds: each cell first runs seeds 0..{s.start - 1}, then adds seeds while one of its {len(effects)} effect(s) is open, "
-            f"up to {s.max} ({len(spec.cells()) * s.start} to {len(spec.cells()) * s.max} trials); margin ±{s.margin} points, "
-            f"{s.confidence:.0%} confidence for all verdicts together, on {s.metric}, {s.method}"
-        )
-        lines += [f"  {e.label()}" for e in effects]
-        lines += preview(Rule.of(s, len(effects)), len(effects), spread)
-    axes = spec.axes()
-    lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
-    for i, cell in enumerate(spec.cells()):
-        lines.append("  ".join(f"{v!s:>12}" for v in [i, *(cell.get(a, "-") for a in axes)]))
-    return "\n".join(lines)

@@ -27,6 +27,7 @@ from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardwa
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
 from se_train.sweep import ray_log, ray_private, search
+from se_train.sweep.plan import Plan, Stage
 from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
 from se_train.sweep.tune_state import repair_checkpoints
 
@@ -117,31 +118,27 @@ def _restorable(spec: SweepSpec, experiment: str) -> bool:
 
 
 def _run_stages(record: layout.SweepRecord, cap: int, callbacks: list[tune.Callback]) -> None:
-    """The sweep's Tune runs, each continued where Tune saved it: with a `search:` block, the search
+    """The plan's Tune runs, each continued where Tune saved it: with a `search:` block, the search
     (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
-    experiment, spec = record.experiment, record.spec
-    if spec.search:
-        chosen = layout.read_chosen(experiment)
+    plan = Plan(record.spec, record.experiment)
+    chosen = None
+    if plan.spec.search:
+        chosen = layout.read_chosen(record.experiment)
         if chosen is None:
-            stage = search.search_spec(spec)
-            folder = storage.join(experiment, search.SEARCH)
-            searched = tuple(spec.search.space())
-            layout.write_sweep(record.model_copy(update={"spec": stage, "experiment": folder, "stage": "search", "searched": list(searched)}))
-            print(f"search: {len(stage.cells())} tries of {spec.search.epochs} epoch(s), then the comparison")
-            tries = _tune(record, stage, experiment, search.SEARCH, cap, [], searched)
-            chosen = search.choose(experiment, spec, tries)
+            stage = plan.search()
+            layout.write_sweep(record.model_copy(update={"spec": stage.spec, "experiment": stage.folder, "stage": "search",
+                                                         "searched": list(stage.searched)}))
+            print(f"search: {len(stage.spec.cells())} tries of {plan.spec.search.epochs} epoch(s), then the comparison")
+            chosen = search.choose(record.experiment, plan.spec, _tune(record, stage, cap, []))
         for cell in chosen["cells"]:
             print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
-        spec = search.comparison_spec(spec, chosen)
-    _tune(record, spec, storage.parent(experiment), spec.name, cap, callbacks)
+    _tune(record, plan.comparison(chosen), cap, callbacks)
 
 
-def _tune(
-    record: layout.SweepRecord, spec: SweepSpec, root: str, name: str, cap: int, callbacks: list[tune.Callback], searched: tuple[str, ...] = ()
-) -> tune.ResultGrid:
-    """Run `spec`'s grid as the Tune experiment root/name, or continue it where Tune saved it;
-    Tune's results of every trial, restored ones included."""
-    folder = storage.join(root, name)
+def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tune.Callback]) -> tune.ResultGrid:
+    """Run the stage, or continue it where Tune saved it; Tune's results of every trial, restored
+    ones included."""
+    folder = stage.folder
     for key, value in TUNE_ENVIRONMENT.items():  # read by Tune as it runs; a user's own setting wins
         os.environ.setdefault(key, value)
     if tune.Tuner.can_restore(folder):
@@ -150,18 +147,17 @@ def _tune(
         layout.read_state(folder)
         for line in repair_checkpoints(folder):
             print(f"resume: {line}")
-        tuner = tune.Tuner.restore(folder, trainable=make_trainable(record), resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(folder, trainable=make_trainable(record, stage), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace
         # it: the cap is set on that searcher, which keeps it through Tune's restore of its state.
         searcher = _searcher(tuner)
         searcher.max_concurrent = cap
         if isinstance(searcher, AdaptiveSeeds):
-            searcher.grow(spec.seeds)  # the sweep file's max, raised or not
+            searcher.grow(stage.spec.seeds)  # the sweep file's max, raised or not
             ray_private.replace_searcher(tuner, ReopenedSeeds(searcher))
     else:
-        param_space, tune_config, run_config = tune_configs(spec, folder, cap, callbacks, searched, record.spec.axes())
-        run_config.name, run_config.storage_path = name, root
-        tuner = tune.Tuner(make_trainable(record), param_space=param_space, tune_config=tune_config, run_config=run_config)
+        param_space, tune_config, run_config = tune_configs(stage, cap, callbacks, record.spec.axes())
+        tuner = tune.Tuner(make_trainable(record, stage), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         ray_private.reporter(tuner).seeds = search_alg

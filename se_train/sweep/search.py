@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from ray import tune
 from scipy.stats import qmc
 
 from se_train import experiment as layout
@@ -28,6 +27,9 @@ from se_train import storage
 from se_train.config import SweepSpec
 from se_train.trial_status import run_status
 from se_train.result import Key, Outcome
+
+if TYPE_CHECKING:
+    from ray import tune  # the plan and --dry-run read this module without Ray
 
 SEARCH, CHOSEN = layout.SEARCH_DIR, layout.CHOSEN_FILE
 PROTOCOL = (
