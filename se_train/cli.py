@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from se_train.config import TrialConfig
 from se_train.errors import Interrupted, UserError
 
 
@@ -22,6 +23,15 @@ class Number:
 
     def __init__(self, kind: type, low: float, high: float | None = None, above_low: bool = False) -> None:
         self.kind, self.low, self.high, self.above_low = kind, low, high, above_low
+
+    @classmethod
+    def of(cls, model, field: str) -> "Number":
+        """A flag that sets what a sweep file's `field` sets takes the field's own kind and range."""
+        info = model.model_fields[field]
+        kind = next(k for k in (int, float) if k is info.annotation or k in getattr(info.annotation, "__args__", ()))
+        bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "gt", "le", "lt") if getattr(m, k, None) is not None}
+        high = bounds.get("le", bounds["lt"] - 1 if "lt" in bounds and kind is int else bounds.get("lt"))
+        return cls(kind, bounds.get("ge", bounds.get("gt")), high, above_low="gt" in bounds)
 
     def describe(self) -> str:
         what = "an integer" if self.kind is int else "a number"
@@ -52,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 COUNT = Number(int, 1, 1_000_000)
-PIXELS = Number(int, 8, 2048)  # as TrialConfig.image_size
+PIXELS = Number.of(TrialConfig, "image_size")
 NUM_CPUS_HELP = "logical CPUs of a local Ray (default: the machine's)"
 VERBOSE_HELP = "Ray's own log lines on the terminal too (by default only in ray.log beside the experiment)"
 MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a cluster, no cap: the cluster and its autoscaler decide; on a local Ray, what it fits)"
@@ -194,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default="data", help="a folder, or an s3:// or gs:// URI (each machine then keeps a copy)")
     p.add_argument("--source", type=Path, help="the published files (folder, archive or tarball)")
     p.add_argument("--download", action="store_true", help="download with torchvision (needs internet)")
-    p.add_argument("--seed", type=Number(int, 0, 2**32 - 1), default=0, help="seed of the stratified valid (and test) carve")
+    p.add_argument("--seed", type=Number.of(TrialConfig, "seed"), default=0, help="seed of the stratified valid (and test) carve")
     p.add_argument("--valid-size", type=COUNT, help="images carved from train for validation")
     p.add_argument("--test-size", type=COUNT, help="images carved from train for test (sources without one)")
     p.add_argument("--shard-mb", type=Number(float, 0, 65_536, above_low=True), default=128, help="target shard size in MiB")
@@ -241,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["data", "overhead", "scale", "pack", "model", "report", "decide"])
     p.add_argument("--data-root", type=Path, default=Path("data"))
     p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
-    p.add_argument("--batch-size", type=Number(int, 1, 65_536), default=64, help="model: images per step")
+    p.add_argument("--batch-size", type=Number.of(TrialConfig, "batch_size"), default=64, help="model: images per step")
     p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); scale: 1-epoch trials (default 300); pack: seeds of the cell (default 8); report: synthetic trials (default 2,000)")
     p.add_argument("--concurrent", type=Number(int, 1, 1024), help="overhead, scale: trials at once (default 1; scale 2)")
     p.add_argument("--gpu", action="store_true", help="overhead, scale, pack: train on the GPU, trials sharing it")

@@ -19,9 +19,6 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from scipy.stats import qmc
-
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
@@ -46,6 +43,8 @@ def settings(spec: SweepSpec) -> list[dict[str, float]]:
     `samples` equal strata (in log space for loguniform) with one draw in each, so 8 draws of lr
     cover its range evenly; 8 independent draws here left a 10x gap and two values 0.06% apart.
     The same sweep file always draws the same settings."""
+    from scipy.stats import qmc  # a second to import: only for a sweep that searches
+
     space = spec.search.space()
     unit = qmc.LatinHypercube(d=len(space), seed=spec.search.seeds[0]).random(spec.search.samples)
     tried = []
@@ -90,6 +89,8 @@ def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
 def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str, Any]:
     """Each cell's best setting from the search stage's `tries` (Tune's results of every try,
     restored ones included), written to chosen.json with every try's valid accuracy."""
+    import pandas as pd  # half a second to import: the plan and --dry-run read this module without it
+
     fields = list(spec.search.space())
     scored: dict[str, list[dict[str, Any]]] = {}
     for result in tries:
