@@ -158,7 +158,11 @@ def _report(args: argparse.Namespace) -> None:
 
     command = _command_line("se-sweep report " + " ".join(args.inputs))
     out = write_report(args.inputs, args.out, args.notes, args.mlflow, command=command, pdf=args.pdf)
-    print(f"report: {out / 'summary.md'}")
+    print(f"report: {out / 'summary.md'}, {out / 'report.html'}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open((out / "report.html").resolve().as_uri())
 
 
 def _status(args: argparse.Namespace) -> None:
@@ -241,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", type=Path, help="your discussion (markdown), added to summary.md as its last section")
     p.add_argument("--mlflow", metavar="URI", help="attach the report to the sweep's parent run on this MLflow server")
     p.add_argument("--pdf", action="store_true", help="each figure as a PDF too, for a paper (PNG only by default)")
+    p.add_argument("--open", action="store_true", help="open report.html in the browser")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("status", help="one line per trial of a running or finished sweep, from its folder (no Ray needed)")

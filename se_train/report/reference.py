@@ -34,26 +34,29 @@ def study_rows() -> pd.DataFrame:
         return pd.read_csv(f, keep_default_na=False, na_values=[""])
 
 
-def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """A tidy table (one row per study row x our row x metric) and the markdown lines of the
-    side-by-side table. A study row with no run of ours says "not run here"."""
+def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """A tidy table (one row per study row x our row x metric), the markdown lines of the
+    side-by-side table, and the study rows left out of it: those with no run of ours (a digits-only
+    study carries no MNIST rows)."""
     keys = tables.row_keys(axes)
     ours = [(dict(zip(keys, values)), group) for values, group in runs.groupby(keys, sort=True, dropna=False)]
-    tidy, lines = [], ["| row | | " + " | ".join(HEADER) + " | time | device | epochs | data |", "|" + "---|" * (len(HEADER) + 6)]
+    tidy, lines, left_out = [], ["| row | | " + " | ".join(HEADER) + " | time | device | epochs | data |", "|" + "---|" * (len(HEADER) + 6)], []
     for study in study_rows().itertuples(index=False):
         name = f"{'SE_' if study.se else ''}{'Sample' if study.model == 'simple_cnn' else 'ResNet50'} / {study.study_dataset}"
+        matching = [(k, g) for k, g in ours if (k["model"], bool(k["se"]), SAME_DATA.get(k["dataset"])) == (study.model, study.se, study.dataset)]
+        if not matching:
+            left_out.append(name)
+            continue
         values = [_study_value(study, group, split, act) for group, split, act, _, _ in METRICS]
         lines.append(
             f"| **{name}** | study | " + " | ".join(values) + f" | {study.time} | {study.device} | {study.epochs} | "
             f"{study.train_images:,} train images, {study.image_size} px |"
         )
-        matching = [(k, g) for k, g in ours if (k["model"], bool(k["se"]), SAME_DATA.get(k["dataset"])) == (study.model, study.se, study.dataset)]
-        if not matching:
-            lines.append("| | ours | not run here |" + " |" * (len(HEADER) + 3))
         for key, group in matching:
             row, diffs = [], []
+            by_activation = dict(tuple(group.groupby("activation")))  # once per row, not per metric: a 2,000-run study has many
             for metric in METRICS:
-                cell, diff, found = _ours(group, study, metric)
+                cell, diff, found = _ours(by_activation.get(metric[2], group.iloc[:0]), study, metric)
                 row.append(cell)
                 diffs.append(diff)
                 tidy.append({"study_row": name, "ours": tables.row_title(key), **found})
@@ -62,7 +65,7 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
                 f"{', '.join(sorted(set(group['device'].dropna())))} | {int(group['epochs'].max())} | {_data_note(group, study)} |"
             )
             lines.append("| | ours − study | " + " | ".join(diffs) + " |" + " |" * 4)
-    return pd.DataFrame(tidy), lines
+    return pd.DataFrame(tidy), lines, left_out
 
 
 def _study_value(study, group: str, split: str, act: str) -> str:
@@ -74,11 +77,11 @@ def _study_value(study, group: str, split: str, act: str) -> str:
     return f"{shown} (diverged)" if outcome == Outcome.DIVERGED and group == "loss" else shown
 
 
-def _ours(group: pd.DataFrame, study, metric: tuple) -> tuple[str, str, dict]:
-    """Our seeds' cell as in our table, the difference from the study's value with whether that
-    value lies inside our seeds' range (∈) or not (∉; neither for one seed), and the tidy row."""
+def _ours(runs: pd.DataFrame, study, metric: tuple) -> tuple[str, str, dict]:
+    """Our seeds' cell (`runs`: of the metric's activation) as in our table, the difference from the
+    study's value with whether that value lies inside our seeds' range (∈) or not (∉; neither for
+    one seed), and the tidy row."""
     kind, split, act, column, percent = metric
-    runs = group[group["activation"] == act]
     ok = runs.loc[runs[Run.STATUS] != Outcome.DIVERGED, column].dropna() * (100 if percent else 1)
     study_value = getattr(study, f"{act}_{split}_{kind}")
     found = {

@@ -23,7 +23,9 @@ def _headline(exp: Experiment, out: Path) -> list[str]:
 
 
 def _against_study(exp: Experiment, out: Path) -> list[str]:
-    tidy, table = reference.compare(exp.runs, exp.axes)
+    tidy, table, left_out = reference.compare(exp.runs, exp.axes)
+    if tidy.empty:
+        return []  # no experiment here ran a model on data of the study's
     tidy.to_csv(out / "study_comparison.csv", index=False)
     return [
         "## Against the study's Table 2",
@@ -31,7 +33,8 @@ def _against_study(exp: Experiment, out: Path) -> list[str]:
         "The study's rows (its Table 2: min loss and max accuracy over the epochs, train and valid, one run each) with ours "
         "below them where the model and the data match: mean ± std (n) over seeds. \"ours − study\" is our mean minus the "
         "study's value; ∈ means the study's value lies inside our seeds' range (min to max), ∉ outside it (one seed has no range). The study's SELU "
-        "columns are compared with our `selu` (PyTorch's SELU with LeCun init). Its ImageNet rows are left out: it never ran them.",
+        "columns are compared with our `selu` (PyTorch's SELU with LeCun init). Its ImageNet rows are left out: it never ran them"
+        + (f"; so are its rows no experiment here ran ({', '.join(left_out)})." if left_out else "."),
         "",
         *table,
         "",

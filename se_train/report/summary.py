@@ -15,6 +15,7 @@ from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
 from se_train.report import merge, plots, tables
 from se_train.report.effects import effects, markdown as effects_markdown
+from se_train.report.html import write_html
 from se_train.report.collect import Experiment
 from se_train.report.study import study_sections
 from se_train.trial_status import STATUSES, hms
@@ -67,7 +68,9 @@ def write_report(
     lines += _failures(exp, study)
     if notes is not None:
         lines += ["", "## Discussion", "", notes.read_text().strip()]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    summary = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(summary)
+    write_html(summary, out, exp.runs, exp.axes)
     if mlflow:
         tracked = exp.record.tracking
         attach_report(mlflow, (tracked and tracked.experiment) or name, exp.record.experiment, name, out)

@@ -1,0 +1,183 @@
+"""report.html: summary.md as one self-contained page a colleague can open from an e-mail: its
+figures embedded, no network request, every table sortable and filterable, the effects first,
+and a figure of every run whose points say which run they are on hover.
+
+Why hand-made SVG for the interactive figure and not an interactive plotting library: plotly's
+self-contained HTML carries ~3.5 MB of JavaScript per page and bokeh's ~1 MB, for one strip plot
+of points with a tooltip each; an SVG `<title>` is the browser's own tooltip, in a few bytes per
+point, and needs no script at all. The page's one script (sorting, filtering) is ~40 lines, inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from pathlib import Path
+
+import markdown
+import pandas as pd
+
+from se_train.result import Outcome, Run
+from se_train.trial_status import cell_name
+
+EFFECTS = "## Effects, paired by seed"
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; cursor: pointer; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+input.filter { margin: 0.3em 0; width: 20em; }
+img, svg.runs { max-width: 100%; }
+svg.runs circle:hover { stroke: #000; stroke-width: 2; }
+code { background: #f4f4f4; padding: 0 3px; }
+"""
+
+# Click a header to sort (numbers as numbers: "97.3 ± 0.2 (3)" by 97.3); type to keep only the
+# rows that contain the text. The address may carry #sort=TABLE:COLUMN[:desc] (a link that opens
+# sorted) and #only=ID (that element alone, as when it is screenshotted).
+SCRIPT = r"""
+function key(cell) { const m = cell.textContent.trim().match(/^[-+−]?\d[\d,]*\.?\d*(e[-+]?\d+)?/i);
+  return m ? parseFloat(m[0].replace(/,/g, '').replace('−', '-')) : cell.textContent.trim().toLowerCase(); }
+function sortBy(table, col, desc) {
+  const body = table.tBodies[0], rows = Array.from(body.rows);
+  rows.sort((a, b) => { const x = key(a.cells[col]), y = key(b.cells[col]);
+    const c = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === 'number' ? -1 : 1);
+    return desc ? -c : c; });
+  rows.forEach(r => body.appendChild(r));
+  Array.from(table.tHead.rows[0].cells).forEach((th, i) => th.setAttribute('aria-sort', i === col ? (desc ? 'descending' : 'ascending') : 'none'));
+}
+document.querySelectorAll('table').forEach((table, t) => {
+  if (!table.id) table.id = 'table-' + t;
+  Array.from(table.tHead.rows[0].cells).forEach((th, col) => th.addEventListener('click',
+    () => sortBy(table, col, th.getAttribute('aria-sort') === 'ascending')));
+  const filter = document.createElement('input');
+  filter.className = 'filter'; filter.placeholder = 'filter rows';
+  filter.addEventListener('input', () => Array.from(table.tBodies[0].rows).forEach(r =>
+    r.style.display = r.textContent.toLowerCase().includes(filter.value.toLowerCase()) ? '' : 'none'));
+  table.before(filter);
+});
+for (const part of location.hash.slice(1).split('&')) {
+  const [what, value] = part.split('=');
+  if (what === 'sort' && value) { const [id, column, order] = decodeURIComponent(value).split(':');
+    const table = document.getElementById(id);
+    const col = Array.from(table.tHead.rows[0].cells).findIndex(th => th.textContent.replace(/ [▲▼]$/, '') === column);
+    sortBy(table, col, order === 'desc'); }
+  if (what === 'only' && value) { const keep = document.getElementById(value);
+    document.body.replaceChildren(keep); document.body.style.margin = '0'; }
+}
+"""
+
+
+def write_html(summary: str, out: Path, runs: pd.DataFrame, axes: list[str]) -> Path:
+    """report.html in `out`, from the report's summary.md text and its runs table."""
+    title, sections = _sections(summary)
+    effects = [s for s in sections if s.startswith(EFFECTS)]
+    rest = [s for s in sections if not s.startswith(EFFECTS)]
+    parts = [title, *effects, _runs_section(runs, axes), *rest]  # the answer first, then how it was reached
+    body = markdown.markdown("\n\n".join(parts), extensions=["tables"], output_format="html")
+    body = body.replace(f"<p>{RUNS_FIGURE}</p>", runs_svg(runs, axes))  # thousands of points: past markdown's parser
+    body = _embed_images(body, out)
+    body = _name_tables(body)
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(_plain(title))}</title>"
+            f"<style>{STYLE}</style></head><body>\n{body}\n<script>{SCRIPT}</script></body></html>\n")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _sections(summary: str) -> tuple[str, list[str]]:
+    """The header (title and its bullets) and each `## ` section, as markdown."""
+    head, *sections = re.split(r"(?m)^(?=## )", summary)
+    return head, sections
+
+
+def _plain(markdown_text: str) -> str:
+    return markdown_text.splitlines()[0].lstrip("# ").replace("`", "")
+
+
+def _embed_images(body: str, out: Path) -> str:
+    """Each figure's file as a data: URI, so the page needs nothing beside it; each figure's id is
+    fig-<its file's name> (curves.png: fig-curves)."""
+    def embed(match: re.Match) -> str:
+        path = out / html.unescape(match.group(2))
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'{match.group(1)}data:image/png;base64,{data}" id="fig-{path.stem}"'
+    return re.sub(r'(<img[^>]*\bsrc=")([^":]+\.png)"', embed, body)
+
+
+def _name_tables(body: str) -> str:
+    """The effects table is `effects`; the others table-N (the script names them): a link can sort one."""
+    at = body.find(EFFECTS_HEADING)
+    table = body.find("<table>", at) if at >= 0 else -1
+    return body if table < 0 else body[:table] + '<table id="effects">' + body[table + len("<table>"):]
+
+
+EFFECTS_HEADING = "<h2>Effects, paired by seed</h2>"
+
+# The runs figure: every run's max valid accuracy, one column per cell.
+RUNS_FIGURE = "RUNS-FIGURE-GOES-HERE"
+WIDTH, ROW, LEFT, TOP = 900, 300, 60, 20
+
+
+def _runs_section(runs: pd.DataFrame, axes: list[str]) -> str:
+    if runs.empty or Run.MAX_VALID_ACC not in runs:
+        return ""
+    return ("## Every run\n\nEach point is one run's best valid accuracy, one column per cell over its seeds; hover on a point "
+            f"to see which run it is. Diverged runs sit on the bottom edge as ×.\n\n{RUNS_FIGURE}\n")
+
+
+def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
+    """A strip plot as inline SVG: x the cell, y max valid accuracy (%); each point's <title> names
+    its run (trial, cell, seed, value), the browser's own tooltip."""
+    rows = runs.to_dict("records")
+    others = [a for a in axes if a not in ("model", "dataset", "activation", "se", "seed")]
+    cell_of = {id(r): " ".join([cell_name(r, seed=False), *(f"{a}={r[a]}" for a in others)]) for r in rows}
+    cells = list(dict.fromkeys(cell_of.values()))
+    values = [100 * r[Run.MAX_VALID_ACC] for r in rows if r[Run.STATUS] != Outcome.DIVERGED and _finite(r[Run.MAX_VALID_ACC])]
+    low, high = (min(values), max(values)) if values else (0.0, 100.0)
+    low, high = math.floor(low - 0.5), math.ceil(high + 0.5)
+    step = (WIDTH - LEFT - 10) / max(len(cells), 1)
+    y = lambda v: TOP + ROW * (high - v) / (high - low)  # noqa: E731
+    marks = []
+    for tick in _ticks(low, high):
+        marks.append(f'<line x1="{LEFT}" x2="{WIDTH - 10}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
+                     f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
+    seen: dict[str, int] = {}
+    for r in rows:
+        cell = cell_of[id(r)]
+        k = cells.index(cell)
+        n = seen[cell] = seen.get(cell, -1) + 1
+        x = LEFT + step * (k + 0.5) + (n % 7 - 3) * min(step / 10, 4)  # a little jitter, so seeds do not hide each other
+        run = f"{r['trial_id']}: {cell}, seed {r.get('seed', 0)}"
+        if r[Run.STATUS] == Outcome.DIVERGED:
+            marks.append(f'<text x="{x:.1f}" y="{TOP + ROW + 4}" text-anchor="middle" fill="#c0392b"><title>{html.escape(run)}: diverged at epoch '
+                         f'{r.get(Run.DIVERGED_EPOCH)}</title>×</text>')
+        elif _finite(r[Run.MAX_VALID_ACC]):
+            v = 100 * r[Run.MAX_VALID_ACC]
+            marks.append(f'<circle cx="{x:.1f}" cy="{y(v):.1f}" r="4" fill="#2c7fb8" fill-opacity="0.75">'
+                         f'<title>{html.escape(run)}: {v:.2f}% ({r[Run.STATUS]})</title></circle>')
+    for k, cell in enumerate(cells):
+        x = LEFT + step * (k + 0.5)
+        marks.append(f'<text transform="translate({x:.1f},{TOP + ROW + 16}) rotate(-30)" text-anchor="end" font-size="11">{html.escape(cell)}</text>')
+    height = TOP + ROW + 24 + 4 * max((len(c) for c in cells), default=0)  # labels at 30°, ending under their column
+    return (f'<svg class="runs" id="runs" width="{WIDTH}" height="{height}" font-size="12" '
+            f'role="img" aria-label="every run\'s best valid accuracy by cell">'
+            f'<text x="12" y="{TOP + ROW / 2}" transform="rotate(-90 12 {TOP + ROW / 2})" text-anchor="middle">max valid accuracy (%)</text>'
+            + "".join(marks) + "</svg>")
+
+
+def _finite(value) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    span = high - low
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 25) if span / s <= 8)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step) + 1)]

@@ -1,0 +1,83 @@
+"""report.html in a real browser (headless Chromium, Debian's `chromium`; CI installs it): one
+self-contained page that makes no network request, whose effects table has a row per effect and
+sorts, and whose figures render. Read from the committed reports of real experiments: no Ray."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from se_train.cli import main
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-headless-shell")
+needs_browser = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium here (CI installs Debian's chromium)")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("html")
+    assert main(["report", "results/decisive_mnist", "--out", str(out)]) == 0  # 68 real runs, 4 adaptive effects
+    return out
+
+
+def _browser(tmp_path: Path, page: Path, *args: str, fragment: str = "") -> subprocess.CompletedProcess:
+    """Chromium on `page`, offline: every host name fails to resolve, so a request could not load."""
+    return subprocess.run(
+        [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+         "--host-resolver-rules=MAP * ~NOTFOUND", *args, page.resolve().as_uri() + fragment],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+
+
+def test_the_page_carries_everything_it_shows(report):
+    page = (report / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "an external resource"
+    assert "<link" not in page and "<script src" not in page and "url(http" not in page
+    figures = re.findall(r'<img[^>]*src="data:image/png;base64,[^"]+"[^>]*id="fig-(\w+)"', page)
+    assert {"curves", "heatmap", "seeds", "effects", "search"} <= set(figures), figures
+    # the effects come first: their heading is the page's first section
+    assert page.index("<h2>Effects, paired by seed</h2>") < page.index("<h2>Results")
+
+
+def _effects_rows(dom: str) -> list[list[str]]:
+    table = re.search(r'<table id="effects">(.*?)</table>', dom, re.S).group(1)
+    body = table.split("<tbody>")[1]
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+@needs_browser
+def test_in_a_browser_the_effects_table_has_a_row_per_effect_and_sorts(report, tmp_path):
+    effects = pd.read_csv(report / "effects.csv")
+    dom = _browser(tmp_path, report / "report.html", "--dump-dom").stdout
+    assert len(_effects_rows(dom)) == len(effects) == 4
+    assert not re.search(r"""(src|href)="(https?:)?//""", dom)  # nor did the script add one
+    for order, expected in (("", sorted(effects["mean"])), (":desc", sorted(effects["mean"], reverse=True))):
+        dom = _browser(tmp_path, report / "report.html", "--dump-dom", fragment=f"#sort=effects:Δ (points){order}").stdout
+        shown = [float(row[4].replace("−", "-")) for row in _effects_rows(dom)]
+        assert shown == pytest.approx([round(v, 2) for v in expected], abs=0.006), (order, shown)
+
+
+@needs_browser
+@pytest.mark.parametrize("element", ["runs", "fig-curves", "fig-seeds", "fig-effects", "fig-heatmap"])
+def test_in_a_browser_each_figure_renders(report, tmp_path, element):
+    from PIL import Image
+
+    shot = tmp_path / f"{element}.png"
+    _browser(tmp_path, report / "report.html", f"--screenshot={shot}", "--window-size=1000,900", fragment=f"#only={element}")
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    inked = (pixels < 200).mean()  # the figure alone on the page: lines, points, text
+    assert 0.005 < inked < 0.9 and pixels.std() > 10, (element, inked, pixels.std())
+
+
+def test_hovering_a_point_names_its_run(report):
+    page = (report / "report.html").read_text()
+    svg = re.search(r'<svg class="runs" id="runs".*?</svg>', page, re.S).group(0)
+    runs = pd.read_parquet(report / "runs.parquet")
+    titles = re.findall(r"<circle[^>]*><title>([^<]+)</title>", svg)
+    assert len(titles) == len(runs) and all(t.split(":")[0] in set(runs["trial_id"]) for t in titles)
