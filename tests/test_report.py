@@ -80,15 +80,16 @@ def test_study_table_rows_keep_settings_apart(diverging_experiment, report):
     raw = _raw_progress(diverging_experiment)
     table = pd.read_csv(report / "table.csv")
     # lr is a grid axis: its runs are two rows, never averaged together as if they were seeds.
-    rows = {r.lr: dict(zip(table.columns, r)) for r in table.itertuples(index=False)}
-    assert sorted(rows) == [1e-3, 1e6]
+    rows = {(r.lr, r.activation): dict(zip(table.columns, r)) for r in table.itertuples(index=False)}
+    assert sorted(rows) == [(1e-3, "relu"), (1e-3, "selu"), (1e6, "relu"), (1e6, "selu")]
     for act in ("relu", "selu"):
         progress = raw[(act, 1e-3)]
-        assert rows[1e-3][f"acc % valid {act}"] == f"{progress['valid_acc'].max() * 100:.2f}"
-        assert rows[1e-3][f"acc % test {act}"] == f"{progress['test_acc'].iloc[-1] * 100:.2f}"
-        assert rows[1e6][f"acc % valid {act}"] == "diverged @ epoch 1"
+        assert rows[(1e-3, act)]["acc % valid"] == f"{progress['valid_acc'].max() * 100:.2f}"
+        assert rows[(1e-3, act)]["acc % test"] == f"{progress['test_acc'].iloc[-1] * 100:.2f}"
+        assert rows[(1e6, act)]["acc % valid"] == "diverged @ epoch 1"
     assert "nan" not in (report / "table.md").read_text().lower()
-    assert all(r["precision"] == "fp32" for r in rows.values())  # auto, on a CPU
+    assert all(r["device"] == "cpu fp32" for r in rows.values())  # auto, on a CPU
+    assert all(line.count("|") - 1 <= 12 for line in (report / "table.md").read_text().splitlines())  # a page wide
     summary = (report / "summary.md").read_text()
     assert "diverged at epoch 1" in summary and "last finite loss" in summary
     assert "; precision: fp32" in summary
@@ -160,7 +161,7 @@ def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
     )
     axes = ["model", "dataset", "activation", "se", "seed", "image_size"]
     table = tables.study_table(runs, axes)
-    assert sorted(table[("", "", "dataset")]) == ["cifar10", "mnist"]
+    assert sorted(set(table["dataset"])) == ["cifar10", "mnist"]
     eff, _ = effects(_fixed_seeds(runs, axes))
     assert sorted(eff.loc[eff["effect"] == "SELU - ReLU", "dataset"]) == ["cifar10", "mnist"]
     assert all(eff["n"] == 2)

@@ -120,7 +120,7 @@ def test_two_stages_choose_each_cells_best_and_compare_at_it(tmp_path, ray_clust
 
     out = write_report([str(experiment)], tmp_path / "report")
     summary = (out / "summary.md").read_text()
-    assert "chosen lr relu" in (out / "table.md").read_text()
+    assert "| chosen lr |" in (out / "table.md").read_text()
     assert "## The search: each cell at its own best" in summary and "seeds the search never used" in summary
     assert (out / "search.png").stat().st_size > 0 and (out / "chosen.json").exists()
     # The comparison's effect pairs seeds 0 and 1 of the two cells, each at its own lr.

