@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from se_train.config import TrialConfig
@@ -37,8 +38,17 @@ def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
 
 
 def hms(seconds: float) -> str:
+    """HH:MM:SS; under 10 s in seconds (a SimpleCNN's run on digits: 0.84 s, not 00:00:01)."""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def elapsed(started: datetime | None, until: float | None) -> float | None:
+    """Seconds from a sweep's start (sweep.json's `started`) to `until` (a timestamp): the one clock
+    of the live view (until now), `status` and the report (until the last reported epoch)."""
+    return until - started.timestamp() if started and until else None
 
 
 @dataclass

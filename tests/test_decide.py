@@ -276,3 +276,17 @@ def test_a_dry_run_lists_the_named_comparisons_and_previews_their_power(tmp_path
     assert preview(anytime(3, 20, 0.3, 0.0125, 0.3), 4)[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max"
     four = preview(Rule(FIXED_HORIZON, 3, 20, 0.3, 0.0125), 4)  # the study's design: its looks at 3 and 4 seeds are 206σ and 20σ wide
     assert four[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max, or use method: anytime"
+
+
+def test_one_clock_for_the_live_view_status_and_the_report(capsys):
+    import time
+    from datetime import datetime, timezone
+
+    from se_train.sweep.live_view import CompactReporter
+    from se_train.trial_status import elapsed, hms
+
+    started = datetime.fromtimestamp(time.time() - 72.2, tz=timezone.utc)  # sweep.json's start, before Ray and the reporter
+    CompactReporter(started=started).report([], done=True)
+    assert "elapsed 00:01:12" in capsys.readouterr().out  # from the sweep's start, not the reporter's
+    assert hms(elapsed(started, started.timestamp() + 72)) == "00:01:12"  # what status and the report count
+    assert hms(0.84) == "0.84 s" and hms(9.994) == "9.99 s" and hms(10) == "00:00:10"

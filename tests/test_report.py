@@ -331,3 +331,12 @@ def test_heatmap_numbers_are_dark_on_light_cells_and_light_on_dark_ones():
     assert plots.text_color(viridis(1.0)) == "black"  # yellow: the study's best cells
     assert plots.text_color(viridis(0.0)) == "white"  # dark purple
     assert plots.text_color((1, 1, 1, 1)) == "black"  # a blank cell's "diverged"
+
+
+def test_each_effect_says_in_how_many_seeds_the_treated_run_was_ahead():
+    from se_train.report.effects import _p_improvement
+
+    # treated 3, 1, 5 against control 2, 2, 0: ahead in seeds 0 and 2; of the 9 pairs of runs,
+    # treated wins 3>2, 3>2, 3>0, 1>0, 5>2, 5>2, 5>0 = 7 (rliable's probability of improvement)
+    assert _p_improvement([(3, 2), (1, 2), (5, 0)]) == pytest.approx(7 / 9)
+    assert _p_improvement([(1, 1)]) == 0.5 and math.isnan(_p_improvement([]))

@@ -15,7 +15,7 @@ from se_train.result import Key, Run, Outcome
 
 RUN_VALUE = {Key.VALID_ACC: Run.MAX_VALID_ACC, Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
 COLUMNS = ["effect", "model", "dataset", "cell", "n", "seeds", "mean", "ci_low", "ci_high", "verdict", "pairs_with_divergence",
-           "method", "adaptive", "margin", "looks"]
+           "ahead", "p_improvement", "method", "adaptive", "margin", "looks"]
 
 
 def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
@@ -45,6 +45,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
         by_seed = values[Key(rule.metric)]
         looks = history(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), rule)
         last = looks[-1] if looks else None
+        pairs = _pairs(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), last.seeds if last else 0)
         where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
         table.append({
             "effect": effect.name,
@@ -58,6 +59,8 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
             "ci_high": last.high if last else math.nan,
             "verdict": last.verdict if last else "open",
             "pairs_with_divergence": (last.seeds - last.n) if last else 0,
+            "ahead": sum(t > c for t, c in pairs),  # seeds whose treated run beat its control
+            "p_improvement": _p_improvement(pairs),
             "method": rule.describe(),
             "adaptive": rule.adaptive,
             "margin": rule.margin,
@@ -67,6 +70,22 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
     if Rule.fixed_n() in used:
         texts.append(method_text(Rule.fixed_n(), 0, 0))
     return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts))
+
+
+def _pairs(treated: dict, control: dict, seeds: int) -> list[tuple[float, float]]:
+    """The (treated, control) values of the seeds an effect's last look used."""
+    return [(treated[s], control[s]) for s in range(seeds) if treated.get(s) is not None and control.get(s) is not None]
+
+
+def _p_improvement(pairs: list[tuple[float, float]]) -> float:
+    """rliable's probability of improvement (Agarwal et al., NeurIPS 2021): the chance that a run of
+    the treated cell beats one of the control, ties counting half (the Mann-Whitney U statistic
+    over all their runs, divided by the number of pairs of runs)."""
+    if not pairs:
+        return math.nan
+    treated, control = [t for t, _ in pairs], [c for _, c in pairs]
+    wins = sum((t > c) + 0.5 * (t == c) for t in treated for c in control)
+    return wins / (len(treated) * len(control))
 
 
 def _values(rows: list[dict], axes: list[str], column: str) -> dict[str, dict[int, float | None]]:
@@ -85,16 +104,18 @@ def _values(rows: list[dict], axes: list[str], column: str) -> dict[str, dict[in
 
 def markdown(eff: pd.DataFrame) -> str:
     """The effects as a table: each effect's verdict in bold, the seeds it took, its estimate and
-    final interval (unbounded while too few seeds rule nothing out), and its method."""
+    final interval (unbounded while too few seeds rule nothing out), in how many seeds the treated
+    run was ahead with the probability of improvement, and its method."""
     if eff.empty:
         return "No pairs to compare: no two cells differ only in a compared axis."
-    header = ["effect", "model", "dataset", "with", "Δ (points)", "interval", "seeds", "verdict", "method"]
+    header = ["effect", "model", "dataset", "with", "Δ (points)", "interval", "seeds", "ahead", "verdict", "method"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in eff.itertuples(index=False):
         ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
         extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
         extra += "; one seed: no interval" if r.n == 1 else ""
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds} | **{r.verdict}**{extra} | {r.method} |")
+        ahead = f"{r.ahead} of {r.n}, P(better) {r.p_improvement:.2f}" if r.n else "–"
+        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {r.method} |")
     return "\n".join(lines)
 
 

@@ -165,7 +165,7 @@ def effects_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
 def seeds_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
     """Each effect's interval narrowing as seeds were added (one panel per effect, its looks from
     `start` to the verdict), with 0 and ±margin drawn. An interval still unbounded is drawn to
-    the panel's edge."""
+    the panel's edge, with arrows that say so."""
     if eff.empty:
         return []
     cols = min(3, len(eff))
@@ -178,6 +178,11 @@ def seeds_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
         low = [max(lo, -reach) if math.isfinite(lo) else -reach for _, _, lo, _ in r.looks]
         high = [min(hi, reach) if math.isfinite(hi) else reach for _, _, _, hi in r.looks]
         ax.fill_between(seeds, low, high, alpha=0.3, step="mid")
+        unbounded = [k for k, _, lo, hi in r.looks if not (math.isfinite(lo) and math.isfinite(hi))]
+        if unbounded:  # too few seeds to bound it: arrows off the panel, not an interval that ends at its edge
+            ax.plot(unbounded, [reach] * len(unbounded), "^", color="tab:blue", ms=6, label="unbounded: too few seeds")
+            ax.plot(unbounded, [-reach] * len(unbounded), "v", color="tab:blue", ms=6)
+            ax.legend(fontsize=7, loc="lower right")
         ax.plot(seeds, [m for _, m, _, _ in r.looks], "o-", ms=3)
         ax.axhline(0, color="black", lw=1)
         for m in (-r.margin, r.margin):

@@ -12,7 +12,7 @@ from se_train.config import SweepSpec
 from se_train.decide import Progress, comparisons_of, value_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
-from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
+from se_train.trial_status import elapsed, VIEW_STATES, render, run_status, trial_line
 
 RERUN = (Outcome.UNFINISHED, Outcome.ERRORED)  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
@@ -44,13 +44,12 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
             rerun.append(line.cell)
         if results:
             last_time = max(last_time or 0, results[-1].get("timestamp", 0))
-    started = record.started.timestamp() if record.started else None
-    elapsed = (last_time - started) if started and last_time else 0.0
+    took = elapsed(record.started, last_time) or 0.0
     spec = record.spec
     seeds = _seed_lines(spec, runs) if spec.seeds else []
     # Tune creates a grid's trials as slots free up: an interrupted sweep has cells with no trial yet.
     to_come = 0 if spec.seeds else max(len(spec.cells()) - len(trials), 0)
-    out = [f"sweep {record.name}: {experiment}", render(lines, elapsed, to_come, notes=seeds)]
+    out = [f"sweep {record.name}: {experiment}", render(lines, took, to_come, notes=seeds)]
     if rerun or to_come:
         out.append(f"resume would rerun {len(rerun)}" + (f": {', '.join(rerun)}" if rerun else "") + (f", and start the {to_come} to come" if to_come else ""))
     else:

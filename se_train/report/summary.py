@@ -18,7 +18,7 @@ from se_train.report.effects import effects, markdown as effects_markdown
 from se_train.report.html import write_html
 from se_train.report.collect import Experiment
 from se_train.report.study import study_sections
-from se_train.trial_status import STATUSES, hms
+from se_train.trial_status import STATUSES, elapsed, hms
 from se_train.result import Key, Run, Outcome
 
 
@@ -226,9 +226,6 @@ def _started(record: layout.SweepRecord) -> str:
 
 def _wall_time(record: layout.SweepRecord, exp: Experiment) -> str:
     """From the sweep's start to its last reported epoch, of the experiment `record` describes."""
-    if not record.started or "timestamp" not in exp.epochs:
-        return "?"
-    own = exp.epochs.loc[exp.epochs["experiment"] == record.experiment, "timestamp"]
-    if own.empty:
-        return "?"
-    return hms(own.max() - record.started.timestamp())
+    own = exp.epochs.loc[exp.epochs["experiment"] == record.experiment, "timestamp"] if "timestamp" in exp.epochs else []
+    took = elapsed(record.started, own.max() if len(own) else None)
+    return "?" if took is None else hms(took)

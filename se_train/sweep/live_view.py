@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 
 from ray import tune
 
 from se_train.result import Outcome
-from se_train.trial_status import VIEW_STATES, render, run_status, trial_line
+from se_train.trial_status import elapsed, VIEW_STATES, render, run_status, trial_line
 
 FINISHED_SHOWN = 5  # finished trials listed; a 300-trial sweep's view would scroll away otherwise
 _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
@@ -21,11 +22,12 @@ class CompactReporter(tune.ProgressReporter):
     `every_s` while trials run and once at the end, instead of Tune's table of every
     hyperparameter (about 220 characters wide on a 16-CPU node)."""
 
-    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = (), planned: int = 0) -> None:
+    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = (), planned: int = 0, started: datetime | None = None) -> None:
         self.every_s = every_s
         self.searched = searched  # a search's tries name their setting
         self.planned = planned  # trials of the whole grid: Tune creates them as slots free up
         self.seeds = None  # adaptive seeds: the searcher, set by the runner for each run (not pickled)
+        self.started = started  # the sweep's (sweep.json's), as status and the report count from
         self.start = self.last = time.time()  # wall clock: a restored sweep's reporter comes back pickled
 
     def should_report(self, trials, done: bool = False) -> bool:
@@ -41,7 +43,8 @@ class CompactReporter(tune.ProgressReporter):
             lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
         seeds = getattr(self, "seeds", None)  # older pickles lack both
         to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)
-        block = render(lines, self.last - self.start, to_come, seeds.lines() if seeds else (), finished_shown=FINISHED_SHOWN)
+        took = elapsed(getattr(self, "started", None), self.last) or self.last - self.start  # older pickles lack started
+        block = render(lines, took, to_come, seeds.lines() if seeds else (), finished_shown=FINISHED_SHOWN)
         drawn = getattr(self, "drawn", 0)  # older pickles lack it
         if drawn and sys.stdout.isatty():
             print(f"\x1b[{drawn}F\x1b[J", end="")  # up to the last block's first line, and clear below

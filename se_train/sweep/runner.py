@@ -156,7 +156,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
             searcher.grow(stage.spec.seeds)  # the sweep file's max, raised or not
             ray_private.replace_searcher(tuner, ReopenedSeeds(searcher))
     else:
-        param_space, tune_config, run_config = tune_configs(stage, cap, callbacks, record.spec.axes())
+        param_space, tune_config, run_config = tune_configs(stage, cap, callbacks, record.spec.axes(), record.started)
         tuner = tune.Tuner(make_trainable(record, stage), param_space=param_space, tune_config=tune_config, run_config=run_config)
     search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)

@@ -4,6 +4,7 @@ each trial's folder name."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ray import tune
@@ -43,9 +44,11 @@ def make_trainable(record: SweepRecord, stage: Stage):
     return tune.with_resources(trainable, stage.settings().trial_resources)
 
 
-def tune_configs(stage: Stage, concurrency: int, callbacks: list[tune.Callback], axes: list[str]) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
+def tune_configs(
+    stage: Stage, concurrency: int, callbacks: list[tune.Callback], axes: list[str], started: datetime | None = None
+) -> tuple[dict[str, Any], tune.TuneConfig, tune.RunConfig]:
     """Tune's objects for `stage`; `axes`: the sweep file's grid axes, which adaptive seeds pair
-    cells by."""
+    cells by; `started`: the sweep's start, the live view's clock."""
     spec, settings = stage.spec, stage.settings()
     scheduler = None
     if settings.asha:
@@ -86,7 +89,7 @@ def tune_configs(stage: Stage, concurrency: int, callbacks: list[tune.Callback],
         stop=DivergenceStopper(),
         failure_config=tune.FailureConfig(max_failures=settings.retries),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        progress_reporter=CompactReporter(searched=stage.searched, planned=settings.planned),
+        progress_reporter=CompactReporter(searched=stage.searched, planned=settings.planned, started=started),
         verbose=1,  # the reporter's block only: no per-trial result tables
     )
     return param_space, tune_config, run_config
