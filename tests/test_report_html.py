@@ -64,7 +64,7 @@ def test_in_a_browser_the_effects_table_has_a_row_per_effect_and_sorts(report, t
 
 
 @needs_browser
-@pytest.mark.parametrize("element", ["runs", "fig-curves", "fig-seeds", "fig-effects", "fig-heatmap"])
+@pytest.mark.parametrize("element", ["runs", "parallel", "fig-curves", "fig-seeds", "fig-effects", "fig-heatmap"])
 def test_in_a_browser_each_figure_renders(report, tmp_path, element):
     from PIL import Image
 
@@ -81,3 +81,5 @@ def test_hovering_a_point_names_its_run(report):
     runs = pd.read_parquet(report / "runs.parquet")
     titles = re.findall(r"<circle[^>]*><title>([^<]+)</title>", svg)
     assert len(titles) == len(runs) and all(t.split(":")[0] in set(runs["trial_id"]) for t in titles)
+    lines = re.findall(r"<polyline[^>]*><title>([^<]+)</title>", page)  # parallel coordinates: a line per run
+    assert len(lines) == len(runs) and "activation=selu, se=True" in " ".join(lines)

@@ -79,7 +79,8 @@ def write_html(summary: str, out: Path, runs: pd.DataFrame, axes: list[str]) -> 
     rest = [s for s in sections if not s.startswith(EFFECTS)]
     parts = [title, *effects, _runs_section(runs, axes), *rest]  # the answer first, then how it was reached
     body = markdown.markdown("\n\n".join(parts), extensions=["tables"], output_format="html")
-    body = body.replace(f"<p>{RUNS_FIGURE}</p>", runs_svg(runs, axes))  # thousands of points: past markdown's parser
+    # thousands of points: past markdown's parser
+    body = body.replace(f"<p>{RUNS_FIGURE}</p>", runs_svg(runs, axes) + parallel_svg(runs, axes))
     body = _embed_images(body, out)
     body = _name_tables(body)
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(_plain(title))}</title>"
@@ -129,7 +130,9 @@ def _runs_section(runs: pd.DataFrame, axes: list[str]) -> str:
     if runs.empty or Run.MAX_VALID_ACC not in runs:
         return ""
     return ("## Every run\n\nEach point is one run's best valid accuracy, one column per cell over its seeds; hover on a point "
-            f"to see which run it is. Diverged runs sit on the bottom edge as ×.\n\n{RUNS_FIGURE}\n")
+            f"to see which run it is. Diverged runs sit on the bottom edge as ×. Below it, the same runs across the grid: "
+            f"each line one run through the value of each axis that varies to its best valid accuracy (parallel coordinates), "
+            f"darker for better.\n\n{RUNS_FIGURE}\n")
 
 
 def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
@@ -170,6 +173,38 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
             f'role="img" aria-label="every run\'s best valid accuracy by cell">'
             f'<text x="12" y="{TOP + ROW / 2}" transform="rotate(-90 12 {TOP + ROW / 2})" text-anchor="middle">max valid accuracy (%)</text>'
             + "".join(marks) + "</svg>")
+
+
+def parallel_svg(runs: pd.DataFrame, axes: list[str]) -> str:
+    """Parallel coordinates as inline SVG: one vertical axis per grid axis that varies (its values
+    evenly spaced, in order) and a last one for max valid accuracy; one line per run that did not
+    diverge, its <title> naming the run."""
+    ok = runs[(runs[Run.STATUS] != Outcome.DIVERGED) & runs[Run.MAX_VALID_ACC].notna()]
+    varying = [a for a in axes if a != "seed" and a in ok and ok[a].astype(str).nunique() > 1]
+    if ok.empty or not varying:
+        return ""
+    width, height, top, left = WIDTH, 260, 30, 40
+    gap = (width - 2 * left) / len(varying)
+    levels = {a: sorted(ok[a].dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v)) for a in varying}
+    acc = 100 * ok[Run.MAX_VALID_ACC]
+    low, high = float(acc.min()), float(acc.max())
+    span = (high - low) or 1.0
+    at = lambda a, v: top + height * (levels[a].index(v) + 0.5) / len(levels[a])  # noqa: E731
+    marks = []
+    for r, value in zip(ok.to_dict("records"), acc):
+        points = [(left + i * gap, at(a, r[a])) for i, a in enumerate(varying)] + [(left + len(varying) * gap, top + height * (high - value) / span)]
+        shade = int(200 - 170 * (value - low) / span)  # darker for better
+        run = f"{r['trial_id']}: " + ", ".join(f"{a}={r[a]}" for a in varying) + f", seed {r.get('seed', 0)}: {value:.2f}%"
+        marks.append(f'<polyline fill="none" stroke="rgb({shade},{shade},{min(255, shade + 60)})" stroke-width="1.5" '
+                     f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"><title>{html.escape(run)}</title></polyline>')
+    for i, a in enumerate([*varying, "max valid acc (%)"]):
+        x = left + i * gap
+        marks.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + height}" stroke="#888"/>'
+                     f'<text x="{x:.1f}" y="{top - 10}" text-anchor="{"end" if a not in levels else "middle"}" font-weight="bold">{html.escape(a)}</text>')
+        labels = [(at(a, v), str(v)) for v in levels[a]] if a in levels else [(top, f"{high:.2f}"), (top + height, f"{low:.2f}")]
+        marks += [f'<text x="{x + 4:.1f}" y="{y + 4:.1f}" font-size="10">{html.escape(t)}</text>' for y, t in labels]
+    return (f'<svg class="runs" id="parallel" width="{width}" height="{top + height + 20}" font-size="12" role="img" '
+            f'aria-label="each run across the grid to its best valid accuracy">' + "".join(marks) + "</svg>")
 
 
 def _finite(value) -> bool:
