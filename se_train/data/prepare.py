@@ -33,7 +33,8 @@ from se_train.data.manifest import (
 )
 from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
 from se_train import storage
-from se_train.data.sources import SOURCES, Source
+from se_train.config import PLAIN_NAME
+from se_train.data.sources import FOLDER_TREE, IMAGE_FOLDER, SOURCES, Source
 from se_train.errors import UserError
 
 
@@ -73,12 +74,12 @@ def _check_options(name: str, spec: Source, source: Path | None, download: bool,
         raise UserError(f"--download: {name} has no download; pass --source")
     if source is not None and not spec.needs_source:
         raise UserError(f"--source: {name} needs none (it ships with its package)")
-    if opts.test_size is not None and not spec.test_size:
+    if opts.test_size is not None and not spec.test_size and spec.share is None:
         raise UserError(f"--test-size: {name} has its own test split; only sources without one carve a test split")
     if spec.read is not None:
         for flag, value in (("--resize", opts.resize), ("--skip-bad", opts.skip_bad), ("--workers", opts.workers)):
             if value:
-                raise UserError(f"{flag}: only for image-folder datasets (imagenet); {name} is read whole in memory")
+                raise UserError(f"{flag}: only for image-folder datasets (imagenet, {IMAGE_FOLDER}); {name} is read whole in memory")
 
 
 def _resolve_source(name: str, spec: Source, source: Path | None, download: bool, data_root: Path) -> Path | None:
@@ -96,12 +97,20 @@ def _resolve_source(name: str, spec: Source, source: Path | None, download: bool
     return None
 
 
-def prepare(name: str, data_root: Path | str, *, source: Path | None = None, download: bool = False, **options) -> Path:
+def prepare(name: str, data_root: Path | str, *, source: Path | None = None, download: bool = False, image_folder: bool = False,
+            **options) -> Path:
     """Prepare dataset `name` under `data_root` (a folder, or a URI: see `remote`) and return its
-    local folder; a no-op if already done. `options`: the fields of `Options`."""
-    if name not in SOURCES:
-        raise UserError(f"dataset {name!r} is not one of {', '.join(SOURCES)}")
-    spec, opts, data_root = SOURCES[name], Options(**options), str(data_root)
+    local folder; a no-op if already done. `image_folder`: `name` is the user's own, read from the
+    class-per-folder tree at `source`. `options`: the fields of `Options`."""
+    if image_folder:
+        if name in SOURCES or name == IMAGE_FOLDER or not PLAIN_NAME.fullmatch(name):
+            raise UserError(f"--name {name!r}: give the dataset a plain name of its own (letters, digits, _ . -), not one of {', '.join(SOURCES)}")
+        if source is None:
+            raise UserError(f"prepare {IMAGE_FOLDER}: pass --source DIR, a folder of one subfolder of images per class")
+    elif name not in SOURCES:
+        raise UserError(f"dataset {name!r} is not one of {', '.join([*SOURCES, IMAGE_FOLDER])} "
+                        f"(`prepare {IMAGE_FOLDER} --source DIR --name NAME` prepares your own image folder)")
+    spec, opts, data_root = FOLDER_TREE if image_folder else SOURCES[name], Options(**options), str(data_root)
     _check_options(name, spec, source, download, opts)
     storage.check_folder(data_root, "--data-root")
     target = storage.join(data_root, name)
@@ -114,11 +123,12 @@ def prepare(name: str, data_root: Path | str, *, source: Path | None = None, dow
         raise UserError(f"{target}: exists but has no {MANIFEST}; remove it and prepare again")
     local = remote.local_root(data_root)  # a URI's datasets are prepared where its local copies go
     src = _resolve_source(name, spec, source, download, local)
-    opts = replace(opts, valid_size=spec.valid_size if opts.valid_size is None else opts.valid_size,
-                   test_size=spec.test_size if opts.test_size is None else opts.test_size)
+    if spec.share is None:  # an image folder's sizes follow its own size
+        opts = replace(opts, valid_size=spec.valid_size if opts.valid_size is None else opts.valid_size,
+                       test_size=spec.test_size if opts.test_size is None else opts.test_size)
     stage = local / f".{name}.partial"
     if spec.read is None:
-        manifest = _prepare_image_folder(name, src, stage, opts)
+        manifest = _prepare_image_folder(name, src, stage, opts, spec.share)
     else:
         if stage.exists():  # in-memory sources are quick to redo; start clean
             shutil.rmtree(stage)
@@ -133,6 +143,28 @@ def prepare(name: str, data_root: Path | str, *, source: Path | None = None, dow
     if storage.is_uri(data_root):
         remote.upload(data_root, name)
     return local / name
+
+
+def _image_splits(name: str, source: Path, opts: Options, share: float | None) -> dict:
+    """Each split's (image, label) files and the class names. ImageNet (no `share`): train/, valid
+    carved from it, test = val/. Any other tree: train/ (or the folder itself), and val/ and test/
+    where present, else `share` of the images carved for each, stratified by class."""
+    if share is None:
+        train, classes = list_image_folder(source / "train")
+        given = {"test": list_image_folder(source / "val", classes)[0]}
+    else:
+        root = source / "train" if (source / "train").is_dir() else source
+        train, classes = list_image_folder(root, exclude={"val", "test"} if root == source else set())
+        given = {split: list_image_folder(source / folder, classes)[0]
+                 for split, folder in (("valid", "val"), ("test", "test")) if root != source and (source / folder).is_dir()}
+    for split, size in (("test", opts.test_size), ("valid", opts.valid_size)):
+        if split in given:
+            continue
+        labels = np.array([label for _, label in train])
+        rest, carved = carve(labels, size if size is not None else max(len(classes), round(share * len(train))), opts.seed, f"{name} {split}")
+        given[split] = [train[i] for i in carved]
+        train = [train[i] for i in rest]
+    return {"train": train, "valid": given["valid"], "test": given["test"], "classes": classes}
 
 
 def _prepare_arrays(name: str, raw: readers.RawDataset, source: str, stage: Path, opts: Options) -> Manifest:
@@ -168,16 +200,9 @@ def _prepare_arrays(name: str, raw: readers.RawDataset, source: str, stage: Path
     )
 
 
-def _prepare_image_folder(name: str, source: Path, stage: Path, opts: Options) -> Manifest:
-    train_files, classes = list_image_folder(source / "train")
-    test_files, _ = list_image_folder(source / "val", classes)
-    labels = np.array([label for _, label in train_files])
-    rest, valid = carve(labels, opts.valid_size, opts.seed, f"{name} valid")
-    files = {
-        "train": [train_files[i] for i in rest],
-        "valid": [train_files[i] for i in valid],
-        "test": test_files,
-    }
+def _prepare_image_folder(name: str, source: Path, stage: Path, opts: Options, share: float | None) -> Manifest:
+    files = _image_splits(name, source, opts, share)
+    classes = files.pop("classes")
     workers = opts.workers or os.cpu_count() or 1
     infos, skipped = {}, 0
     for split, split_files in files.items():

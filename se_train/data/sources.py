@@ -20,6 +20,10 @@ class Source:
     default_source: Path | None = None
     download: Callable[[Path], Path] | None = None  # torchvision download into a folder; returns the source
     needs_source: bool = True
+    # Image folders: train/ and val/ (ImageNet: val/ is the test split, valid is carved from train),
+    # or any class-per-folder tree (`share` of its images carved for valid and for test where it has
+    # no val/ or test/ folder).
+    share: float | None = None
 
     def found(self) -> Path | None:
         """The default source where it is installed on this machine, else None."""
@@ -59,3 +63,5 @@ SOURCES: dict[str, Source] = {
     "digits": Source(lambda _: readers.read_sklearn_digits(), 300, test_size=300, needs_source=False),
     "imagenet": Source(None, 10_000),  # 10 per class; test = ImageNet's val set
 }
+IMAGE_FOLDER = "imagefolder"  # `prepare imagefolder --source DIR --name NAME`: any class-per-folder tree
+FOLDER_TREE = Source(None, 0, share=0.1)
