@@ -69,17 +69,20 @@ MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a clu
 
 
 def _models(args: argparse.Namespace) -> None:
-    from se_train.models.catalog import model_names
+    from se_train import plugins
+    from se_train.models.catalog import list_models
     from se_train.models.registry import build_model, count_parameters
 
+    plugins.load(plugins.resolve(args.plugins, Path.cwd()), "--plugins")
     rows = []
-    for name in model_names():
-        for se in (False, True):
-            # The activation changes no parameter count, so one column serves relu and selu.
+    for model in list_models():
+        for se in (False, True) if model.se else (False,):
+            # The activation changes no parameter count, so one column serves every activation.
             shape = (args.in_channels, args.image_size, args.image_size)
-            model = build_model(name, num_classes=args.num_classes, input_shape=shape, activation="relu", se=se)
-            rows.append(f"{name:<12} {str(se):<5} {count_parameters(model):>12,}")
-    print(f"{'model':<12} {'se':<5} {'parameters':>12}", *rows, sep="\n")
+            built = build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.activations[0], se=se)
+            rows.append(f"{model.name:<14} {str(se):<5} {count_parameters(built):>12,}  {', '.join(model.activations):<22} "
+                        f"{', '.join(model.options) or '-'}")
+    print(f"{'model':<14} {'se':<5} {'parameters':>12}  {'activations':<22} options", *rows, sep="\n")
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -228,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=Number(int, 2, 100_000), default=10)
     p.add_argument("--in-channels", type=Number(int, 1, 64), default=1)
     p.add_argument("--image-size", type=PIXELS, default=28, help="input side in px (sizes simple_cnn's classifier)")
+    p.add_argument("--plugins", nargs="+", default=[], metavar="FILE_OR_MODULE", help="your own models' files or modules, as a sweep file's plugins:")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("prepare", help="convert a dataset to Parquet shards with a manifest")

@@ -21,7 +21,7 @@ from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAt
                       ValidationError, model_serializer, model_validator, create_model)
 
 from se_train.errors import UserError
-from se_train.models.catalog import ACTIVATION_NAMES, model_names, option_names, options_taken
+from se_train.models.catalog import ACTIVATION_NAMES, get_model, model_names, option_names, options_taken
 from se_train.result import Key
 from se_train.validation import STRICT, Problems
 
@@ -317,6 +317,8 @@ class SweepSpec(BaseModel):
     search: Search | None = None  # none: every cell at the file's settings, as always
     seeds: Seeds | None = None  # none: the grid's seeds, fixed in advance
     compare: list[Compare] | None = None  # none: SE − no SE and SELU − ReLU, wherever their axes vary
+    # Files (absolute once read: `sweep_file`) or modules of the user's own models, imported first.
+    plugins: list[str] = []
 
     @model_validator(mode="after")
     def _rules(self) -> "SweepSpec":
@@ -444,12 +446,19 @@ def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
 
 
 def _model_options(spec: SweepSpec, problems: Problems) -> None:
-    """Each cell's options are its model's (simple_cnn has no stem); the first cell of each kind named."""
+    """Each cell's options are its model's (simple_cnn has no stem), and its activation and SE ones
+    its model supports; the first cell of each kind named."""
     said = set()
     for i, cell in enumerate(spec.cells()):
+        model = get_model(cell["model"])
+        wrong = [] if cell["activation"] in model.activations else [
+            f"model {model.name!r} supports activations {', '.join(model.activations)}, not {cell['activation']!r}"]
+        wrong += [] if model.se or not cell["se"] else [f"model {model.name!r} has no SE blocks: its cells take se: false only"]
         try:
             options_taken(cell["model"], {k: v for k, v in cell.items() if k in option_names()})
         except UserError as e:
-            if str(e) not in said:
-                said.add(str(e))
-                problems.add(("trial", i), str(e))
+            wrong.append(str(e))
+        for message in wrong:
+            if message not in said:
+                said.add(message)
+                problems.add(("trial", i), message)

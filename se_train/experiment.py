@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from se_train import storage
+from se_train import plugins, storage
 from se_train.config import SweepSpec, Tracking
 from se_train.errors import UserError, first_line
 from se_train.validation import invalid
@@ -97,6 +97,7 @@ class SweepRecord(BaseModel):
     searched: list[str] = []  # the search's fields: its tries are named by them
     version: str | None = None  # the se-sweep that wrote it; None before it was recorded
     reconstructed: str | None = None  # how a record lost by an older version was rebuilt, and from what
+    plugin_digests: dict[str, str | None] = {}  # each plugin's sha256 as the sweep started: `resume` names one that changed
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +107,9 @@ class SweepRecord(BaseModel):
             # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
             # its reports and resumes go on deciding as it did.
             raw = {**raw, "spec": {**raw["spec"], "seeds": {**seeds, "method": "anytime", "rho": 0.1}}}
+        entries = raw["spec"].get("plugins") if isinstance(raw, dict) and isinstance(raw.get("spec"), dict) else None
+        if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
+            plugins.load(entries, "spec.plugins")  # its models must be known to read its grid
         return raw
 
     @property

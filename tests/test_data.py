@@ -278,9 +278,10 @@ def test_cifar_pickle_that_runs_code_is_refused(tmp_path):
 
 
 def test_image_folder_without_images_is_named(tmp_path):
-    (tmp_path / "src" / "train" / "n01").mkdir(parents=True)
-    (tmp_path / "src" / "val" / "n01").mkdir(parents=True)
-    with pytest.raises(UserError, match=r"src/train: no images"):
+    for split in ("train", "val"):
+        for name in ("n01", "n02"):
+            (tmp_path / "src" / split / name).mkdir(parents=True)
+    with pytest.raises(UserError, match=r"src/train/n01: a class folder with no images"):
         prepare("imagenet", tmp_path / "data", source=tmp_path / "src")
 
 

@@ -6,6 +6,8 @@ is `resnet50` with `act_layer=nn.SELU, se=True`, not another class.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -123,3 +125,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.stages(self.stem(x))))
+
+
+resnet50 = partial(ResNet, (3, 4, 6, 3))  # the registry's "resnet50": 3, 4, 6, 3 bottleneck blocks

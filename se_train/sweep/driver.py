@@ -17,6 +17,7 @@ from se_train.config import Resources, TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import open_split
+from se_train import plugins as user_code
 from se_train.sweep import ray_private
 from se_train.train.loop import fit
 from se_train.train.session import in_train_worker, in_tune_trial
@@ -24,8 +25,10 @@ from se_train.train.session import in_train_worker, in_tune_trial
 HEALTH_CHECK_INTERVAL_S = "0.5"  # measured: 4 empty trials took 60 s at Ray's 2 s, 43 s at 0.25 s
 
 
-def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, train_storage: str) -> None:
-    """Fit one grid cell, from its last checkpoint when Tune restores it (a failure or `resume`)."""
+def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, train_storage: str, plugins: list[str] = ()) -> None:
+    """Fit one grid cell, from its last checkpoint when Tune restores it (a failure or `resume`).
+    `plugins`: the sweep's own code, imported first (its models are built by name)."""
+    user_code.load(list(plugins))
     cfg = TrialConfig(**config)
     res = resources
     where = remote.location(data_root, cfg.dataset)
@@ -48,7 +51,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
         worker_resources["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "held": held, "resources": resources},
+        train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "held": held, "resources": resources, "plugins": list(plugins)},
         scaling_config=ray.train.ScalingConfig(
             num_workers=res.workers_per_trial,
             use_gpu=res.gpus_per_worker > 0,
@@ -70,6 +73,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
 
 
 def _train_worker(config: dict[str, Any]) -> None:
+    user_code.load(config["plugins"])
     cfg = TrialConfig(**config["trial"])  # a worker may be on another machine: it reads its own copy
     fit(cfg, remote.fetch(config["data_root"], cfg.dataset, config["held"]), config["resources"], in_train_worker())
 

@@ -18,7 +18,7 @@ from typing import Any
 from ray import tune
 
 from se_train import experiment as layout
-from se_train import storage
+from se_train import plugins, storage
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
 from se_train.mlflow_runs import check_server
@@ -79,6 +79,7 @@ def run_sweep(
     record = layout.SweepRecord(
         spec=spec, sweep_file=source, experiment=experiment, command=command, started=datetime.now(timezone.utc).replace(microsecond=0),
         data_root=data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow else None, hardware=hardware(),
+        plugin_digests={entry: plugins.digest(entry) for entry in spec.plugins},
     )
     layout.write_sweep(record)
     cap = max_concurrent(spec, concurrency, streamed, on_cluster=joining(address))
@@ -208,6 +209,10 @@ def resume_sweep(
     # Where the user names it now: a copied experiment, or its bucket by another endpoint form.
     record = layout.read_sweep(experiment).model_copy(update={"experiment": experiment})
     spec = record.spec
+    for entry, before in record.plugin_digests.items():
+        if plugins.digest(entry) != before:  # the trials to come run the plugin as it is now
+            print(f"resume: plugin {entry} has changed since the sweep started (sha256 {str(before)[:12]} then, "
+                  f"{str(plugins.digest(entry))[:12]} now); trials still to run use it as it is now")
     if record.data_root is None:
         raise UserError(f"{meta_path}: written by an older se-sweep (no data_root); resume it with the version that started it")
     if not _restorable(spec, experiment):

@@ -40,6 +40,7 @@ def make_trainable(record: SweepRecord, stage: Stage):
         resources=record.spec.resources,
         data_root=record.data_root,
         train_storage=storage.join(record.experiment, "train_runs"),
+        plugins=record.spec.plugins,
     )
     return tune.with_resources(trainable, stage.settings().trial_resources)
 

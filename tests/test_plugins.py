@@ -1,0 +1,83 @@
+"""Your own model: a plugin file named by a sweep file registers it (`register_model`), the grid
+uses it by name, and it trains, is decided on and reported like a built-in. The worked example
+under examples/ is run here, so it cannot rot."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from se_train.cli import main
+from se_train.errors import UserError
+from se_train.sweep_file import load_sweep
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(tmp_path: Path, **changes) -> Path:
+    """examples/ copied, its sweep's data and experiments in tmp_path, with `changes` to its file."""
+    shutil.copy(EXAMPLES / "my_models.py", tmp_path / "my_models.py")
+    raw = {**yaml.safe_load((EXAMPLES / "own_model.yaml").read_text()), "data_root": str(tmp_path / "data"),
+           "storage": str(tmp_path / "experiments"), **changes}
+    path = tmp_path / "own_model.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_plugin_models_name_and_what_it_supports_are_checked_before_ray(tmp_path):
+    spec = load_sweep(_example(tmp_path))
+    assert spec.plugins == [str(tmp_path / "my_models.py")]  # relative to the sweep file, recorded absolute
+    grid = {"model": ["mlp"], "dataset": ["digits"], "activation": ["study_selu"], "se": [True]}
+    with pytest.raises(UserError) as e:
+        load_sweep(_example(tmp_path, grid=grid, compare=None))
+    lines = str(e.value).splitlines()
+    assert any(line.endswith("trial[0]: model 'mlp' supports activations relu, selu, not 'study_selu'") for line in lines), lines
+    assert any(line.endswith("trial[0]: model 'mlp' has no SE blocks: its cells take se: false only") for line in lines), lines
+
+
+@pytest.mark.parametrize("plugin, message", [
+    ("missing.py", "plugins[0]: {dir}/missing.py: no such file"),
+    ("broken.py", "plugins[0]: {dir}/broken.py: cannot be imported (ModuleNotFoundError: No module named 'no_such_package')"),
+    ("no_such_module_anywhere", "plugins[0]: no_such_module_anywhere: cannot be imported (ModuleNotFoundError"),
+    ("twice.py", "cannot be imported (UserError: model 'simple_cnn' is registered twice: by se_train.models.simple_cnn:SimpleCNN and by"),
+])
+def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, plugin, message):
+    (tmp_path / "broken.py").write_text("import no_such_package\n")
+    (tmp_path / "twice.py").write_text(textwrap.dedent("""
+        from se_train.models import register_model
+
+        @register_model(name="simple_cnn")
+        def mine(*, num_classes, input_shape, act_layer, se):
+            raise AssertionError("never built")
+    """))
+    path = _example(tmp_path, plugins=[plugin])
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(dir=tmp_path) in err, err
+
+
+def test_models_lists_a_plugins_models_with_their_options(capsys):
+    assert main(["models", "--plugins", str(EXAMPLES / "my_models.py")]) == 0
+    out = capsys.readouterr().out
+    assert "mlp            False      118,282  relu, selu             -" in out and "resnet50       True " in out
+
+
+def test_the_worked_example_runs_and_reports_a_plugin_model(tmp_path, ray_cluster):
+    from se_train.report.status import status
+    from se_train.report.summary import write_report
+    from tests.helpers import run_with_hang_guard
+
+    experiment = run_with_hang_guard(_example(tmp_path))  # 8 trials: mlp and simple_cnn, relu and selu, 2 seeds
+    assert "8 trials: 8 done" in status(str(experiment))
+    out = write_report([str(experiment)], tmp_path / "report")
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["model"]) == {"mlp", "simple_cnn"} and (runs["status"] == "completed").all()
+    mlp = runs[runs["model"] == "mlp"]
+    assert (mlp["params"] == 26_122).all() and (mlp["max_valid_acc"] > 0.7).all()  # 8x8 digits: 64 inputs; it trains on real digits
+    effects = pd.read_csv(out / "effects.csv")
+    assert set(effects["effect"]) == {"model: mlp - simple_cnn"} and len(effects) == 2  # one per activation, as compare: asked
