@@ -116,7 +116,7 @@ def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Se
     done = sum(l.epochs if finished(l.state) else l.epoch for l in lines)
     total = sum(l.epochs for l in lines)
     total += round(to_come * total / len(lines)) if lines else 0
-    eta = "?" if not done else hms(elapsed_s / done * (total - done))
+    eta = "?" if not done else "none: all done" if total <= done else hms(elapsed_s / done * (total - done))
     if to_come:
         counts["to come"] = to_come
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
