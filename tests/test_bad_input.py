@@ -343,3 +343,6 @@ def test_a_benchmark_the_machine_cannot_hold_is_refused_before_it_allocates(caps
     assert main(["bench", "model", "--image-size", "2048", "--batch-size", "65536"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("se-sweep: error: --batch-size 65536 at --image-size 2048 needs about ") and err.count("\n") == 1, err
+    assert main(["bench", "pack", "--trials", "100000"]) == 2  # a process per seed: 65 TB of them
+    err = capsys.readouterr().err
+    assert err.startswith("se-sweep: error: --trials 100000 (a process per seed, side by side) needs about ") and err.count("\n") == 1, err

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from se_train.bench import machine
+from se_train.bench import machine, refuse_beyond
 from se_train.bench.loops import packed_loop, plain_loop
 from se_train.bench.overhead import device_for, timed_sweep
 from se_train.config import TrialConfig
@@ -44,7 +44,13 @@ def _side_by_side(folder: Path, cfgs: list[TrialConfig], device: torch.device) -
     return time.perf_counter() - t0
 
 
+# Peak RSS of one side-by-side loop's process: torch and se-sweep imported, a SimpleCNN built
+# (measured with resource.getrusage on this machine: 644 MiB), before its data.
+PROCESS_MIB = 650
+
+
 def bench_pack(data_root: Path, dataset: str = "fashion_mnist", seeds: int = 8, epochs: int = 1, gpu: bool = False) -> str:
+    refuse_beyond(seeds * PROCESS_MIB * 2**20, torch.device("cpu"), f"--trials {seeds} (a process per seed, side by side)")
     device = device_for(gpu, "pack")
     folder = prepare(dataset, data_root)
     cell = {"model": "simple_cnn", "dataset": dataset, "activation": "relu", "se": False}
