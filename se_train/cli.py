@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from se_train.config import TrialConfig
-from se_train.errors import Interrupted, UserError
+from se_train.errors import Interrupted, UserError, first_line
 
 
 def _command_line(fallback: str) -> str:
@@ -79,9 +79,11 @@ def _models(args: argparse.Namespace) -> None:
         for se in (False, True) if model.se else (False,):
             # The activation changes no parameter count, so one column serves every activation.
             shape = (args.in_channels, args.image_size, args.image_size)
-            built = build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.activations[0], se=se)
-            rows.append(f"{model.name:<14} {str(se):<5} {count_parameters(built):>12,}  {', '.join(model.activations):<22} "
-                        f"{', '.join(model.options) or '-'}")
+            try:
+                count = f"{count_parameters(build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.activations[0], se=se)):>12,}"
+            except Exception as e:  # noqa: BLE001 - a plugin's model may not build for this shape: the row says so
+                count = f"fails to build ({type(e).__name__}: {first_line(e)})"
+            rows.append(f"{model.name:<14} {str(se):<5} {count:>12}  {', '.join(model.activations):<22} {', '.join(model.options) or '-'}")
     print(f"{'model':<14} {'se':<5} {'parameters':>12}  {'activations':<22} options", *rows, sep="\n")
 
 
@@ -138,11 +140,12 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.sweep)  # before torch and Ray are imported: a mistake costs a second, not six
     from se_train import storage
-    from se_train.sweep.checks import ready_datasets, check_storage
+    from se_train.sweep.checks import check_models_build, ready_datasets, check_storage
     from se_train.sweep.plan import Plan
 
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
-        ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
+        manifests = ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
+        check_models_build(spec, str(args.sweep), manifests)
         root = check_storage(spec, str(args.sweep), args.storage)
         print(Plan(spec, storage.join(root, spec.name)).describe(args.spread))
         return 0

@@ -61,6 +61,24 @@ def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, p
     assert err.count("\n") == 1 and message.format(dir=tmp_path) in err, err
 
 
+def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, capsys):
+    from se_train.data.prepare import prepare
+
+    prepare("digits", tmp_path / "data")
+    (tmp_path / "fussy.py").write_text(textwrap.dedent("""
+        from se_train.models import register_model
+
+        @register_model(name="fussy", se=False)
+        def fussy(*, num_classes, input_shape, act_layer, se):
+            raise ValueError(f"needs 3 channels, got {input_shape[0]}")
+    """))
+    grid = {"model": ["fussy"], "dataset": ["digits"], "activation": ["relu"], "se": [False]}
+    path = _example(tmp_path, plugins=["fussy.py"], grid=grid, compare=None)
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (f"se-sweep: error: {path}: trial[0]: model 'fussy' fails to build for digits "
+                                       "(ValueError: needs 3 channels, got 1)\n")
+
+
 def test_models_lists_a_plugins_models_with_their_options(capsys):
     assert main(["models", "--plugins", str(EXAMPLES / "my_models.py")]) == 0
     out = capsys.readouterr().out

@@ -11,7 +11,7 @@ from se_train.config import SweepSpec
 from se_train.data import remote
 from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.sources import SOURCES
-from se_train.errors import UserError
+from se_train.errors import UserError, first_line
 from se_train.validation import where
 
 # Local splits up to this size are hashed whole before Ray starts. A URI's are not: that would
@@ -60,6 +60,34 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
             hashed = not storage.is_uri(data_root) and manifest.splits[split].bytes <= CHECKSUM_MAX_BYTES
             verify_split(where, manifest, split, checksums=hashed)
     return manifests
+
+
+def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manifest]) -> None:
+    """A plugin's model that raises as it is built is one line naming its cell, before Ray: each
+    distinct build is tried once on torch's meta device (shapes only, no memory, no weights). The
+    built-in models are tested; a sweep of only those imports no torch here."""
+    from se_train.models.catalog import get_model
+
+    tried = set()
+    for i, cfg in enumerate(spec.trials()):
+        if isinstance(get_model(cfg.model).builder, str) or cfg.dataset not in manifests:
+            continue  # a built-in, or data a dry run has not prepared yet
+        shape = manifests[cfg.dataset].input_shape(cfg.image_size)
+        key = (cfg.model, shape, cfg.activation, cfg.se, tuple(sorted(cfg.option_fields().items())))
+        if key in tried:
+            continue
+        tried.add(key)
+        import torch
+
+        from se_train.models.registry import build_model
+
+        try:
+            with torch.device("meta"):
+                build_model(cfg.model, num_classes=manifests[cfg.dataset].num_classes, input_shape=shape, activation=cfg.activation,
+                            se=cfg.se, **cfg.option_fields())
+        except Exception as e:  # noqa: BLE001 - whatever a user's model raises
+            raise UserError(f"{source}: trial[{i}]: model {cfg.model!r} fails to build for {cfg.dataset} "
+                            f"({type(e).__name__}: {first_line(e)})") from None
 
 
 def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:

@@ -22,7 +22,7 @@ from se_train import plugins, storage
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
 from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_storage, load_manifests, ready_datasets, split_rows, streams
+from se_train.sweep.checks import check_models_build, check_storage, load_manifests, ready_datasets, split_rows, streams
 from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
@@ -54,6 +54,7 @@ def run_sweep(
         check_server(tracking.mlflow, source)
     data_root = storage.normalize(spec.data_root)
     manifests = ready_datasets(spec, source, data_root)
+    check_models_build(spec, source, manifests)
     experiment = storage.join(root, spec.name)
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
