@@ -114,7 +114,8 @@ def markdown(eff: pd.DataFrame) -> str:
         ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
         extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
         extra += "; one seed: no interval" if r.n == 1 else ""
-        ahead = f"{r.ahead} of {r.n}, P(better) {r.p_improvement:.2f}" if r.n else "–"
+        # one pair is no estimate of a probability: its count alone
+        ahead = f"{r.ahead} of {r.n}" + (f", P(better) {r.p_improvement:.2f}" if r.n > 1 else "") if r.n else "–"
         lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {r.method} |")
     return "\n".join(lines)
 

@@ -78,7 +78,8 @@ def write_html(summary: str, out: Path, runs: pd.DataFrame, axes: list[str]) -> 
     effects = [s for s in sections if s.startswith(EFFECTS)]
     rest = [s for s in sections if not s.startswith(EFFECTS)]
     parts = [title, *effects, _runs_section(runs, axes), *rest]  # the answer first, then how it was reached
-    body = markdown.markdown("\n\n".join(parts), extensions=["tables"], output_format="html")
+    text = re.sub(r"(?m)^  - ", "    - ", "\n\n".join(parts))  # a nested list as summary.md writes it: python-markdown nests by 4 spaces
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
     # thousands of points: past markdown's parser
     body = body.replace(f"<p>{RUNS_FIGURE}</p>", runs_svg(runs, axes) + parallel_svg(runs, axes))
     body = _embed_images(body, out)
