@@ -236,8 +236,7 @@ def history(treated: Mapping[int, float | None], control: Mapping[int, float | N
     either. Fixed n: one look over every seed both ran."""
     if not rule.adaptive:
         seeds = sorted(set(treated) & set(control))
-        pairs = [treated[s] - control[s] for s in seeds if treated[s] is not None and control[s] is not None]
-        return [look(pairs, len(seeds), rule, final=True)] if seeds else []
+        return [look([t - c for t, c in paired(treated, control, rule)], len(seeds), rule, final=True)] if seeds else []
     looks, diffs = [], []
     for seed in range(rule.max):
         if seed not in treated or seed not in control:
@@ -249,6 +248,24 @@ def history(treated: Mapping[int, float | None], control: Mapping[int, float | N
             if looks[-1].verdict != "open":
                 break
     return looks
+
+
+def paired(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule, seeds: int = 0) -> list[tuple[float, float]]:
+    """The (treated, control) values the last look is over, as `history` takes them: fixed n,
+    every seed both ran; adaptive, seeds 0..`seeds`-1 (the last look's). A pair with a diverged or
+    failed run is left out."""
+    chosen = range(seeds) if rule.adaptive else sorted(set(treated) & set(control))
+    return [(treated[s], control[s]) for s in chosen if treated.get(s) is not None and control.get(s) is not None]
+
+
+def probability_of_improvement(pairs: Sequence[tuple[float, float]]) -> float:
+    """rliable's probability of improvement (Agarwal et al., NeurIPS 2021): the chance that a run of
+    the treated cell beats one of the control, ties counting half (the Mann-Whitney U statistic
+    over all their runs, divided by the number of pairs of runs). NaN without a pair."""
+    if not pairs:
+        return math.nan
+    treated, control = [t for t, _ in pairs], [c for _, c in pairs]
+    return sum((t > c) + 0.5 * (t == c) for t in treated for c in control) / (len(treated) * len(control))
 
 
 def simulate(diffs: np.ndarray, rule: Rule) -> tuple[np.ndarray, np.ndarray]:

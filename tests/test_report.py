@@ -334,9 +334,11 @@ def test_heatmap_numbers_are_dark_on_light_cells_and_light_on_dark_ones():
 
 
 def test_each_effect_says_in_how_many_seeds_the_treated_run_was_ahead():
-    from se_train.report.effects import _p_improvement
+    from se_train.decide import Rule, paired, probability_of_improvement as _p_improvement
 
     # treated 3, 1, 5 against control 2, 2, 0: ahead in seeds 0 and 2; of the 9 pairs of runs,
     # treated wins 3>2, 3>2, 3>0, 1>0, 5>2, 5>2, 5>0 = 7 (rliable's probability of improvement)
     assert _p_improvement([(3, 2), (1, 2), (5, 0)]) == pytest.approx(7 / 9)
     assert _p_improvement([(1, 1)]) == 0.5 and math.isnan(_p_improvement([]))
+    # the seeds a grid lists, whatever their numbers; a pair with a diverged run left out
+    assert paired({5: 3.0, 6: 1.0, 7: None}, {5: 2.0, 6: 2.0, 7: 1.0}, Rule.fixed_n()) == [(3.0, 2.0), (1.0, 2.0)]

@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from se_train.decide import Rule, cell_key, comparisons_of, effects_of, history, method_text
+from se_train.decide import Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
 from se_train.report.collect import Experiment
 from se_train.result import Key, Run, Outcome
 
@@ -45,7 +45,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
         by_seed = values[Key(rule.metric)]
         looks = history(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), rule)
         last = looks[-1] if looks else None
-        pairs = _pairs(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), last.seeds if last else 0)
+        pairs = paired(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), rule, last.seeds if last else 0)
         where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
         table.append({
             "effect": effect.name,
@@ -60,7 +60,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
             "verdict": last.verdict if last else "open",
             "pairs_with_divergence": (last.seeds - last.n) if last else 0,
             "ahead": sum(t > c for t, c in pairs),  # seeds whose treated run beat its control
-            "p_improvement": _p_improvement(pairs),
+            "p_improvement": probability_of_improvement(pairs),
             "method": rule.describe(),
             "adaptive": rule.adaptive,
             "margin": rule.margin,
@@ -70,22 +70,6 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
     if Rule.fixed_n() in used:
         texts.append(method_text(Rule.fixed_n(), 0, 0))
     return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts))
-
-
-def _pairs(treated: dict, control: dict, seeds: int) -> list[tuple[float, float]]:
-    """The (treated, control) values of the seeds an effect's last look used."""
-    return [(treated[s], control[s]) for s in range(seeds) if treated.get(s) is not None and control.get(s) is not None]
-
-
-def _p_improvement(pairs: list[tuple[float, float]]) -> float:
-    """rliable's probability of improvement (Agarwal et al., NeurIPS 2021): the chance that a run of
-    the treated cell beats one of the control, ties counting half (the Mann-Whitney U statistic
-    over all their runs, divided by the number of pairs of runs)."""
-    if not pairs:
-        return math.nan
-    treated, control = [t for t, _ in pairs], [c for _, c in pairs]
-    wins = sum((t > c) + 0.5 * (t == c) for t in treated for c in control)
-    return wins / (len(treated) * len(control))
 
 
 def _values(rows: list[dict], axes: list[str], column: str) -> dict[str, dict[int, float | None]]:

@@ -2,10 +2,11 @@
 figures embedded, no network request, every table sortable and filterable, the effects first,
 and a figure of every run whose points say which run they are on hover.
 
-Why hand-made SVG for the interactive figure and not an interactive plotting library: plotly's
-self-contained HTML carries ~3.5 MB of JavaScript per page and bokeh's ~1 MB, for one strip plot
-of points with a tooltip each; an SVG `<title>` is the browser's own tooltip, in a few bytes per
-point, and needs no script at all. The page's one script (sorting, filtering) is ~40 lines, inline.
+Why hand-made SVG for the interactive figures (the runs' strip plot, parallel coordinates) and not
+an interactive plotting library: plotly's self-contained HTML carries ~3.5 MB of JavaScript per
+page and bokeh's ~1 MB, for points and lines with a tooltip each; an SVG `<title>` is the
+browser's own tooltip, in a few bytes per mark, and needs no script at all. The page's one
+script (sorting, filtering) is ~40 lines, inline.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from se_train.result import Outcome, Run
 from se_train.trial_status import cell_name
 
 EFFECTS = "## Effects, paired by seed"
+EFFECTS_HEADING = "<h2>Effects, paired by seed</h2>"  # as markdown renders EFFECTS
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -119,8 +121,6 @@ def _name_tables(body: str) -> str:
     table = body.find("<table>", at) if at >= 0 else -1
     return body if table < 0 else body[:table] + '<table id="effects">' + body[table + len("<table>"):]
 
-
-EFFECTS_HEADING = "<h2>Effects, paired by seed</h2>"
 
 # The runs figure: every run's max valid accuracy, one column per cell.
 RUNS_FIGURE = "RUNS-FIGURE-GOES-HERE"

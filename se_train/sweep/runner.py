@@ -211,9 +211,9 @@ def resume_sweep(
     record = layout.read_sweep(experiment).model_copy(update={"experiment": experiment})
     spec = record.spec
     for entry, before in record.plugin_digests.items():
-        if plugins.digest(entry) != before:  # the trials to come run the plugin as it is now
+        if (now := plugins.digest(entry)) != before:  # the trials to come run the plugin as it is now
             print(f"resume: plugin {entry} has changed since the sweep started (sha256 {str(before)[:12]} then, "
-                  f"{str(plugins.digest(entry))[:12]} now); trials still to run use it as it is now")
+                  f"{str(now)[:12]} now); trials still to run use it as it is now")
     if record.data_root is None:
         raise UserError(f"{meta_path}: written by an older se-sweep (no data_root); resume it with the version that started it")
     if not _restorable(spec, experiment):
