@@ -2,6 +2,11 @@
 or an importable module): imported on the driver before the file is checked (so its models are
 names the grid may use) and in every trial before it builds its model. Each is imported once per
 process: trial processes are reused, and a second import would register its models twice.
+
+A plugin file is the module named by its file name (my_models.py: `my_models`), on the driver and
+in every trial, so a plugin may import one listed before it. Trials get their plugins through
+Ray's `runtime_env` (`py_modules`: each file, and the package of each module not installed
+in site-packages), so a cluster's worker machines need nothing but se-sweep itself.
 Free of torch and Ray (a plugin may import them itself)."""
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import sysconfig
 from pathlib import Path
 
 from se_train.errors import UserError, first_line
@@ -24,25 +30,57 @@ def resolve(entries: list[str], base: Path) -> list[str]:
 
 
 def load(entries: list[str], where: str = "plugins") -> None:
-    """Import each entry once in this process; an entry that is missing or fails to import is
-    one line naming it and its error's own first line."""
+    """Import each entry once in this process; an entry that is missing, fails to import, or is
+    named as another module is one line naming it and its error's own first line."""
     for i, entry in enumerate(entries):
         if entry in _loaded:
             continue
-        if _is_file(entry) and not Path(entry).is_file():
-            raise UserError(f"{where}[{i}]: {entry}: no such file")
+        if _is_file(entry):
+            _check_file(entry, entries[:i], f"{where}[{i}]")
         try:
             _loaded[entry] = _import(entry)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises as it imports
             raise UserError(f"{where}[{i}]: {entry}: cannot be imported ({type(e).__name__}: {first_line(e)})") from None
 
 
+def in_trial(entries: list[str]) -> list[str]:
+    """What a trial imports: each file by its module name (`py_modules` put it on the path), each
+    module as named."""
+    return [_module_name(e) if _is_file(e) else e for e in entries]
+
+
+def py_modules(entries: list[str]) -> list[str]:
+    """The runtime_env's `py_modules` that ship `entries` to every trial: each file, and the
+    top-level package (or single-file module) of each module that is not installed in
+    site-packages, as a cluster's image installs se-sweep and torch."""
+    shipped = []
+    for entry in entries:
+        if _is_file(entry):
+            shipped.append(entry)
+        elif (where := _source_of(entry.partition(".")[0])) and not _installed(where):
+            shipped.append(str(where))
+    return list(dict.fromkeys(shipped))
+
+
+def _check_file(entry: str, before: list[str], where: str) -> None:
+    """A plugin file exists, and its module name is no other module's: a trial imports it by that
+    name, and the first of two modules of one name would win there."""
+    path, name = Path(entry), _module_name(entry)
+    if not path.is_file():
+        raise UserError(f"{where}: {entry}: no such file")
+    if taken := next((e for e in before if _is_file(e) and _module_name(e) == name), None):
+        raise UserError(f"{where}: {entry}: has the file name of plugin {taken}; a trial imports each by its file name: rename one")
+    # (a plugin of another sweep read in this process, e.g. by a study report, may have the name)
+    if name not in _loaded.values() and (other := _source_of(name)) and other.resolve() != path.resolve():
+        raise UserError(f"{where}: {entry}: its name {name!r} is also the module {other}; rename the file")
+
+
 def _import(entry: str) -> str:
-    """Import a plugin file under a name of its own (two plugins may share a file name), or a module."""
+    """Import a plugin file as the module named by its file name, or a module."""
     if not _is_file(entry):
         importlib.import_module(entry)
         return entry
-    name = f"se_sweep_plugin_{hashlib.sha256(entry.encode()).hexdigest()[:12]}_{Path(entry).stem}"
+    name = _module_name(entry)
     spec = importlib.util.spec_from_file_location(name, entry)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -54,15 +92,31 @@ def _import(entry: str) -> str:
     return name
 
 
+def _source_of(name: str, folder: bool = True) -> Path | None:
+    """Where module `name` would be imported from: its file, or with `folder` a package's folder."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return None
+    locations = list(spec.submodule_search_locations or []) if folder else []
+    return Path(locations[0]) if len(locations) == 1 else Path(spec.origin)
+
+
+def _installed(path: Path) -> bool:
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib", "platstdlib")}
+    return any(path.resolve().is_relative_to(Path(root).resolve()) for root in roots)
+
+
+def _module_name(entry: str) -> str:
+    return Path(entry).stem
+
+
 def digest(entry: str) -> str | None:
     """The sha256 of a plugin file's content (a module: of its source file), to see it changed."""
-    path = Path(entry) if _is_file(entry) else _module_file(entry)
+    path = Path(entry) if _is_file(entry) else _source_of(entry, folder=False)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path and path.is_file() else None
-
-
-def _module_file(entry: str) -> Path | None:
-    spec = importlib.util.find_spec(entry)
-    return Path(spec.origin) if spec and spec.origin else None
 
 
 def _is_file(entry: str) -> bool:

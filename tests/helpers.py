@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -110,3 +111,21 @@ def tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
         for value in event.summary.value:
             scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
     return scalars
+
+
+def digits_as_png(root: Path, per_class: int | None = None) -> Path:
+    """scikit-learn's real 8x8 digits as PNG files, one folder per class (digit0..digit9) under
+    `root`: an image folder of one's own; `per_class` keeps the first so many of each class."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    counts: dict[int, int] = {}
+    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
+        if per_class is not None and counts.get(label, 0) >= per_class:
+            continue
+        counts[label] = counts.get(label, 0) + 1
+        folder = root / f"digit{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype(np.uint8)).save(folder / f"{i:04d}.png")
+    return root

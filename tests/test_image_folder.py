@@ -7,28 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from se_train.cli import main
-from tests.helpers import run_with_hang_guard, sweep_file, trial_progress
-
-
-def _digits_as_png(root: Path, per_class: int | None = None) -> Path:
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    counts: dict[int, int] = {}
-    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
-        if per_class is not None and counts.get(label, 0) >= per_class:
-            continue
-        counts[label] = counts.get(label, 0) + 1
-        folder = root / f"digit{label}"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((image * 255 / 16).astype(np.uint8)).save(folder / f"{i:04d}.png")
-    return root
+from tests.helpers import digits_as_png, run_with_hang_guard, sweep_file, trial_progress
 
 
 def _only(root: Path, keep: str) -> Path:
@@ -42,7 +25,7 @@ def _only(root: Path, keep: str) -> Path:
 
 @pytest.fixture(scope="module")
 def pngs(tmp_path_factory) -> Path:
-    return _digits_as_png(tmp_path_factory.mktemp("png") / "digits")
+    return digits_as_png(tmp_path_factory.mktemp("png") / "digits")
 
 
 def test_an_image_folder_is_prepared_with_stratified_valid_and_test(pngs, tmp_path, capsys):
@@ -60,17 +43,17 @@ def test_an_image_folder_is_prepared_with_stratified_valid_and_test(pngs, tmp_pa
 def test_an_image_folders_own_val_and_test_are_its_splits(tmp_path):
     source = tmp_path / "tree"
     for split, n in (("train", 20), ("val", 3), ("test", 4)):
-        _digits_as_png(source / split, per_class=n)
+        digits_as_png(source / split, per_class=n)
     assert main(["prepare", "imagefolder", "--source", str(source), "--name", "tree", "--data-root", str(tmp_path / "data"), "--workers", "1"]) == 0
     manifest = json.loads((tmp_path / "data" / "tree" / "manifest.json").read_text())
     assert {s: i["rows"] for s, i in manifest["splits"].items()} == {"train": 200, "valid": 30, "test": 40}
 
 
 @pytest.mark.parametrize("make, args, message", [
-    (lambda root: _only(_digits_as_png(root, 5), "digit0"), ["--name", "one"], "1 class folder(s); a classifier needs at least two"),
-    (lambda root: (_digits_as_png(root, 5) / "digit9x").mkdir() or root, ["--name", "empty"], "digit9x: a class folder with no images"),
-    (lambda root: _digits_as_png(root, 5), ["--name", "digits"], "--name 'digits': give the dataset a plain name of its own"),
-    (lambda root: _digits_as_png(root, 5), [], "--name: give it with `prepare imagefolder`"),
+    (lambda root: _only(digits_as_png(root, 5), "digit0"), ["--name", "one"], "1 class folder(s); a classifier needs at least two"),
+    (lambda root: (digits_as_png(root, 5) / "digit9x").mkdir() or root, ["--name", "empty"], "digit9x: a class folder with no images"),
+    (lambda root: digits_as_png(root, 5), ["--name", "digits"], "--name 'digits': give the dataset a plain name of its own"),
+    (lambda root: digits_as_png(root, 5), [], "--name: give it with `prepare imagefolder`"),
 ])
 def test_a_bad_image_folder_is_one_line(tmp_path, capsys, make, args, message):
     source = make(tmp_path / "src")

@@ -4,13 +4,16 @@ folders, every HOME (caches, ~/.ray), the head's session and /dev/shm (tests/clu
 data and the experiments in a bucket on moto's S3 server. On it: a two-worker DDP sweep completes,
 one worker on each node, and a one-worker sweep whose driver is SIGKILLed at three points (during a trial's first checkpoint, between
 two checkpoints, just after a trial finishes) resumes each time to every trial complete with
-exactly its epochs, nothing finished rerun. Skipped where mount namespaces are not permitted (CI
-runs as root, where they are). Stops only the processes it started."""
+exactly its epochs, nothing finished rerun; and a researcher's own model file and image folder,
+both on the driver alone, train there: the plugin shipped by Ray's runtime_env, the images
+prepared into the bucket. Skipped where mount namespaces are not permitted (CI runs as root, where
+they are). Stops only the processes it started."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +27,7 @@ import yaml
 from se_train import experiment as layout
 from se_train.report.collect import collect
 from tests.clusters import RAY, can_unshare, ray_cluster, run
-from tests.helpers import HANG_TIMEOUT_S, S3_CREDENTIALS, s3_server, wait_for
+from tests.helpers import HANG_TIMEOUT_S, S3_CREDENTIALS, digits_as_png, s3_server, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow,
               pytest.mark.skipif(not can_unshare(), reason="mount namespaces (unshare -m) are not permitted here")]
@@ -66,13 +69,15 @@ def _se_sweep(env: dict[str, str], cwd: Path, *args: str, timeout: float = HANG_
     return subprocess.run([sys.executable, "-m", "se_train.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def _sweep(driver: Path, query: str, name: str, epochs: int, activations: tuple[str, ...] = ("relu", "selu"), **resources) -> Path:
+def _sweep(driver: Path, query: str, name: str, epochs: int, activations: tuple[str, ...] = ("relu", "selu"),
+           grid: dict | None = None, plugins: tuple[str, ...] = (), **resources) -> Path:
     path = driver / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
         "name": name, "data_root": f"s3://{BUCKET}/data{query}", "storage": f"s3://{BUCKET}/experiments{query}",
-        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": list(activations), "se": [False]},
+        "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": list(activations), "se": [False], **(grid or {})},
         "train": {"epochs": epochs, "lr": 1e-3, "schedule": "constant"},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **resources},
+        "plugins": list(plugins),
     }))
     return path
 
@@ -101,6 +106,27 @@ def test_a_ddp_sweep_trains_each_trial_on_both_nodes_that_share_no_disk(bucket, 
     listed = run(RAY, "list", "actors", "--address", c.address, "--filter", "class_name=RayTrainWorker",
                  "--detail", "--format", "json", "--limit", "100", env=c.cli_env)
     assert len({a["node_id"] for a in json.loads(listed.stdout)}) == 2  # one worker on each node
+
+
+def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(bucket, cluster):
+    s3, query = bucket
+    c, env, driver = cluster
+    own = driver / "own"  # the driver's folder alone: hidden from both worker nodes
+    own.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "examples" / "my_models.py", own / "my_models.py")
+    digits_as_png(own / "pngs", per_class=60)
+    prepared = _se_sweep(env, own, "prepare", "imagefolder", "--source", str(own / "pngs"), "--name", "pngdigits",
+                         "--data-root", f"s3://{BUCKET}/data{query}", "--workers", "1")
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    grid = {"model": ["mlp"], "dataset": ["pngdigits"], "image_size": [16], "seed": [0, 1]}
+    path = _sweep(own, query, "own", 3, ("relu",), grid=grid, plugins=("my_models.py",), max_concurrent_trials=2)
+    done = _se_sweep(env, own, "run", str(path), "--address", c.address)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    exp = collect(f"s3://{BUCKET}/experiments/own{query}")
+    assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"}
+    # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
+    # CPU), which saw neither the plugin file nor the images
+    assert (exp.runs["max_valid_acc"] > 0.5).all()
 
 
 def test_a_driver_killed_at_three_points_resumes_each_time_to_every_epoch_exactly_once(bucket, cluster):

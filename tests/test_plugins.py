@@ -5,6 +5,8 @@ under examples/ is run here, so it cannot rot."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import yaml
 from se_train.cli import main
 from se_train.errors import UserError
 from se_train.sweep_file import load_sweep
+from tests.helpers import HANG_TIMEOUT_S
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -45,6 +48,9 @@ def test_a_plugin_models_name_and_what_it_supports_are_checked_before_ray(tmp_pa
     ("broken.py", "plugins[0]: {dir}/broken.py: cannot be imported (ModuleNotFoundError: No module named 'no_such_package')"),
     ("no_such_module_anywhere", "plugins[0]: no_such_module_anywhere: cannot be imported (ModuleNotFoundError"),
     ("twice.py", "cannot be imported (UserError: model 'simple_cnn' is registered twice: by se_train.models.simple_cnn:SimpleCNN and by"),
+    (["my_models.py", "sub/my_models.py"], "plugins[1]: {dir}/sub/my_models.py: has the file name of plugin {dir}/my_models.py; "
+                                           "a trial imports each by its file name: rename one"),
+    ("json.py", "plugins[0]: {dir}/json.py: its name 'json' is also the module "),
 ])
 def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, plugin, message):
     (tmp_path / "broken.py").write_text("import no_such_package\n")
@@ -55,7 +61,10 @@ def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, p
         def mine(*, num_classes, input_shape, act_layer, se):
             raise AssertionError("never built")
     """))
-    path = _example(tmp_path, plugins=[plugin])
+    (tmp_path / "sub").mkdir()
+    for name in ("sub/my_models.py", "json.py"):
+        (tmp_path / name).write_text("")
+    path = _example(tmp_path, plugins=plugin if isinstance(plugin, list) else [plugin])
     assert main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(dir=tmp_path) in err, err
@@ -79,19 +88,37 @@ def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, cap
                                        "(ValueError: needs 3 channels, got 1)\n")
 
 
+def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runtime_env(tmp_path, monkeypatch):
+    from se_train import plugins
+
+    (tmp_path / "mypackage").mkdir()
+    (tmp_path / "mypackage" / "__init__.py").write_text("")
+    (tmp_path / "mypackage" / "layers.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entries = [str(EXAMPLES / "my_models.py"), "mypackage.layers", "yaml"]  # yaml: installed, as on the cluster's image
+    assert plugins.py_modules(entries) == [str(EXAMPLES / "my_models.py"), str(tmp_path / "mypackage")]
+    assert plugins.in_trial(entries) == ["my_models", "mypackage.layers", "yaml"]
+
+
 def test_models_lists_a_plugins_models_with_their_options(capsys):
     assert main(["models", "--plugins", str(EXAMPLES / "my_models.py")]) == 0
     out = capsys.readouterr().out
     assert "mlp            False      118,282  relu, selu             -" in out and "resnet50       True " in out
 
 
-def test_the_worked_example_runs_and_reports_a_plugin_model(tmp_path, ray_cluster):
+@pytest.mark.ray
+def test_the_worked_example_runs_and_reports_a_plugin_model(tmp_path):
     from se_train.report.status import status
     from se_train.report.summary import write_report
-    from tests.helpers import run_with_hang_guard
 
-    experiment = run_with_hang_guard(_example(tmp_path))  # 8 trials: mlp and simple_cnn, relu and selu, 2 seeds
-    assert "8 trials: 8 done" in status(str(experiment))
+    # As a user runs it: se-sweep starts its own Ray, whose job ships the plugin to every trial
+    # (a Ray this process started would not), from a folder that does not hold the plugin.
+    (tmp_path / "elsewhere").mkdir()
+    done = subprocess.run([sys.executable, "-m", "se_train.cli", "run", str(_example(tmp_path)), "--num-cpus", "2"],
+                          cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    experiment = tmp_path / "experiments" / "own_model"
+    assert "8 trials: 8 done" in status(str(experiment))  # mlp and simple_cnn, relu and selu, 2 seeds
     out = write_report([str(experiment)], tmp_path / "report")
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["model"]) == {"mlp", "simple_cnn"} and (runs["status"] == "completed").all()
@@ -99,3 +126,12 @@ def test_the_worked_example_runs_and_reports_a_plugin_model(tmp_path, ray_cluste
     assert (mlp["params"] == 26_122).all() and (mlp["max_valid_acc"] > 0.7).all()  # 8x8 digits: 64 inputs; it trains on real digits
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects["effect"]) == {"model: mlp - simple_cnn"} and len(effects) == 2  # one per activation, as compare: asked
+
+
+def test_a_sweep_with_plugins_refuses_a_ray_this_process_started_without_them(tmp_path, ray_cluster):
+    from tests.helpers import run_with_hang_guard
+
+    # The session's Ray was started by ray.init here: its job cannot ship the plugin to trials.
+    with pytest.raises(UserError, match=r"this process started Ray itself \(ray.init\), without the sweep's plugins"):
+        run_with_hang_guard(_example(tmp_path))
+    assert not (tmp_path / "experiments" / "own_model" / "sweep.json").exists()

@@ -38,22 +38,27 @@ def joining(address: str | None) -> bool:
     return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> None:
+def connect(address: str | None, num_cpus: int | None = None, py_modules: list[str] = ()) -> None:
     """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
-    logical CPUs (default: the machine's)."""
+    logical CPUs (default: the machine's). `py_modules`: the sweep's plugins, shipped to every
+    trial by the job's runtime_env (`plugins.py_modules`)."""
     if joining(address) and num_cpus:
         raise UserError("--num-cpus sizes a local Ray; a cluster's CPUs are set where it starts")
     if ray.is_initialized():
+        if py_modules:  # a job's runtime_env is set as it starts, not after
+            raise UserError("this process started Ray itself (ray.init), without the sweep's plugins; let se-sweep start or join "
+                            "Ray, or pass runtime_env={'py_modules': se_train.plugins.py_modules(...)} to ray.init")
         return
+    runtime_env = {"env_vars": JOB_ENVIRONMENT, **({"py_modules": list(py_modules)} if py_modules else {})}
     if joining(address):
-        _join(address)
+        _join(address, runtime_env)
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env={"env_vars": JOB_ENVIRONMENT})
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env)
 
 
-def _join(address: str | None) -> None:
+def _join(address: str | None, runtime_env: dict[str, Any]) -> None:
     where = address or os.environ["RAY_ADDRESS"]
     refused = UserError(
         f"--address {where}: the cluster refused this driver's authentication token (or it has none); set "
@@ -69,7 +74,7 @@ def _join(address: str | None) -> None:
     if _is_host_port(where):
         _check_token(where, refused)
     try:
-        ray.init(address=address, runtime_env={"env_vars": JOB_ENVIRONMENT})
+        ray.init(address=address, runtime_env=runtime_env)
     except ConnectionError as e:
         if "uthenticat" in f"{e} {e.__cause__}":
             raise refused from None

@@ -27,7 +27,8 @@ HEALTH_CHECK_INTERVAL_S = "0.5"  # measured: 4 empty trials took 60 s at Ray's 2
 
 def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, train_storage: str, plugins: list[str] = ()) -> None:
     """Fit one grid cell, from its last checkpoint when Tune restores it (a failure or `resume`).
-    `plugins`: the sweep's own code, imported first (its models are built by name)."""
+    `plugins`: the modules of the sweep's own code (`plugins.in_trial`, shipped by the job's
+    runtime_env), imported first: its models are built by name."""
     user_code.load(list(plugins))
     cfg = TrialConfig(**config)
     res = resources

@@ -75,7 +75,7 @@ def run_sweep(
     streamed = streams(spec, manifests)
     if not verbose:
         ray_log.to_file(ray_log.where(experiment, spec.name))
-    connect(address, num_cpus)
+    connect(address, num_cpus, plugins.py_modules(spec.plugins))
     check_gpus(spec.resources, source, on_cluster=joining(address))
     record = layout.SweepRecord(
         spec=spec, sweep_file=source, experiment=experiment, command=command, started=datetime.now(timezone.utc).replace(microsecond=0),
@@ -229,7 +229,7 @@ def resume_sweep(
     check_local_cpus(spec.resources, meta_path, address, num_cpus)
     if not verbose:
         ray_log.to_file(ray_log.where(experiment, spec.name))
-    connect(address, num_cpus)
+    connect(address, num_cpus, plugins.py_modules(spec.plugins))
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
     cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, record.data_root)), on_cluster=joining(address))
     callbacks = []
