@@ -70,10 +70,11 @@ MAX_CONCURRENT_HELP = "trials at once (default: the sweep file's; else, on a clu
 
 def _models(args: argparse.Namespace) -> None:
     from se_train import plugins
-    from se_train.models.catalog import list_models
+    from se_train.models.catalog import list_models, own_options, type_name
     from se_train.models.registry import build_model, count_parameters
 
     plugins.load(plugins.resolve(args.plugins, Path.cwd()), "--plugins")
+    own = own_options()  # a model's own options, with their types (the others are trial fields)
     rows = []
     for model in list_models():
         for se in (False, True) if model.se else (False,):
@@ -83,7 +84,7 @@ def _models(args: argparse.Namespace) -> None:
                 count = f"{count_parameters(build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.activations[0], se=se)):>12,}"
             except Exception as e:  # noqa: BLE001 - a plugin's model may not build for this shape: the row says so
                 count = f"fails to build ({type(e).__name__}: {first_line(e)})"
-            rows.append(f"{model.name:<14} {str(se):<5} {count:>12}  {', '.join(model.activations):<22} {', '.join(model.options) or '-'}")
+            rows.append(f"{model.name:<14} {str(se):<5} {count:>12}  {', '.join(model.activations):<22} {', '.join(f'{o}: {type_name(own[o])}' if o in own else o for o in model.options) or '-'}")
     print(f"{'model':<14} {'se':<5} {'parameters':>12}  {'activations':<22} options", *rows, sep="\n")
 
 

@@ -21,9 +21,9 @@ from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAt
                       ValidationError, model_serializer, model_validator, create_model)
 
 from se_train.errors import UserError
-from se_train.models.catalog import ACTIVATION_NAMES, get_model, model_names, option_names, options_taken
+from se_train.models.catalog import ACTIVATION_NAMES, get_model, model_names, model_only_options, options_taken, own_options
 from se_train.result import Key
-from se_train.validation import STRICT, Problems
+from se_train.validation import STRICT, Problems, extras_checked
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -49,10 +49,22 @@ ModelName = Annotated[str, _one_of(model_names)]  # asked at each check: a plugi
 ActivationName = Annotated[str, _one_of(lambda: list(ACTIVATION_NAMES))]
 
 
-class TrialConfig(BaseModel):
-    """Everything one trial needs. Defaults are the 2017 study's (its constant.py)."""
+def _own_option(kind: Any) -> Any:
+    """A model's own option as a trial field: its annotated type, or None for the model's default."""
+    return kind | None
 
-    model_config = STRICT
+
+# A model's own options (a plugin's `width: int = 64`, no trial field) are fields of a trial, a
+# grid and train too, of their declared types: they are known only once the plugins are imported,
+# so these blocks take them as extra fields, each checked as strictly as a declared field.
+OPEN = {**STRICT, "extra": "allow"}
+
+
+class TrialConfig(BaseModel):
+    """Everything one trial needs. Defaults are the 2017 study's (its constant.py); a model's own
+    options (`catalog.own_options`) are its extra fields."""
+
+    model_config = OPEN
 
     model: ModelName
     dataset: PlainName  # a folder under data_root
@@ -93,15 +105,17 @@ class TrialConfig(BaseModel):
     # the weights only (a third of the disk with Adam), as a finished trial resumes no more.
     keep_optimizer_state: bool = False
 
+    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _own_option(k) for n, k in own_options().items()}))
+
     @classmethod
     def planned(cls, config: dict[str, Any], field: str) -> Any:
         """A trial config's `field`, or its default where the config leaves it out (a grid axis
-        some grids do not set)."""
-        return config.get(field, cls.model_fields[field].default)
+        some grids do not set; a model's own option: None, the model's default)."""
+        return config.get(field, cls.model_fields[field].default if field in cls.model_fields else None)
 
     def option_fields(self) -> dict[str, Any]:
-        """The fields that are some model's options, for `build_model`; None takes its default."""
-        return self.model_dump(include=option_names())
+        """The options of this trial's model, for `build_model`; None takes its default."""
+        return {name: getattr(self, name, None) for name in get_model(self.model).options}
 
 
 def field_type(name: str) -> Any:
@@ -151,14 +165,27 @@ class _Axes(Given):
         return self
 
 
+def _axis(kind: Any) -> Any:
+    return Annotated[list[kind], Field(min_length=1)]
+
+
+class _OpenAxes(_Axes):
+    model_config = OPEN
+    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _axis(_own_option(k)) for n, k in own_options().items()}))
+
+
+class _OpenSettings(Given):
+    model_config = OPEN
+    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _own_option(k) for n, k in own_options().items()}))
+
+
 # One grid: each trial field may be an axis, its values of that field's type; four must be.
 Grid = create_model(
-    "Grid", __base__=_Axes,
-    **{name: (Annotated[list[field_type(name)], Field(min_length=1)], ... if name in GRID_AXES_REQUIRED else None)
-       for name in TrialConfig.model_fields},
+    "Grid", __base__=_OpenAxes,
+    **{name: (_axis(field_type(name)), ... if name in GRID_AXES_REQUIRED else None) for name in TrialConfig.model_fields},
 )
 # The fixed settings every cell shares.
-Train = create_model("Train", __base__=Given, **{name: (field_type(name), None) for name in TrialConfig.model_fields})
+Train = create_model("Train", __base__=_OpenSettings, **{name: (field_type(name), None) for name in TrialConfig.model_fields})
 
 
 class Resources(BaseModel):
@@ -352,11 +379,15 @@ class SweepSpec(BaseModel):
         return [cell for grid in self.grids() for cell in self.cells_of(grid)]
 
     def cells_of(self, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        defaults = {a: TrialConfig.model_fields[a].default for a in self.axes() if a not in GRID_AXES_REQUIRED}
+        defaults = {a: TrialConfig.planned({}, a) for a in self.axes() if a not in GRID_AXES_REQUIRED}
         return [{**defaults, **self.fixed(), **dict(zip(grid, values))} for values in itertools.product(*grid.values())]
 
     def trials(self) -> list[TrialConfig]:
         return [TrialConfig(**cell) for cell in self.cells()]
+
+    def own_options(self) -> list[str]:
+        """The models' own options (no trial field) this sweep sets, as axes or train settings."""
+        return [name for name in dict.fromkeys([*self.axes(), *self.fixed()]) if name not in TrialConfig.model_fields]
 
 
 def _size(spec: SweepSpec, problems: Problems) -> bool:
@@ -446,16 +477,18 @@ def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
 
 
 def _model_options(spec: SweepSpec, problems: Problems) -> None:
-    """Each cell's options are its model's (simple_cnn has no stem), and its activation and SE ones
-    its model supports; the first cell of each kind named."""
+    """Each cell's options are its model's (simple_cnn has no stem) and set where it has no default,
+    and its activation and SE ones its model supports; the first cell of each kind named."""
     said = set()
     for i, cell in enumerate(spec.cells()):
         model = get_model(cell["model"])
         wrong = [] if cell["activation"] in model.activations else [
             f"model {model.name!r} supports activations {', '.join(model.activations)}, not {cell['activation']!r}"]
         wrong += [] if model.se or not cell["se"] else [f"model {model.name!r} has no SE blocks: its cells take se: false only"]
+        wrong += [f"model {model.name!r} needs option {name!r}: set it in train or as a grid axis"
+                  for name in model.required if cell.get(name) is None]
         try:
-            options_taken(cell["model"], {k: v for k, v in cell.items() if k in option_names()})
+            options_taken(cell["model"], {k: v for k, v in cell.items() if k in model_only_options()})
         except UserError as e:
             wrong.append(str(e))
         for message in wrong:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from se_train.config import SEARCHABLE, Distribution, SweepSpec, TrialConfig
 from se_train import plugins
 from se_train.errors import UserError
+from se_train.models.catalog import own_options
 from se_train.validation import invalid
 
 
@@ -21,7 +22,7 @@ def _hint(err: dict) -> str | None:
     loc, kind = err["loc"], err["type"]
     in_grid = loc[:1] == ("grid",) and len([p for p in loc if isinstance(p, str) and "<" not in p]) == 2
     if in_grid and kind == "extra_forbidden":
-        return f"unknown axis (one of {', '.join(TrialConfig.model_fields)})"
+        return f"unknown axis (one of {', '.join([*TrialConfig.model_fields, *own_options()])})"
     if in_grid and kind == "missing":
         return "required axis is missing"
     if in_grid and kind == "list_type":

@@ -5,10 +5,10 @@ Free of torch and Ray, so a bad file is refused before either is imported."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
-from pydantic import ConfigDict, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from se_train.errors import UserError
 
@@ -31,9 +31,52 @@ class Problems:
         text = message.replace("{", "{{").replace("}", "}}")
         self.found.append(InitErrorDetails(type=PydanticCustomError("rule", text), loc=loc, input=value))
 
+    def unknown(self, loc: Loc, value: Any) -> None:
+        self.found.append(InitErrorDetails(type="extra_forbidden", loc=loc, input=value))
+
+    def extend(self, prefix: Loc, error: ValidationError) -> None:
+        """`error`'s every error, each below `prefix`, in pydantic's own words."""
+        for err in error.errors():
+            kind = err["type"] if err["type"] in _PYDANTIC_ERRORS else PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}"))
+            self.found.append(InitErrorDetails(type=kind, loc=(*prefix, *err["loc"]), input=err["input"], **({"ctx": err["ctx"]} if "ctx" in err else {})))
+
     def raise_any(self, title: str) -> None:
         if self.found:
             raise ValidationError.from_exception_data(title, self.found)
+
+
+_PYDANTIC_ERRORS = set(get_args(core_schema.ErrorType))
+
+
+def extras_checked(types: Callable[[], dict[str, Any]]) -> Callable:
+    """A wrap model validator for a block that takes extra fields (`extra="allow"`): each extra
+    must be one of `types()`, asked at each check (a plugin adds them), and is checked as its type
+    in strict mode, as a declared field is; any other is an unknown field. Every problem of the
+    block comes together."""
+
+    def check(cls, data: Any, handler):
+        if not isinstance(data, dict):
+            return handler(data)
+        kinds, problems, values = types(), Problems(), {}
+        for name, value in data.items():
+            if name in cls.model_fields:
+                continue
+            if name not in kinds:
+                problems.unknown((name,), value)
+                continue
+            try:
+                values[name] = TypeAdapter(kinds[name], config=ConfigDict(strict=True)).validate_python(value)
+            except ValidationError as e:
+                problems.extend((name,), e)
+        try:
+            block = handler(data)
+        except ValidationError as e:
+            problems.extend((), e)
+        problems.raise_any(cls.__name__)
+        block.__pydantic_extra__.update(values)
+        return block
+
+    return check
 
 
 def where(loc: Loc) -> str:

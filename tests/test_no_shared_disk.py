@@ -118,12 +118,14 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     prepared = _se_sweep(env, own, "prepare", "imagefolder", "--source", str(own / "pngs"), "--name", "pngdigits",
                          "--data-root", f"s3://{BUCKET}/data{query}", "--workers", "1")
     assert prepared.returncode == 0, prepared.stderr[-3000:]
-    grid = {"model": ["mlp"], "dataset": ["pngdigits"], "image_size": [16], "seed": [0, 1]}
+    grid = {"model": ["mlp"], "dataset": ["pngdigits"], "image_size": [16], "hidden": [32, 64]}  # hidden: the plugin's own option
     path = _sweep(own, query, "own", 3, ("relu",), grid=grid, plugins=("my_models.py",), max_concurrent_trials=2)
     done = _se_sweep(env, own, "run", str(path), "--address", c.address)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     exp = collect(f"s3://{BUCKET}/experiments/own{query}")
     assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"}
+    # 3 x 16 x 16 inputs (an image folder is read as RGB), two hidden layers of each width, 10 classes
+    assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 768 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
     # CPU), which saw neither the plugin file nor the images
     assert (exp.runs["max_valid_acc"] > 0.5).all()

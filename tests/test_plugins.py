@@ -4,6 +4,7 @@ under examples/ is run here, so it cannot rot."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,90 @@ def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, cap
                                        "(ValueError: needs 3 channels, got 1)\n")
 
 
+OPTIONS = textwrap.dedent("""
+    from typing import Literal
+
+    from torch import nn
+
+    from se_train.models import register_model
+
+
+    @register_model(name="attention_cnn", activations=("relu",), se=False)
+    def attention_cnn(*, num_classes, input_shape, act_layer, se, width: int, attention: Literal["cbam", "none"] = "cbam",
+                      kernel_size: int = 7, image_size: int | None = None):
+        return nn.Linear(1, num_classes)
+""")
+
+
+def _options_sweep(tmp_path: Path, grid: dict, train: dict | None = None) -> Path:
+    (tmp_path / "attention.py").write_text(OPTIONS)
+    cell = {"model": ["attention_cnn"], "dataset": ["digits"], "activation": ["relu"], "se": [False]}
+    path = tmp_path / "options.yaml"
+    path.write_text(yaml.safe_dump({"name": "options", "plugins": ["attention.py"], "grid": {**cell, **grid}, "train": train or {}}, sort_keys=False))
+    return path
+
+
+def test_a_models_own_options_are_grid_axes_and_settings_of_their_declared_types(tmp_path):
+    spec = load_sweep(_options_sweep(tmp_path, {"width": [32, 64], "attention": ["cbam", "none"]}, {"kernel_size": 3}))
+    options = [t.option_fields() for t in spec.trials()]
+    assert options[:2] == [{"width": 32, "attention": "cbam", "kernel_size": 3, "image_size": None},
+                           {"width": 32, "attention": "none", "kernel_size": 3, "image_size": None}]
+    assert [cell["width"] for cell in spec.cells()] == [32, 32, 64, 64]
+    assert spec.model_dump()["grid"]["width"] == [32, 64]  # written to sweep.json as given
+
+
+@pytest.mark.parametrize("grid, train, message", [
+    ({"width": ["32"]}, {}, "grid.width[0]: Input should be a valid integer ('32' is text"),
+    ({"width": [32.0]}, {}, "grid.width[0]: Input should be a valid integer, not 32.0"),
+    ({"width": [32], "attention": ["sse"]}, {}, "grid.attention[0]: Input should be 'cbam' or 'none'"),
+    ({"width": [32]}, {"kernel_size": True}, "train.kernel_size: Input should be a valid integer, not True"),
+    ({"width": [32], "widht": [3]}, {}, "grid.widht: unknown axis (one of model, "),
+    ({}, {}, "trial[0]: model 'attention_cnn' needs option 'width': set it in train or as a grid axis"),
+    ({"width": [32], "model": ["simple_cnn"]}, {}, "trial[0]: model 'simple_cnn' takes no option 'width'"),
+])
+def test_a_models_own_option_is_checked_strictly_before_ray(tmp_path, grid, train, message):
+    with pytest.raises(UserError) as e:
+        load_sweep(_options_sweep(tmp_path, grid, train))
+    assert message in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("signature, message", [
+    ("width=64", "model 'bad': option 'width' has no type; annotate it, e.g. width: int = 64"),
+    ("width: float = 1.0", "model 'bad': option 'width' is float here but int in model 'attention_cnn'; one option name has one type"),
+])
+def test_a_model_option_that_cannot_be_typed_is_refused_as_it_registers(tmp_path, signature, message):
+    (tmp_path / "attention.py").write_text(OPTIONS)
+    (tmp_path / "bad.py").write_text(textwrap.dedent(f"""
+        from se_train.models import register_model
+
+        @register_model(name="bad")
+        def bad(*, num_classes, input_shape, act_layer, se, {signature}):
+            raise AssertionError("never built")
+    """))
+    path = _example(tmp_path, plugins=["attention.py", "bad.py"])
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_sweep(path)
+
+
+def test_a_study_report_keeps_runs_of_a_models_own_option_apart(tmp_path):
+    import numpy as np
+
+    from se_train import plugins
+    from se_train.bench.report import fake_experiment
+    from se_train.report.summary import write_report
+
+    plugins.load([str(EXAMPLES / "my_models.py")])
+    cell = {"model": ["mlp"], "activation": ["relu", "selu"], "se": [False]}
+    for name, seeds, hidden in (("a", [0, 1], 64), ("b", [0, 1], 128), ("c", [1], 64)):  # c: a's seed 1 again
+        fake_experiment(tmp_path / name, {**cell, "seed": seeds, "hidden": [hidden]}, 4, np.random.default_rng(len(name)))
+    out = write_report([str(tmp_path / n) for n in "abc"], tmp_path / "study")
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert sorted(runs["hidden"]) == [64] * 4 + [128] * 4  # b's seeds are other runs than a's; c's is a's again
+    table = pd.read_csv(out / "table.csv")
+    assert sorted(table["hidden"]) == [64, 64, 128, 128] and table["acc % valid"].str.endswith("(2)").all()
+    assert f"`{tmp_path / 'c'}`: 2 run(s) also in `{tmp_path / 'a'}`" in (out / "summary.md").read_text()
+
+
 def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runtime_env(tmp_path, monkeypatch):
     from se_train import plugins
 
@@ -103,7 +188,7 @@ def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runti
 def test_models_lists_a_plugins_models_with_their_options(capsys):
     assert main(["models", "--plugins", str(EXAMPLES / "my_models.py")]) == 0
     out = capsys.readouterr().out
-    assert "mlp            False      118,282  relu, selu             -" in out and "resnet50       True " in out
+    assert "mlp            False      118,282  relu, selu             hidden: int" in out and "resnet50       True " in out
 
 
 @pytest.mark.ray

@@ -6,15 +6,18 @@ itself (`plugins`).
 
 A model function is called with the trial's `num_classes`, `input_shape` (channels, height,
 width), `act_layer` (the activation's module class) and `se` (add SE blocks), and its own keyword
-arguments, which are its options: a sweep file sets them as trial fields (se_reduction, stem, ...).
-It says which activations it supports and whether it takes SE, so the grid refuses the rest in one
-line before Ray.
+arguments, which are its options: a sweep file sets each as a trial field, a grid axis or a train
+setting. An option named as a trial field (se_reduction, image_size, epochs, ...) receives that
+field; any other is the model's own, typed by its annotation (`width: int = 64`) exactly as the
+trial's fields are. It says which activations it supports and whether it takes SE, so the grid
+refuses the rest in one line before Ray.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,6 +34,7 @@ class Model:
     options: tuple[str, ...]  # its keyword arguments beyond GIVEN
     activations: tuple[str, ...]
     se: bool  # whether it can add SE blocks
+    required: tuple[str, ...] = ()  # options without a default: every cell of the model sets them
 
     def build(self) -> Callable[..., Any]:
         if callable(self.builder):
@@ -40,6 +44,7 @@ class Model:
 
 
 _MODELS: dict[str, Model] = {}
+_OWN: dict[str, tuple[Any, str]] = {}  # a model's own option (no trial field) -> its type, and the model declaring it
 
 
 def register_model(fn: Callable | None = None, *, name: str | None = None, activations: tuple[str, ...] = ACTIVATION_NAMES,
@@ -54,11 +59,43 @@ def register_model(fn: Callable | None = None, *, name: str | None = None, activ
             raise UserError(f"model {key!r} is registered twice: by {_where(_MODELS[key].builder)} and by {_where(builder)}; rename one")
         if unknown := sorted(set(activations) - set(ACTIVATION_NAMES)):
             raise UserError(f"model {key!r}: activations {unknown} are not one of {', '.join(ACTIVATION_NAMES)}")
-        taken = options if options is not None else tuple(p for p in inspect.signature(builder).parameters if p not in GIVEN)
-        _MODELS[key] = Model(key, builder, tuple(taken), tuple(activations), se)
+        if options is not None:
+            _MODELS[key] = Model(key, builder, tuple(options), tuple(activations), se)
+            return builder
+        params = [p for p in inspect.signature(builder).parameters.values()
+                  if p.name not in GIVEN and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        own = _own_options(key, builder, [p.name for p in params])
+        _MODELS[key] = Model(key, builder, tuple(p.name for p in params), tuple(activations), se,
+                             tuple(p.name for p in params if p.default is p.empty))
+        _OWN.update({name: (kind, key) for name, kind in own.items()})
         return builder
 
     return add(fn) if fn is not None else add
+
+
+def _own_options(key: str, builder: Callable, names: list[str]) -> dict[str, Any]:
+    """The types of a model function's options that are no trial field, from its annotations; one
+    unannotated, or typed otherwise than another model's option of its name, is refused."""
+    from se_train.config import TrialConfig  # the trial's own fields (config imports this module)
+
+    names = [n for n in names if n not in TrialConfig.model_fields]
+    try:
+        hints = typing.get_type_hints(builder, include_extras=True) if names else {}
+    except Exception as e:  # noqa: BLE001 - an annotation naming what its module does not define
+        raise UserError(f"model {key!r}: cannot read its options' types ({type(e).__name__}: {e})") from None
+    for name in names:
+        if name not in hints:
+            raise UserError(f"model {key!r}: option {name!r} has no type; annotate it, e.g. {name}: int = 64, so a sweep file's "
+                            "values are checked as the trial's own fields are")
+        kind, by = _OWN.get(name, (hints[name], key))
+        if by != key and kind != hints[name]:
+            raise UserError(f"model {key!r}: option {name!r} is {type_name(hints[name])} here but {type_name(kind)} in "
+                            f"model {by!r}; one option name has one type")
+    return {name: hints[name] for name in names}
+
+
+def type_name(kind: Any) -> str:
+    return kind.__name__ if isinstance(kind, type) else repr(kind).replace("typing.", "")
 
 
 def _code(builder: Callable | str) -> str:
@@ -97,9 +134,15 @@ def get_model(name: str) -> Model:
         raise UserError(f"model {name!r} is not one of {', '.join(_MODELS)}") from None
 
 
-def option_names() -> set[str]:
-    """Every keyword some registered model takes as an option."""
-    return {p for model in _MODELS.values() for p in model.options}
+def own_options() -> dict[str, Any]:
+    """The options that are some model's own, no trial field, and their types."""
+    return {name: kind for name, (kind, _) in _OWN.items()}
+
+
+def model_only_options() -> set[str]:
+    """The options only a model reads (the built-ins' and the models' own; not a trial field that
+    some model also takes, such as image_size): a cell whose model does not take one leaves it unset."""
+    return {p for model in _MODELS.values() if isinstance(model.builder, str) for p in model.options} | set(_OWN)
 
 
 def options_taken(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -125,10 +125,12 @@ def collect(experiment: str) -> Experiment:
 
 
 def _settings(cfg: dict[str, Any], record: layout.SweepRecord) -> dict[str, Any]:
-    """The trial's whole config, defaults filled in, and its training split's row count (from the
+    """The trial's whole config, defaults filled in (a model's own options too, None for its
+    default), and its training split's row count (from the
     manifest as the sweep started; None for sweeps from before it was recorded). Not `precision`:
     a run's is the one it reported (`auto` is bf16 on a GPU, fp32 on a CPU)."""
     settings = {f: cfg.get(f, field.default) for f, field in TrialConfig.model_fields.items() if f != "precision"}
+    settings.update({name: cfg.get(name) for name in record.spec.own_options()})
     settings["train_rows"] = record.datasets.get(settings["dataset"], {}).get("train")
     return settings
 

@@ -2,8 +2,8 @@
 
 A run is identified by what it measured: its cell (dataset, model, SE, activation), every setting
 that can change its numbers (`collect.SETTINGS`: epochs, batch size, lr and schedule, inputs, image
-size, the training split's rows, ...), the precision it ran at and its device. Its seed is one
-sample of that.
+size, the training split's rows, ...; and a model's own options), the precision it ran at and its
+device. Its seed is one sample of that.
 - Runs that agree on all of it pool their seeds, whichever input they came from.
 - Where a setting differs within a cell, it becomes a column of the tables (`Experiment.axes`), so
   runs of different settings are never averaged together and each row shows its value.
@@ -17,7 +17,11 @@ import pandas as pd
 
 from se_train.report.collect import CELL, SETTINGS, Experiment, read
 
-IDENTITY = [*CELL, *SETTINGS, "device"]
+def identity(options: list[str]) -> list[str]:
+    """What identifies a run, with the models' own options the inputs set."""
+    return [*CELL, *SETTINGS, *options, "device"]
+
+
 RULES = (
     "Runs pool their seeds where they agree on the cell, every setting that can change their numbers "
     "(epochs, batch size, optimizer, lr and schedule, inputs, image size, the training split's rows, ...), "
@@ -32,9 +36,10 @@ def load(locations: list[str]) -> tuple[Experiment, list[str]]:
     parts = [(location, read(location)) for location in locations]
     # Inputs are told apart by position: the same folder named twice is two inputs.
     runs = pd.concat([exp.runs.assign(_input=i) for i, (_, exp) in enumerate(parts)], ignore_index=True)
-    runs, repeats = _drop_repeats(runs, locations)
+    options = list(dict.fromkeys(o for _, exp in parts for r in exp.sources for o in r.spec.own_options()))
+    runs, repeats = _drop_repeats(runs, locations, identity(options))
     axes = list(dict.fromkeys(a for _, exp in parts for a in exp.axes))
-    axes += _varying(runs, axes)
+    axes += _varying(runs, axes, identity(options))
     epochs = pd.concat([exp.epochs for _, exp in parts], ignore_index=True)
     if not epochs.empty:
         # Only the kept runs' epochs, each with every axis of its run (a setting that varies
@@ -60,8 +65,8 @@ def _text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(one)
 
 
-def _drop_repeats(runs: pd.DataFrame, locations: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    key = _text(runs[[*IDENTITY, "seed"]]).agg("\x1f".join, axis=1)
+def _drop_repeats(runs: pd.DataFrame, locations: list[str], identity: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    key = _text(runs.reindex(columns=[*identity, "seed"])).agg("\x1f".join, axis=1)
     first_input = runs.groupby(key, sort=False)["_input"].transform("first")
     repeated = runs["_input"] != first_input
     lines = []
@@ -71,10 +76,10 @@ def _drop_repeats(runs: pd.DataFrame, locations: list[str]) -> tuple[pd.DataFram
     return runs[~repeated].reset_index(drop=True), lines
 
 
-def _varying(runs: pd.DataFrame, axes: list[str]) -> list[str]:
+def _varying(runs: pd.DataFrame, axes: list[str], identity: list[str]) -> list[str]:
     """The settings (and the device) that take more than one value within some cell of the grid."""
     cell = [*CELL, *(a for a in axes if a not in (*CELL, "seed"))]
-    candidates = [c for c in IDENTITY if c not in cell]
-    text = _text(runs[cell + candidates])
+    candidates = [c for c in identity if c not in cell]
+    text = _text(runs.reindex(columns=cell + candidates))
     counts = text.groupby(cell, sort=False)[candidates].nunique()
     return [c for c in candidates if (counts[c] > 1).any()]
