@@ -1,22 +1,27 @@
 """Your own images: `se-sweep prepare imagefolder --source DIR --name NAME` turns a class-per-folder
-tree into the same sharded Parquet as every dataset, and a sweep runs on it by name. The images are
-scikit-learn's real 8x8 digits, written as PNG files one folder per class."""
+tree into the same sharded Parquet as every dataset, and a sweep runs on it by name, your own
+model from a plugin file too, with an effect decided and reported. The images are scikit-learn's
+real 8x8 digits, written as PNG files one folder per class."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from se_train.cli import main
-from tests.helpers import digits_as_png, run_with_hang_guard, sweep_file, trial_progress
+from tests.helpers import HANG_TIMEOUT_S, digits_as_png, sweep_file, trial_progress
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _only(root: Path, keep: str) -> Path:
-    import shutil
-
     for folder in root.iterdir():
         if folder.name != keep:
             shutil.rmtree(folder)
@@ -63,15 +68,28 @@ def test_a_bad_image_folder_is_one_line(tmp_path, capsys, make, args, message):
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
 
 
-def test_a_sweep_runs_and_reports_on_your_own_image_folder(pngs, tmp_path, ray_cluster):
+@pytest.mark.ray
+def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, tmp_path):
+    from se_train.report.status import status
     from se_train.report.summary import write_report
 
     assert main(["prepare", "imagefolder", "--source", str(pngs), "--name", "pngdigits", "--data-root", str(tmp_path / "data"), "--workers", "1"]) == 0
-    path = sweep_file(tmp_path, "own", {"dataset": ["pngdigits"], "se": [False, True], "image_size": [16]}, train={"epochs": 2})
-    experiment = run_with_hang_guard(path)
+    shutil.copy(EXAMPLES / "my_models.py", tmp_path / "my_models.py")
+    # The example's MLP at two widths (its own option `hidden`), compared over two seeds.
+    grid = {"model": ["mlp"], "dataset": ["pngdigits"], "image_size": [16], "hidden": [16, 64], "seed": [0, 1]}
+    path = sweep_file(tmp_path, "own", grid, train={"epochs": 3})
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "plugins": ["my_models.py"], "compare": [{"axis": "hidden", "treated": 64, "control": 16}]}))
+    # As a user runs it: se-sweep starts the Ray whose job ships the plugin to the trials.
+    done = subprocess.run([sys.executable, "-m", "se_train.cli", "run", str(path), "--num-cpus", "2"],
+                          capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    experiment = tmp_path / "experiments" / "own"
+    assert "4 trials: 4 done" in status(str(experiment))
     progress = trial_progress(experiment)
-    assert len(progress) == 2 and all(df["valid_acc"].iloc[-1] > 0.5 for df in progress.values())  # it learns real digits
+    assert all(df["valid_acc"].iloc[-1] > 0.5 for df in progress.values())  # it learns real digits
     out = write_report([str(experiment)], tmp_path / "report")
     runs = pd.read_parquet(out / "runs.parquet")
-    assert set(runs["dataset"]) == {"pngdigits"} and (runs["status"] == "completed").all()
-    assert "| SE - no SE | simple_cnn | pngdigits |" in (out / "summary.md").read_text()
+    assert set(runs["dataset"]) == {"pngdigits"} and sorted(runs["hidden"]) == [16, 16, 64, 64] and (runs["status"] == "completed").all()
+    (effect,) = pd.read_csv(out / "effects.csv").to_dict("records")
+    assert effect["effect"] == "hidden: 64 - 16" and effect["n"] == 2

@@ -203,7 +203,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
 
     # The sweep file says one trial at a time; the resume asks for two, which this Ray fits.
-    resumed = int(time.time())
+    # Tune's timestamps are whole seconds: a float start keeps the finished trial's last row,
+    # reported in the second the resume starts, out of the resumed rows.
+    resumed = time.time()
     done = subprocess.run(_cli("resume", str(experiment), "--address", address, "--max-concurrent", "2"),
                           capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -289,6 +291,7 @@ def test_dry_run_refuses_what_run_refuses(tmp_path, capsys, monkeypatch):
     assert main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "grid.dataset[0]: 'digitz' is not prepared" in err
+    assert "(run `se-sweep prepare imagefolder --source DIR --name digitz --data-root " in err  # no built-in of that name
     assert not (tmp_path / "data").exists()  # nothing prepared by a dry run
 
 

@@ -38,10 +38,9 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
         if not remote.is_prepared(data_root, name):
             auto = SOURCES.get(name)
             if auto is None or not auto.unattended():
-                raise UserError(
-                    f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
-                    f"(run `se-sweep prepare {name} --data-root {data_root}`)"
-                )
+                how = f"prepare {name}" if auto else f"prepare imagefolder --source DIR --name {name}"  # a name of one's own
+                raise UserError(f"{source}: {_dataset_field(spec, name)}: {name!r} is not prepared in {data_root} "
+                                f"(run `se-sweep {how} --data-root {data_root}`)")
             if not prepare_missing:
                 print(f"{name}: not prepared yet; `run` prepares it in {data_root}")
                 continue
