@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from se_train.config import TrialConfig
+from se_train.config import SweepSpec, TrialConfig
 from se_train.result import Key, Outcome
 
 STATUSES = tuple(Outcome)
@@ -76,12 +76,27 @@ VIEW_STATES = {Outcome.COMPLETED: "done", Outcome.STOPPED_EARLY: "stopped early"
 HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 
+NAMED = ("model", "dataset", "activation", "se", "seed")  # what every trial's name says
+
+
+def named_fields(spec: SweepSpec, searched: Sequence[str] = ()) -> tuple[str, ...]:
+    """The fields a trial's name adds to NAMED: the other grid axes that tell apart trials NAMED
+    alone would name alike (lr, a model's own option; not the epochs each model of a list of grids
+    has), then a search's fields (its tries of one cell differ only in them)."""
+    values: dict[str, dict[tuple, set[str]]] = {}
+    for cell in spec.cells():
+        key = tuple(repr(cell.get(n)) for n in NAMED)
+        for axis in spec.axes():
+            values.setdefault(axis, {}).setdefault(key, set()).add(repr(cell.get(axis)))
+    varied = [a for a in spec.axes() if a not in (*NAMED, *searched) and any(len(v) > 1 for v in values[a].values())]
+    return (*varied, *searched)
+
+
 def cell_name(config: dict[str, Any], extra: Sequence[str] = (), seed: bool = True) -> str:
     """The grid cell in a few words: model, dataset, activation, SE, seed (unless `seed` is
-    False: a cell over its seeds); then the `extra` fields (a search's tries of one cell differ
-    only in them)."""
+    False: a cell over its seeds); then the `extra` fields (`named_fields`)."""
     se = " SE" if config.get("se") else ""
-    tail = "".join(f" {f}={config[f]:.3g}" for f in extra if f in config)
+    tail = "".join(f" {f}={config[f]:.3g}" if isinstance(config[f], float) else f" {f}={config[f]}" for f in extra if f in config)
     seeded = f" s{config.get('seed', 0)}" if seed else ""
     return f"{config['model']} {config['dataset']} {config['activation']}{se}{seeded}{tail}"
 

@@ -85,7 +85,8 @@ def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, 
                           capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment = tmp_path / "experiments" / "own"
-    assert "4 trials: 4 done" in status(str(experiment))
+    view = status(str(experiment))
+    assert "4 trials: 4 done" in view and "mlp pngdigits relu s1 hidden=64 " in view  # an axis beyond the cell is named
     progress = trial_progress(experiment)
     assert all(df["valid_acc"].iloc[-1] > 0.5 for df in progress.values())  # it learns real digits
     out = write_report([str(experiment)], tmp_path / "report")

@@ -342,3 +342,18 @@ def test_each_effect_says_in_how_many_seeds_the_treated_run_was_ahead():
     assert _p_improvement([(1, 1)]) == 0.5 and math.isnan(_p_improvement([]))
     # the seeds a grid lists, whatever their numbers; a pair with a diverged run left out
     assert paired({5: 3.0, 6: 1.0, 7: None}, {5: 2.0, 6: 2.0, 7: 1.0}, Rule.fixed_n()) == [(3.0, 2.0), (1.0, 2.0)]
+
+
+def test_a_trials_name_adds_the_axes_that_tell_it_apart():
+    from se_train.sweep_file import parse_sweep
+    from se_train.trial_status import cell_name, named_fields
+
+    cell = {"dataset": ["digits"], "activation": ["relu"], "se": [False]}
+    # epochs differ by model only (as in sweeps/smoke.yaml): the model tells those trials apart
+    grids = [{"model": ["simple_cnn"], "epochs": [3], "lr": [1e-3, 3e-4], "inputs": ["standard", "raw"], **cell},
+             {"model": ["resnet50"], "epochs": [1], "lr": [1e-3], "inputs": ["standard"], **cell}]
+    spec = parse_sweep({"name": "n", "grid": grids}, "n.yaml")
+    assert named_fields(spec) == ("lr", "inputs")
+    assert named_fields(spec, searched=("weight_decay",)) == ("lr", "inputs", "weight_decay")
+    assert cell_name(spec.cells()[1], named_fields(spec)) == "simple_cnn digits relu s0 lr=0.001 inputs=raw"
+

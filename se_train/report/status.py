@@ -12,7 +12,7 @@ from se_train.config import SweepSpec
 from se_train.decide import Progress, comparisons_of, value_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
-from se_train.trial_status import elapsed, VIEW_STATES, render, run_status, trial_line
+from se_train.trial_status import elapsed, VIEW_STATES, named_fields, render, run_status, trial_line
 
 RERUN = (Outcome.UNFINISHED, Outcome.ERRORED)  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
@@ -38,7 +38,7 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
         results = layout.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
         runs.append((t["config"], run, results))
-        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], tuple(record.searched))
+        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], named_fields(record.spec, record.searched))
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)

@@ -22,9 +22,9 @@ class CompactReporter(tune.ProgressReporter):
     `every_s` while trials run and once at the end, instead of Tune's table of every
     hyperparameter (about 220 characters wide on a 16-CPU node)."""
 
-    def __init__(self, every_s: float = 15.0, searched: tuple[str, ...] = (), planned: int = 0, started: datetime | None = None) -> None:
+    def __init__(self, every_s: float = 15.0, named: tuple[str, ...] = (), planned: int = 0, started: datetime | None = None) -> None:
         self.every_s = every_s
-        self.searched = searched  # a search's tries name their setting
+        self.named = named  # the fields a trial's line names beyond its cell (`trial_status.named_fields`)
         self.planned = planned  # trials of the whole grid: Tune creates them as slots free up
         self.seeds = None  # adaptive seeds: the searcher, set by the runner for each run (not pickled)
         self.started = started  # the sweep's (sweep.json's), as status and the report count from
@@ -40,7 +40,7 @@ class CompactReporter(tune.ProgressReporter):
             last = t.last_result or {}
             outcome = run_status(t.status, t.config, [last] if last else [])
             state = _UNFINISHED.get(t.status, "unfinished") if outcome == Outcome.UNFINISHED else VIEW_STATES[outcome]
-            lines.append(trial_line(t.config, last, state, getattr(self, "searched", ())))  # older pickles lack it
+            lines.append(trial_line(t.config, last, state, getattr(self, "named", getattr(self, "searched", ()))))  # older pickles: searched
         seeds = getattr(self, "seeds", None)  # older pickles lack both
         to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)
         took = elapsed(getattr(self, "started", None), self.last) or self.last - self.start  # older pickles lack started

@@ -18,7 +18,7 @@ from se_train.sweep.live_view import CompactReporter
 from se_train.sweep.plan import Stage
 from se_train.sweep.seeds import AdaptiveSeeds
 from se_train.sweep.stopper import DivergenceStopper
-from se_train.trial_status import cell_name
+from se_train.trial_status import cell_name, named_fields
 
 TUNE_ENVIRONMENT = {
     # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
@@ -90,7 +90,7 @@ def tune_configs(
         stop=DivergenceStopper(),
         failure_config=tune.FailureConfig(max_failures=settings.retries),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        progress_reporter=CompactReporter(searched=stage.searched, planned=settings.planned, started=started),
+        progress_reporter=CompactReporter(named=named_fields(stage.spec, stage.searched), planned=settings.planned, started=started),
         verbose=1,  # the reporter's block only: no per-trial result tables
     )
     return param_space, tune_config, run_config
