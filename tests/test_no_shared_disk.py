@@ -5,8 +5,8 @@ data and the experiments in a bucket on moto's S3 server. On it: a two-worker DD
 one worker on each node, and a one-worker sweep whose driver is SIGKILLed at three points (during a trial's first checkpoint, between
 two checkpoints, just after a trial finishes) resumes each time to every trial complete with
 exactly its epochs, nothing finished rerun; and a researcher's own model file and image folder,
-both on the driver alone, train there: the plugin shipped by Ray's runtime_env, the images
-prepared into the bucket. Skipped where mount namespaces are not permitted (CI runs as root, where
+both on the driver alone, train there with DDP over both nodes: the plugin shipped by Ray's
+runtime_env, the images prepared into the bucket. Skipped where mount namespaces are not permitted (CI runs as root, where
 they are). Stops only the processes it started."""
 
 from __future__ import annotations
@@ -119,11 +119,12 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
                          "--data-root", f"s3://{BUCKET}/data{query}", "--workers", "1")
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     grid = {"model": ["mlp"], "dataset": ["pngdigits"], "image_size": [16], "hidden": [32, 64]}  # hidden: the plugin's own option
-    path = _sweep(own, query, "own", 3, ("relu",), grid=grid, plugins=("my_models.py",), max_concurrent_trials=2)
+    # Two DDP workers per trial, spread: the plugin reaches Ray Train's workers on both nodes too.
+    path = _sweep(own, query, "own", 3, ("relu",), grid=grid, plugins=("my_models.py",), workers_per_trial=2, placement_strategy="SPREAD")
     done = _se_sweep(env, own, "run", str(path), "--address", c.address)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     exp = collect(f"s3://{BUCKET}/experiments/own{query}")
-    assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"}
+    assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"} and set(exp.epochs["workers"]) == {2}
     # 3 x 16 x 16 inputs (an image folder is read as RGB), two hidden layers of each width, 10 classes
     assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 768 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
