@@ -40,7 +40,10 @@ def load(entries: list[str], where: str = "plugins") -> None:
         try:
             _loaded[entry] = _import(entry)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises as it imports
-            raise UserError(f"{where}[{i}]: {entry}: cannot be imported ({type(e).__name__}: {first_line(e)})") from None
+            hint = ""
+            if isinstance(e, ModuleNotFoundError) and _is_file(entry) and (Path(entry).parent / f"{e.name}.py").is_file():
+                hint = f"; {e.name}.py beside it is a plugin too: list it under plugins before this one, so trials get it"
+            raise UserError(f"{where}[{i}]: {entry}: cannot be imported ({type(e).__name__}: {first_line(e)}){hint}") from None
 
 
 def in_trial(entries: list[str]) -> list[str]:

@@ -52,6 +52,8 @@ def test_a_plugin_models_name_and_what_it_supports_are_checked_before_ray(tmp_pa
     (["my_models.py", "sub/my_models.py"], "plugins[1]: {dir}/sub/my_models.py: has the file name of plugin {dir}/my_models.py; "
                                            "a trial imports each by its file name: rename one"),
     ("json.py", "plugins[0]: {dir}/json.py: its name 'json' is also the module "),
+    ("uses_helper.py", "plugins[0]: {dir}/uses_helper.py: cannot be imported (ModuleNotFoundError: No module named 'helper'); "
+                       "helper.py beside it is a plugin too: list it under plugins before this one, so trials get it"),
 ])
 def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, plugin, message):
     (tmp_path / "broken.py").write_text("import no_such_package\n")
@@ -63,8 +65,9 @@ def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, p
             raise AssertionError("never built")
     """))
     (tmp_path / "sub").mkdir()
-    for name in ("sub/my_models.py", "json.py"):
+    for name in ("sub/my_models.py", "json.py", "helper.py"):
         (tmp_path / name).write_text("")
+    (tmp_path / "uses_helper.py").write_text("import helper\n")
     path = _example(tmp_path, plugins=plugin if isinstance(plugin, list) else [plugin])
     assert main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
@@ -183,6 +186,16 @@ def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runti
     entries = [str(EXAMPLES / "my_models.py"), "mypackage.layers", "yaml"]  # yaml: installed, as on the cluster's image
     assert plugins.py_modules(entries) == [str(EXAMPLES / "my_models.py"), str(tmp_path / "mypackage")]
     assert plugins.in_trial(entries) == ["my_models", "mypackage.layers", "yaml"]
+
+
+def test_a_plugin_imports_a_plugin_listed_before_it_by_its_file_name(tmp_path):
+    from se_train import plugins
+
+    (tmp_path / "layers_of_mine.py").write_text("WIDTH = 48\n")
+    (tmp_path / "model_of_mine.py").write_text("import layers_of_mine\n\nassert layers_of_mine.WIDTH == 48\n")
+    entries = [str(tmp_path / "layers_of_mine.py"), str(tmp_path / "model_of_mine.py")]
+    plugins.load(entries)  # on the driver; a trial imports the same names from py_modules
+    assert plugins.in_trial(entries) == ["layers_of_mine", "model_of_mine"] and plugins.py_modules(entries) == entries
 
 
 def test_models_lists_a_plugins_models_with_their_options(capsys):
