@@ -106,7 +106,10 @@ def invalid(source: str, error: ValidationError, prefix: Loc = (), hint: Callabl
         message = hint(err) or MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
         value = err.get("input")
         if isinstance(value, str) and err["type"].endswith("_type") and _number(value):
-            message += f" ({value!r} is text: YAML reads a number without a decimal point, like 1e-3, as text; write 1.0e-3)"
+            # YAML reads 1e-3 (no decimal point) as text; "32" is text only for its quotes
+            why = "write it without quotes" if value.strip().lstrip("+-").isdigit() else \
+                "YAML reads a number without a decimal point, like 1e-3, as text; write 1.0e-3"
+            message += f" ({value!r} is text: {why})"
         elif err["type"].endswith(("_type", "_parsing")) and not isinstance(value, (dict, list)):
             message += f", not {value!r}"
         lines.append(f"{source}: {where(loc)}: {message}" if where(loc) else f"{source}: {message}")

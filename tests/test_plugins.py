@@ -125,7 +125,7 @@ def test_a_models_own_options_are_grid_axes_and_settings_of_their_declared_types
 
 
 @pytest.mark.parametrize("grid, train, message", [
-    ({"width": ["32"]}, {}, "grid.width[0]: Input should be a valid integer ('32' is text"),
+    ({"width": ["32"]}, {}, "grid.width[0]: Input should be a valid integer ('32' is text: write it without quotes)"),
     ({"width": [32.0]}, {}, "grid.width[0]: Input should be a valid integer, not 32.0"),
     ({"width": [32], "attention": ["sse"]}, {}, "grid.attention[0]: Input should be 'cbam' or 'none'"),
     ({"width": [32]}, {"kernel_size": True}, "train.kernel_size: Input should be a valid integer, not True"),
