@@ -15,7 +15,7 @@ import itertools
 import json
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAttr, Tag, TypeAdapter,
                       ValidationError, model_serializer, model_validator, create_model)
@@ -49,15 +49,16 @@ ModelName = Annotated[str, _one_of(model_names)]  # asked at each check: a plugi
 ActivationName = Annotated[str, _one_of(lambda: list(ACTIVATION_NAMES))]
 
 
-def _own_option(kind: Any) -> Any:
-    """A model's own option as a trial field: its annotated type, or None for the model's default."""
-    return kind | None
-
-
 # A model's own options (a plugin's `width: int = 64`, no trial field) are fields of a trial, a
 # grid and train too, of their declared types: they are known only once the plugins are imported,
 # so these blocks take them as extra fields, each checked as strictly as a declared field.
 OPEN = {**STRICT, "extra": "allow"}
+
+
+def _own_fields(field: Callable[[Any], Any] = lambda kind: kind):
+    """The validator of a block's extra fields: each a model's own option, as `field` of its
+    annotated type or None (the model's default)."""
+    return model_validator(mode="wrap")(extras_checked(lambda: {n: field(kind | None) for n, kind in own_options().items()}))
 
 
 class TrialConfig(BaseModel):
@@ -105,7 +106,7 @@ class TrialConfig(BaseModel):
     # the weights only (a third of the disk with Adam), as a finished trial resumes no more.
     keep_optimizer_state: bool = False
 
-    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _own_option(k) for n, k in own_options().items()}))
+    own_options_checked = _own_fields()
 
     @classmethod
     def planned(cls, config: dict[str, Any], field: str) -> Any:
@@ -171,12 +172,12 @@ def _axis(kind: Any) -> Any:
 
 class _OpenAxes(_Axes):
     model_config = OPEN
-    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _axis(_own_option(k)) for n, k in own_options().items()}))
+    own_options_checked = _own_fields(_axis)
 
 
 class _OpenSettings(Given):
     model_config = OPEN
-    own_options_checked = model_validator(mode="wrap")(extras_checked(lambda: {n: _own_option(k) for n, k in own_options().items()}))
+    own_options_checked = _own_fields()
 
 
 # One grid: each trial field may be an axis, its values of that field's type; four must be.
@@ -479,7 +480,7 @@ def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
 def _model_options(spec: SweepSpec, problems: Problems) -> None:
     """Each cell's options are its model's (simple_cnn has no stem) and set where it has no default,
     and its activation and SE ones its model supports; the first cell of each kind named."""
-    said = set()
+    said, model_only = set(), model_only_options()
     for i, cell in enumerate(spec.cells()):
         model = get_model(cell["model"])
         wrong = [] if cell["activation"] in model.activations else [
@@ -488,7 +489,7 @@ def _model_options(spec: SweepSpec, problems: Problems) -> None:
         wrong += [f"model {model.name!r} needs option {name!r}: set it in train or as a grid axis"
                   for name in model.required if cell.get(name) is None]
         try:
-            options_taken(cell["model"], {k: v for k, v in cell.items() if k in model_only_options()})
+            options_taken(cell["model"], {k: v for k, v in cell.items() if k in model_only})
         except UserError as e:
             wrong.append(str(e))
         for message in wrong:

@@ -27,9 +27,7 @@ class Problems:
         self.found: list[InitErrorDetails] = []
 
     def add(self, loc: Loc, message: str, value: Any = None) -> None:
-        # the message is pydantic's template: braces would be read as placeholders
-        text = message.replace("{", "{{").replace("}", "}}")
-        self.found.append(InitErrorDetails(type=PydanticCustomError("rule", text), loc=loc, input=value))
+        self.found.append(InitErrorDetails(type=_custom("rule", message), loc=loc, input=value))
 
     def unknown(self, loc: Loc, value: Any) -> None:
         self.found.append(InitErrorDetails(type="extra_forbidden", loc=loc, input=value))
@@ -37,7 +35,7 @@ class Problems:
     def extend(self, prefix: Loc, error: ValidationError) -> None:
         """`error`'s every error, each below `prefix`, in pydantic's own words."""
         for err in error.errors():
-            kind = err["type"] if err["type"] in _PYDANTIC_ERRORS else PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}"))
+            kind = err["type"] if err["type"] in _PYDANTIC_ERRORS else _custom(err["type"], err["msg"])
             self.found.append(InitErrorDetails(type=kind, loc=(*prefix, *err["loc"]), input=err["input"], **({"ctx": err["ctx"]} if "ctx" in err else {})))
 
     def raise_any(self, title: str) -> None:
@@ -46,6 +44,11 @@ class Problems:
 
 
 _PYDANTIC_ERRORS = set(get_args(core_schema.ErrorType))
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    # the message is pydantic's template: braces would be read as placeholders
+    return PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}"))
 
 
 def extras_checked(types: Callable[[], dict[str, Any]]) -> Callable:
