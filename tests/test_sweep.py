@@ -219,6 +219,36 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     assert len(pids) == 2
 
 
+def test_a_driver_killed_while_tune_copies_its_state_leaves_the_last_state_whole(tmp_path, monkeypatch):
+    import shutil
+
+    import pyarrow.fs
+    from ray.train._internal import storage as train_storage
+
+    from se_train.sweep import ray_private
+
+    ray_private.atomic_local_uploads()  # as the driver does before Tune starts
+    staging, experiment = tmp_path / "staging", tmp_path / "experiment"
+    (staging / "trial_0").mkdir(parents=True)
+    (staging / "experiment_state-x.json").write_text('{"trial_data": ["new"]}')
+    (staging / "trial_0" / "result.json").write_text("{}\n")
+    experiment.mkdir()
+    (experiment / "experiment_state-x.json").write_text('{"trial_data": ["old"]}')
+
+    def killed(src, dst):  # the copy dies halfway, as under a SIGKILL
+        Path(dst).write_text('{"tri')
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "copyfile", killed)
+        with pytest.raises(SystemExit):
+            train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))
+    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["old"]}'  # Tune's last state, whole
+    train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))
+    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["new"]}'
+    assert (experiment / "trial_0" / "result.json").read_text() == "{}\n"
+
+
 def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, capsys, monkeypatch):
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["resume", str(diverging_experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2

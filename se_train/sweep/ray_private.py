@@ -71,3 +71,42 @@ def training_result(checkpoint: Any, metrics: dict) -> Any:
 def set_latest_checkpoint(manager: Any, result: Any | None) -> None:
     """The checkpoint a trial resumes from: `result`, or none (it starts again)."""
     manager._latest_checkpoint_result, manager._checkpoint_results = result, [result] if result else []
+
+
+def atomic_local_uploads() -> None:
+    """Ray 2.60, ray.train._internal.storage._upload_to_fs_path: how Tune's driver copies its staged
+    experiment state (experiment_state-*.json, the searcher's state, the trials' logs) into storage,
+    after every snapshot. On a local disk pyarrow writes each file in place, so a driver killed
+    mid-copy leaves an empty experiment_state file, and the sweep can no longer be resumed (seen in
+    tests/test_seeds.py's killed driver). Here a local copy goes to a file beside its destination,
+    renamed over it: a reader sees the old file or the new one, never a part. Object stores (S3,
+    GCS) publish an upload only once it is complete, and keep Ray's own copy. Done in the driver
+    before Tune starts; idempotent."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    import pyarrow.fs
+    from ray.train._internal import storage as train_storage
+
+    upload = train_storage._upload_to_fs_path
+    if getattr(upload, "se_sweep_atomic", False):
+        return
+
+    def atomic(local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str, exclude: list | None = None) -> None:
+        if exclude or not isinstance(fs, pyarrow.fs.LocalFileSystem):
+            return upload(local_path, fs, fs_path, exclude)
+        source, target = Path(local_path), Path(fs_path)
+        pairs = [(source, target)] if source.is_file() else [(f, target / f.relative_to(source)) for f in sorted(source.rglob("*"))]
+        (target.parent if source.is_file() else target).mkdir(parents=True, exist_ok=True)
+        for src, dst in pairs:
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            part = dst.with_name(f".{dst.name}.part")
+            shutil.copyfile(src, part)
+            os.replace(part, dst)
+
+    atomic.se_sweep_atomic = True
+    train_storage._upload_to_fs_path = atomic

@@ -143,6 +143,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
     folder = stage.folder
     for key, value in TUNE_ENVIRONMENT.items():  # read by Tune as it runs; a user's own setting wins
         os.environ.setdefault(key, value)
+    ray_private.atomic_local_uploads()  # a driver killed mid-snapshot leaves Tune's state whole
     if tune.Tuner.can_restore(folder):
         # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
         # a damaged state is refused in one line instead.
