@@ -60,7 +60,13 @@ def py_modules(entries: list[str]) -> list[str]:
     for entry in entries:
         if _is_file(entry):
             shipped.append(entry)
-        elif (where := _source_of(entry.partition(".")[0])) and not _installed(where):
+            continue
+        top = entry.partition(".")[0]
+        spec = _spec(top)
+        if spec and spec.origin is None and len(folders := list(spec.submodule_search_locations or [])) > 1:
+            raise UserError(f"plugins: {entry}: the namespace package {top!r} spans {len(folders)} folders "
+                            f"({', '.join(folders)}); a trial gets one: give {folders[0]} an __init__.py")
+        if (where := _source_of(top)) and not _installed(where):
             shipped.append(str(where))
     return list(dict.fromkeys(shipped))
 
@@ -97,14 +103,20 @@ def _import(entry: str) -> str:
 
 def _source_of(name: str, folder: bool = True) -> Path | None:
     """Where module `name` would be imported from: its file, or with `folder` a package's folder."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin in (None, "built-in", "frozen"):
+    spec = _spec(name)
+    if spec is None or spec.origin in ("built-in", "frozen"):
         return None
     locations = list(spec.submodule_search_locations or []) if folder else []
-    return Path(locations[0]) if len(locations) == 1 else Path(spec.origin)
+    if len(locations) == 1:
+        return Path(locations[0])
+    return Path(spec.origin) if spec.origin else None  # (a namespace package has no origin)
+
+
+def _spec(name: str):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
 
 
 def _installed(path: Path) -> bool:

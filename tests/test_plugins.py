@@ -188,6 +188,20 @@ def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runti
     assert plugins.in_trial(entries) == ["my_models", "mypackage.layers", "yaml"]
 
 
+def test_a_namespace_package_ships_its_folder_and_one_spread_over_two_folders_is_refused(tmp_path, monkeypatch):
+    from se_train import plugins
+    from se_train.errors import UserError
+
+    for root in ("a", "b"):
+        (tmp_path / root / "nspkg").mkdir(parents=True)  # no __init__.py: a namespace package
+        (tmp_path / root / "nspkg" / f"layers_{root}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "a"))
+    assert plugins.py_modules(["nspkg.layers_a"]) == [str(tmp_path / "a" / "nspkg")]
+    monkeypatch.syspath_prepend(str(tmp_path / "b"))
+    with pytest.raises(UserError, match=r"plugins: nspkg.layers_a: the namespace package 'nspkg' spans 2 folders .*an __init__.py"):
+        plugins.py_modules(["nspkg.layers_a"])
+
+
 def test_a_plugin_imports_a_plugin_listed_before_it_by_its_file_name(tmp_path):
     from se_train import plugins
 
