@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import boto3
+import pandas as pd
 import psutil
 import pytest
 import yaml
@@ -123,13 +124,22 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     path = _sweep(own, query, "own", 3, ("relu",), grid=grid, plugins=("my_models.py",), workers_per_trial=2, placement_strategy="SPREAD")
     done = _se_sweep(env, own, "run", str(path), "--address", c.address)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    exp = collect(f"s3://{BUCKET}/experiments/own{query}")
+    experiment = f"s3://{BUCKET}/experiments/own{query}"
+    exp = collect(experiment)
     assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"} and set(exp.epochs["workers"]) == {2}
     # 3 x 16 x 16 inputs (an image folder is read as RGB), two hidden layers of each width, 10 classes
     assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 768 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
     # CPU), which saw neither the plugin file nor the images
     assert (exp.runs["max_valid_acc"] > 0.5).all()
+    # `status` and `report` read it from the bucket, the own option naming each trial and each row
+    view = _se_sweep(env, own, "status", experiment)
+    assert view.returncode == 0 and "2 trials: 2 done" in view.stdout, view.stdout + view.stderr[-3000:]
+    assert "hidden=32" in view.stdout and "hidden=64" in view.stdout, view.stdout
+    report = _se_sweep(env, own, "report", experiment, "--out", str(own / "report"))
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    table = pd.read_csv(own / "report" / "table.csv")
+    assert sorted(table["hidden"]) == [32, 64] and set(table["dataset"]) == {"pngdigits"}
 
 
 def test_a_driver_killed_at_three_points_resumes_each_time_to_every_epoch_exactly_once(bucket, cluster):
