@@ -74,10 +74,12 @@ def test_a_plugin_that_cannot_be_used_is_one_line_before_ray(tmp_path, capsys, p
     assert err.count("\n") == 1 and message.format(dir=tmp_path) in err, err
 
 
-def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, capsys):
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, capsys, prepared):
     from se_train.data.prepare import prepare
 
-    prepare("digits", tmp_path / "data")
+    if prepared:
+        prepare("digits", tmp_path / "data")
     (tmp_path / "fussy.py").write_text(textwrap.dedent("""
         from se_train.models import register_model
 
@@ -90,6 +92,7 @@ def test_a_plugin_model_that_fails_to_build_is_one_line_at_dry_run(tmp_path, cap
     assert main(["run", str(path), "--dry-run"]) == 2
     assert capsys.readouterr().err == (f"se-sweep: error: {path}: trial[0]: model 'fussy' fails to build for digits "
                                        "(ValueError: needs 3 channels, got 1)\n")
+    assert (tmp_path / "data").exists() == prepared  # a dry run reads digits to know its shape, and writes nothing
 
 
 OPTIONS = textwrap.dedent("""
@@ -212,10 +215,20 @@ def test_a_plugin_imports_a_plugin_listed_before_it_by_its_file_name(tmp_path):
     assert plugins.in_trial(entries) == ["layers_of_mine", "model_of_mine"] and plugins.py_modules(entries) == entries
 
 
-def test_models_lists_a_plugins_models_with_their_options(capsys):
-    assert main(["models", "--plugins", str(EXAMPLES / "my_models.py")]) == 0
+def test_models_lists_a_plugins_models_with_their_options(tmp_path, capsys):
+    (tmp_path / "deep_only.py").write_text(textwrap.dedent("""
+        from se_train.models import register_model
+
+        @register_model(name="deep_only", activations=("relu",), se=False)
+        def deep_only(*, num_classes: int, input_shape, act_layer, se: bool, depth: int = 2):
+            raise ValueError(f"depth {depth} needs 64 pixels")
+    """))
+    assert main(["models", "--plugins", str(EXAMPLES / "my_models.py"), str(tmp_path / "deep_only.py")]) == 0
     out = capsys.readouterr().out
-    assert "mlp            False      118,282  relu, selu             hidden: int" in out and "resnet50       True " in out
+    assert "mlp            False      118,282  relu, selu             hidden: int\n" in out and "resnet50       True " in out
+    # a model that does not build for the shape asked keeps the columns, and says why last
+    assert ("deep_only      False        fails  relu                   depth: int  (fails to build: ValueError: depth 2 needs 64 pixels)\n"
+            in out), out
 
 
 @pytest.mark.ray

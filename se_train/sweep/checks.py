@@ -63,15 +63,22 @@ def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing
 
 def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manifest]) -> None:
     """A plugin's model that raises as it is built is one line naming its cell, before Ray: each
-    distinct build is tried once on torch's meta device (shapes only, no memory, no weights). The
+    distinct build is tried once on torch's meta device (shapes only, no memory, no weights), for
+    its dataset's manifest, or for a dataset a dry run leaves to `run` as its source reads. The
     built-in models are tested; a sweep of only those imports no torch here."""
     from se_train.models.catalog import get_model
 
-    tried = set()
+    tried, unprepared = set(), {}
     for i, cfg in enumerate(spec.trials()):
-        if isinstance(get_model(cfg.model).builder, str) or cfg.dataset not in manifests:
-            continue  # a built-in, or data a dry run has not prepared yet
-        shape = manifests[cfg.dataset].input_shape(cfg.image_size)
+        if isinstance(get_model(cfg.model).builder, str):
+            continue
+        if cfg.dataset in manifests:
+            classes, shape = manifests[cfg.dataset].num_classes, manifests[cfg.dataset].input_shape(cfg.image_size)
+        else:
+            if cfg.dataset not in unprepared:
+                unprepared[cfg.dataset] = _as_prepared(cfg.dataset)
+            classes, (h, w, c) = unprepared[cfg.dataset]
+            shape = (c, cfg.image_size or h, cfg.image_size or w)  # as Manifest.input_shape gives it for raw images
         key = (cfg.model, shape, cfg.activation, cfg.se, tuple(sorted(cfg.option_fields().items())))
         if key in tried:
             continue
@@ -82,11 +89,19 @@ def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manife
 
         try:
             with torch.device("meta"):
-                build_model(cfg.model, num_classes=manifests[cfg.dataset].num_classes, input_shape=shape, activation=cfg.activation,
+                build_model(cfg.model, num_classes=classes, input_shape=shape, activation=cfg.activation,
                             se=cfg.se, **cfg.option_fields())
         except Exception as e:  # noqa: BLE001 - whatever a user's model raises
             raise UserError(f"{source}: trial[{i}]: model {cfg.model!r} fails to build for {cfg.dataset} "
                             f"({type(e).__name__}: {first_line(e)})") from None
+
+
+def _as_prepared(name: str) -> tuple[int, tuple[int, int, int]]:
+    """The classes and the images' height, width and channels that `prepare` will record for a
+    dataset it prepares unattended (digits; Debian's Fashion-MNIST), read from its source as
+    `prepare` reads it, writing nothing."""
+    raw = SOURCES[name].read(SOURCES[name].found())
+    return len(raw.class_names), raw.splits["train"].images.shape[1:]
 
 
 def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:
