@@ -27,6 +27,8 @@ import yaml
 
 from se_train import experiment as layout
 from se_train.report.collect import collect
+from se_train.report.status import status
+from se_train.report.summary import write_report
 from tests.clusters import RAY, can_unshare, ray_cluster, run
 from tests.helpers import HANG_TIMEOUT_S, S3_CREDENTIALS, digits_as_png, s3_server, wait_for
 
@@ -133,12 +135,9 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     # CPU), which saw neither the plugin file nor the images
     assert (exp.runs["max_valid_acc"] > 0.5).all()
     # `status` and `report` read it from the bucket, the own option naming each trial and each row
-    view = _se_sweep(env, own, "status", experiment)
-    assert view.returncode == 0 and "2 trials: 2 done" in view.stdout, view.stdout + view.stderr[-3000:]
-    assert "hidden=32" in view.stdout and "hidden=64" in view.stdout, view.stdout
-    report = _se_sweep(env, own, "report", experiment, "--out", str(own / "report"))
-    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
-    table = pd.read_csv(own / "report" / "table.csv")
+    view = status(experiment)
+    assert "2 trials: 2 done" in view and "hidden=32" in view and "hidden=64" in view, view
+    table = pd.read_csv(write_report([experiment], own / "report") / "table.csv")
     assert sorted(table["hidden"]) == [32, 64] and set(table["dataset"]) == {"pngdigits"}
 
 
