@@ -18,12 +18,12 @@ import re
 from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAttr, Tag, TypeAdapter,
-                      ValidationError, model_serializer, model_validator, create_model)
+                      ValidationError, ValidationInfo, model_serializer, model_validator, create_model)
 
 from se_train.errors import UserError
 from se_train.models.catalog import ACTIVATION_NAMES, get_model, model_names, model_only_options, options_taken, own_options
 from se_train.result import Key
-from se_train.validation import STRICT, Problems, extras_checked
+from se_train.validation import STRICT, Problems, as_recorded, extras_checked
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
@@ -36,16 +36,17 @@ def _plain_name(value: str) -> str:
     return value
 
 
-def _one_of(choices) -> AfterValidator:
-    def check(value: str) -> str:
-        if value not in choices():
+def _one_of(choices, plugins_add: bool = False) -> AfterValidator:
+    """One of `choices()`; where `plugins_add` to them, any name a record holds `AS_RECORDED`."""
+    def check(value: str, info: ValidationInfo) -> str:
+        if value not in choices() and not (plugins_add and as_recorded(info)):
             raise ValueError(f"{value!r} is not one of {', '.join(choices())}")
         return value
     return AfterValidator(check)
 
 
 PlainName = Annotated[str, AfterValidator(_plain_name)]
-ModelName = Annotated[str, _one_of(model_names)]  # asked at each check: a plugin may register more
+ModelName = Annotated[str, _one_of(model_names, plugins_add=True)]  # asked at each check: a plugin may register more
 ActivationName = Annotated[str, _one_of(lambda: list(ACTIVATION_NAMES))]
 
 
@@ -349,11 +350,13 @@ class SweepSpec(BaseModel):
     plugins: list[str] = []
 
     @model_validator(mode="after")
-    def _rules(self) -> "SweepSpec":
-        """The rules across blocks, every one checked and every break reported together."""
+    def _rules(self, info: ValidationInfo) -> "SweepSpec":
+        """The rules across blocks, every one checked and every break reported together (those of
+        the models, but for a record read `AS_RECORDED`)."""
         problems = Problems()
         if _size(self, problems):
-            for rule in (_one_place, _no_trial_twice, _seeds_rules, _search_rules, _compare_rules, _model_options):
+            rules = (_one_place, _no_trial_twice, _seeds_rules, _search_rules, _compare_rules)
+            for rule in rules if as_recorded(info) else (*rules, _model_options):
                 rule(self, problems)
         problems.raise_any("SweepSpec")
         return self

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from se_train import plugins, storage
 from se_train.config import SweepSpec, Tracking
 from se_train.errors import UserError, first_line
-from se_train.validation import invalid
+from se_train.validation import AS_RECORDED, invalid
 from se_train.result import Key, is_record
 
 SWEEP_FILE = "sweep.json"
@@ -107,9 +107,6 @@ class SweepRecord(BaseModel):
             # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
             # its reports and resumes go on deciding as it did.
             raw = {**raw, "spec": {**raw["spec"], "seeds": {**seeds, "method": "anytime", "rho": 0.1}}}
-        entries = raw["spec"].get("plugins") if isinstance(raw, dict) and isinstance(raw.get("spec"), dict) else None
-        if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
-            plugins.load(entries, "spec.plugins")  # its models must be known to read its grid
         return raw
 
     @property
@@ -146,8 +143,15 @@ def check_sweep(raw: Any, path: str) -> SweepRecord:
     error unless it is what a sweep.json holds; one a newer se-sweep wrote says so."""
     if not isinstance(raw, dict):
         raise UserError(f"{path}: an entry is not a sweep.json; {SWEEP_ADVICE}")
+    context = None
+    entries = raw["spec"].get("plugins") if isinstance(raw.get("spec"), dict) else None
+    if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
+        try:
+            plugins.load(entries, "spec.plugins")  # its models, to check its grid as it was checked
+        except UserError:
+            context = AS_RECORDED  # moved, or on another machine: `resume` needs them, and says so
     try:
-        return SweepRecord.model_validate(raw)
+        return SweepRecord.model_validate(raw, context=context)
     except ValidationError as e:
         if raw.get("version") and raw["version"] != _version():
             raise UserError(f"{path}: written by se-sweep {raw['version']}, which this se-sweep {_version()} cannot read: "

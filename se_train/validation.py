@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, get_args
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from se_train.errors import UserError
@@ -16,6 +16,15 @@ from se_train.errors import UserError
 STRICT = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
 
 Loc = tuple[str | int, ...]
+
+# The validation context of a sweep.json read where its plugins cannot be imported (a report or
+# `status` on another machine): the sweep was checked as it started, and reading its results
+# builds no model, so its plugins' models and their options are taken as it recorded them.
+AS_RECORDED = {"plugin models": "as recorded"}
+
+
+def as_recorded(info: ValidationInfo) -> bool:
+    return info.context == AS_RECORDED
 
 
 class Problems:
@@ -54,11 +63,11 @@ def _custom(kind: str, message: str) -> PydanticCustomError:
 def extras_checked(types: Callable[[], dict[str, Any]]) -> Callable:
     """A wrap model validator for a block that takes extra fields (`extra="allow"`): each extra
     must be one of `types()`, asked at each check (a plugin adds them), and is checked as its type
-    in strict mode, as a declared field is; any other is an unknown field. Every problem of the
-    block comes together."""
+    in strict mode, as a declared field is; any other is an unknown field (`AS_RECORDED`: each is
+    kept as recorded). Every problem of the block comes together."""
 
-    def check(cls, data: Any, handler):
-        if not isinstance(data, dict):
+    def check(cls, data: Any, handler, info: ValidationInfo):
+        if not isinstance(data, dict) or as_recorded(info):
             return handler(data)
         kinds, problems, values = types(), Problems(), {}
         for name, value in data.items():

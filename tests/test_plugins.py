@@ -179,6 +179,42 @@ def test_a_study_report_keeps_runs_of_a_models_own_option_apart(tmp_path):
     assert f"`{tmp_path / 'c'}`: 2 run(s) also in `{tmp_path / 'a'}`" in (out / "summary.md").read_text()
 
 
+def test_status_and_report_read_an_experiment_whose_plugin_is_not_here_and_resume_names_it(tmp_path, capsys):
+    from se_train.report.status import status
+    from se_train.report.summary import write_report
+
+    plugin, experiment = tmp_path / "elsewhere_models.py", tmp_path / "experiments" / "elsewhere"
+    plugin.write_text(textwrap.dedent("""
+        from se_train.models import register_model
+
+        @register_model(name="elsewhere_mlp", activations=("relu",), se=False)
+        def elsewhere_mlp(*, num_classes, input_shape, act_layer, se, depth: int = 2):
+            raise AssertionError("reading results builds no model")
+    """))
+    # Made where the plugin is (another process: this one never imports it), then read where it is not.
+    made = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import json, pathlib, numpy as np
+        from se_train import plugins
+        from se_train.bench.report import fake_experiment
+        plugins.load([{str(plugin)!r}])
+        grid = {{"model": ["elsewhere_mlp"], "activation": ["relu"], "se": [False], "depth": [2, 3]}}
+        fake_experiment(pathlib.Path({str(experiment)!r}), grid, 3, np.random.default_rng(0))
+        sweep = pathlib.Path({str(experiment / "sweep.json")!r})
+        record = json.loads(sweep.read_text())
+        record["spec"]["plugins"] = [{str(plugin)!r}]
+        sweep.write_text(json.dumps(record))
+    """)], capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+    assert made.returncode == 0, made.stderr[-3000:]
+    plugin.unlink()
+    view = status(str(experiment))
+    assert "2 trials: 2 done" in view and "depth=3" in view, view
+    table = pd.read_csv(write_report([str(experiment)], tmp_path / "report") / "table.csv")
+    assert list(table["model"]) == ["elsewhere_mlp"] * 2 and sorted(table["depth"]) == [2, 3]
+    # the trials to come would need it: resume names it, before Ray
+    assert main(["resume", str(experiment)]) == 2
+    assert capsys.readouterr().err == f"se-sweep: error: {experiment}/sweep.json: spec.plugins[0]: {plugin}: no such file\n"
+
+
 def test_a_trial_gets_each_plugin_file_and_each_uninstalled_package_by_the_runtime_env(tmp_path, monkeypatch):
     from se_train import plugins
 

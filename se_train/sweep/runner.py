@@ -211,6 +211,7 @@ def resume_sweep(
     # Where the user names it now: a copied experiment, or its bucket by another endpoint form.
     record = layout.read_sweep(experiment).model_copy(update={"experiment": experiment})
     spec = record.spec
+    plugins.load(spec.plugins, f"{meta_path}: spec.plugins")  # its trials to come run them
     for entry, before in record.plugin_digests.items():
         if (now := plugins.digest(entry)) != before:  # the trials to come run the plugin as it is now
             print(f"resume: plugin {entry} has changed since the sweep started (sha256 {str(before)[:12]} then, "
