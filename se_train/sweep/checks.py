@@ -68,17 +68,13 @@ def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manife
     built-in models are tested; a sweep of only those imports no torch here."""
     from se_train.models.catalog import get_model
 
-    tried, unprepared = set(), {}
+    tried, shapes = set(), dict(manifests)
     for i, cfg in enumerate(spec.trials()):
         if isinstance(get_model(cfg.model).builder, str):
             continue
-        if cfg.dataset in manifests:
-            classes, shape = manifests[cfg.dataset].num_classes, manifests[cfg.dataset].input_shape(cfg.image_size)
-        else:
-            if cfg.dataset not in unprepared:
-                unprepared[cfg.dataset] = _as_prepared(cfg.dataset)
-            classes, (h, w, c) = unprepared[cfg.dataset]
-            shape = (c, cfg.image_size or h, cfg.image_size or w)  # as Manifest.input_shape gives it for raw images
+        if cfg.dataset not in shapes:
+            shapes[cfg.dataset] = _as_prepared(cfg.dataset)
+        classes, shape = shapes[cfg.dataset].num_classes, shapes[cfg.dataset].input_shape(cfg.image_size)
         key = (cfg.model, shape, cfg.activation, cfg.se, tuple(sorted(cfg.option_fields().items())))
         if key in tried:
             continue
@@ -96,12 +92,14 @@ def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manife
                             f"({type(e).__name__}: {first_line(e)})") from None
 
 
-def _as_prepared(name: str) -> tuple[int, tuple[int, int, int]]:
-    """The classes and the images' height, width and channels that `prepare` will record for a
-    dataset it prepares unattended (digits; Debian's Fashion-MNIST), read from its source as
-    `prepare` reads it, writing nothing."""
+def _as_prepared(name: str) -> Manifest:
+    """The part of the manifest that gives a model its shape (classes, raw images' shape), as
+    `prepare` will record it for a dataset it prepares unattended (digits; Debian's Fashion-MNIST):
+    read from its source as `prepare` reads it, writing nothing. Not a whole manifest (no shards)."""
     raw = SOURCES[name].read(SOURCES[name].found())
-    return len(raw.class_names), raw.splits["train"].images.shape[1:]
+    shape = raw.splits["train"].images.shape[1:]
+    return Manifest.model_construct(name=name, num_classes=len(raw.class_names), class_names=raw.class_names,
+                                    image_shape=shape, channels=shape[-1], encoding="raw")
 
 
 def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:
