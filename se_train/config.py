@@ -290,8 +290,10 @@ class Seeds(BaseModel):
     """Seeds until each effect is decided (`se_train/decide.py`), in place of `grid.seed`: every
     cell first runs seeds 0..start-1; an effect still open adds the next seed to both of its cells,
     up to `max`. `margin`: points of accuracy within which an effect is no practical difference.
-    `confidence`: for all of a sweep's verdicts together. `method`: fixed-horizon (the most power
-    for planned looks start..max) or anytime (valid at every n, so a sweep may grow its max)."""
+    `confidence`: for all of a sweep's verdicts together. `method`: sign-flip (exact for any
+    symmetric differences, coarse accuracy included; planned looks start..max), fixed-horizon (the
+    same looks by t-intervals: exact for normal differences only) or anytime (valid at every n, so
+    a sweep may grow its max)."""
 
     model_config = STRICT
 
@@ -300,15 +302,18 @@ class Seeds(BaseModel):
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
     metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
-    method: Literal["fixed-horizon", "anytime"] = "fixed-horizon"  # as decide.METHODS
+    method: Literal["sign-flip", "fixed-horizon", "anytime"] = "sign-flip"  # as decide.METHODS
     rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: decide.RHO, measured
 
     @model_validator(mode="after")
     def _max(self) -> "Seeds":
+        problems = Problems()
         if self.max < self.start:
-            problems = Problems()
             problems.add(("max",), f"{self.max} is below start ({self.start}); no cell runs more than max seeds", self.max)
-            problems.raise_any("Seeds")
+        if self.rho is not None and self.method != "anytime":
+            problems.add(("rho",), f"acts only under method: anytime (the t-mixture's prior precision); this sweep's method is "
+                                   f"{self.method}: remove rho or set method: anytime", self.rho)
+        problems.raise_any("Seeds")
         return self
 
 

@@ -7,15 +7,24 @@ is what every report says.
 An effect is a paired difference, treated − control in accuracy points, over the seeds both of its
 cells ran (SE − no SE, SELU − ReLU, or any `compare:` on a grid axis, in cells that agree on every
 other axis). Its interval is mean ± k(n)·sd, where n is the number of usable pairs, sd their
-sample standard deviation and k(n) the method's factor (`Rule.factor`):
+sample standard deviation and k(n) the method's factor (`Rule.factor`), except for the default:
 
-- `fixed-horizon` (adaptive seeds' default): repeated t-intervals for the planned looks
+- `sign-flip` (adaptive seeds' default): group-sequential sign-flip intervals (`sign_flip.py`):
+  each look's interval inverts Fisher's one-sample randomisation test, exact for any distribution
+  of differences symmetric about its mean, with no variance to estimate, so coarse accuracy
+  (steps of 100/N points), ties and short tails cost it nothing. The looks spend α along the
+  fixed-horizon boundary below, each at the two-sided level its normal-scale bound gives
+  (Xu, Mütze, Konietschke & Friede, arXiv 2404.12483, 2024: group-sequential boundaries with
+  permutation p-values). A look with too few seeds to reach its level is not taken, and the
+  boundary is set for the looks that remain.
+- `fixed-horizon`: repeated t-intervals for the planned looks
   start..max (Jennison & Turnbull, 1989), with a Wang–Tsiatis boundary between Pocock's and
   O'Brien–Fleming's (`SHAPE`) whose constant is set by Monte Carlo of Student t statistics so
   that the intervals of all looks hold the true mean together with probability 1 − α. The t statistic of
   normal differences centred on their true mean has the same law whatever σ and the mean are, so
-  the boundary is exact for normal differences of unknown variance. The price: `max` is fixed
-  once the sweep starts.
+  the boundary is exact for normal differences of unknown variance, and only for them: on bounded,
+  short-tailed accuracy differences its far tails spend more than their share (results/bench).
+  The price of both: `max` is fixed once the sweep starts.
 - `anytime`: the t-mixture confidence sequence (Lai 1976; Howard, Ramdas, McAuliffe & Sekhon,
   Ann. Stat. 2021), valid at every n however often it is looked at, so a sweep may grow past its
   `max`. For a candidate mean m, with S = Σ(d − m) and V = Σ(d − m)²,
@@ -24,6 +33,10 @@ sample standard deviation and k(n) the method's factor (`Rule.factor`):
   at every n at once with probability ≥ 1 − α. `half_width` solves M_n(m) = 1/α.
 - `fixed n` (a sweep whose grid lists its seeds): one Student t interval at 95% per effect over
   the seeds run, looked at once.
+
+The metric's step: accuracy on N images moves in steps of s = 100/N points, so a run of equal
+differences is a tie, not a spread of zero. The t-based methods floor the sd at s/2 and the
+sign-flip interval is widened by s/2 at each end: no interval is zero-width where s is known.
 
 Verdicts (one set for every method): better / worse when the interval excludes 0; equivalent when
 it lies inside ±margin; open while neither and more seeds may come; unresolved at max when none
@@ -38,13 +51,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit  # normal and Student t; scipy.stats costs 0.5 s more to import
 
+from se_train import sign_flip
 from se_train.trial_status import cell_name
 from se_train.result import Key
 
@@ -60,14 +74,11 @@ RHO = 0.3
 # of the first at nearly the cost of the second, so 1/4.
 SHAPE = 0.25
 BOUNDARY_SAMPLES = 400_000  # Monte Carlo paths per boundary: ~2 s once per process and rule
-ANYTIME, FIXED_HORIZON, FIXED_N = "anytime", "fixed-horizon", "fixed n"
-METHODS = (FIXED_HORIZON, ANYTIME)  # what a `seeds:` block may choose, its default first
+SIGN_FLIP, ANYTIME, FIXED_HORIZON, FIXED_N = "sign-flip", "anytime", "fixed-horizon", "fixed n"
+METHODS = (SIGN_FLIP, FIXED_HORIZON, ANYTIME)  # what a `seeds:` block may choose, its default first
 VERDICTS = ("better", "worse", "equivalent", "open", "unresolved at max")
 DECIDED = ("better", "worse", "equivalent")
 FIXED_N_CONFIDENCE = 0.95  # a fixed-seed sweep's interval, per effect, as it always was
-# The preview warns of looks wider than this, in units of the per-seed spread: an effect of
-# 10 standard deviations is one no seeds are needed for.
-USEFUL_WIDTH = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,8 @@ class Rule:
     alpha: float
     metric: str = Key.VALID_ACC.value
     rho: float = RHO  # anytime only
-    shape: float = SHAPE  # fixed-horizon only; another only in `bench decide`
+    shape: float = SHAPE  # sign-flip and fixed-horizon; another only in `bench decide`
+    step: float = 0.0  # the metric's step in points (100/N), set per effect (`at_step`); 0: unknown or continuous
 
     @classmethod
     def of(cls, seeds: Any, effects: int) -> Rule:
@@ -170,8 +182,40 @@ class Rule:
     def adaptive(self) -> bool:
         return self.method != FIXED_N
 
+    def at_step(self, step: float) -> Rule:
+        """This rule for an effect whose metric moves in steps of `step` points."""
+        return replace(self, step=step)
+
+    @property
+    def looks_from(self) -> int:
+        """The first look taken. Sign-flip: the first at which its level is reachable at all (a look
+        before it could decide nothing, so it spends no α); else `start`."""
+        return _sign_flip_start(self.start, self.max, self.alpha, self.shape) if self.method == SIGN_FLIP else self.start
+
+    def level(self, n: int) -> float:
+        """Sign-flip: the two-sided error of the interval after n usable pairs, 2(1 − Φ(c_n)) on the
+        Wang–Tsiatis boundary for the looks taken; 0 (no interval) before them."""
+        if n < self.looks_from:
+            return 0.0
+        return 2 * float(ndtr(-_normal_bound(self.looks_from, self.max, self.alpha, self.shape, n)))
+
+    def interval(self, diffs: Sequence[float]) -> tuple[float, float]:
+        """The interval after the usable differences `diffs` (points), never zero-width where the
+        step is known (see the module's docstring)."""
+        d = np.asarray(diffs, dtype=float)
+        if len(d) == 0:
+            return math.nan, math.nan
+        mean = float(d.mean())
+        if self.method == SIGN_FLIP:
+            low, high = sign_flip.interval(d, self.level(len(d)))
+            return low - self.step / 2, high + self.step / 2
+        factor = self.factor(len(d))
+        half = math.inf if math.isinf(factor) else factor * max(float(d.std(ddof=1)), self.step / 2)
+        return mean - half, mean + half
+
     def factor(self, n: int) -> float:
-        """k(n): the interval after n usable pairs is mean ± k(n)·sd; inf while it is unbounded."""
+        """k(n) of the t-based methods: their interval after n usable pairs is mean ± k(n)·sd; inf
+        while it is unbounded."""
         if n < 2:
             return math.inf
         if self.method == ANYTIME:
@@ -180,27 +224,47 @@ class Rule:
             return float(stdtrit(n - 1, 1 - self.alpha / 2)) / math.sqrt(n)
         if n < self.start:  # a diverged pair can leave a look with fewer pairs than any the design planned
             return math.inf
-        z = boundary(self.start, self.max, self.alpha, self.shape) * float(_shape(min(n, self.max), self.max, self.shape))
+        z = _normal_bound(self.start, self.max, self.alpha, self.shape, n)
         return float(stdtrit(n - 1, ndtr(z))) / math.sqrt(n)  # the t quantile of the look's normal-scale boundary
 
     def first_decisive(self) -> int | None:
         """The first look (seeds) whose interval is bounded, so at which anything can be decided."""
+        if self.method == SIGN_FLIP:
+            return self.looks_from if self.looks_from <= self.max else None
         return next((n for n in range(max(self.start, 2), self.max + 1) if math.isfinite(self.factor(n))), None)
 
     def describe(self) -> str:
-        """The method in a line, for tables: e.g. "fixed-horizon, seeds 3-20, 98.75% each"."""
+        """The method in a line, for tables: e.g. "sign-flip, seeds 3-20, 0.9875 each"."""
         if self.method == FIXED_N:
             return f"fixed n, t-interval {1 - self.alpha:.0%}"
         return f"{self.method}, seeds {self.start}-{self.max}, {1 - self.alpha:.4g} each"
+
+
+def _normal_bound(start: int, last: int, alpha: float, shape: float, n: int) -> float:
+    """c_n = C·(n/last)^(shape − 1/2): look n's bound on the normal scale."""
+    return boundary(start, last, alpha, shape) * float(_shape(min(n, last), last, shape))
+
+
+@lru_cache(maxsize=64)
+def _sign_flip_start(start: int, last: int, alpha: float, shape: float) -> int:
+    """The first look at which a sign-flip interval can be bounded: under the boundary for looks
+    start..last, the first n whose level leaves one subset mean beyond each end. The boundary is
+    then set again for looks from there (fewer looks: a lower bound, so that look stays
+    reachable). last + 1 where no look up to `last` is."""
+    return next((n for n in range(max(start, 2), last + 1)
+                 if sign_flip.extremes(n, 2 * float(ndtr(-_normal_bound(start, last, alpha, shape, n)))) > 0), last + 1)
 
 
 def verdict(low, high, margin: float, final):
     """The verdict of intervals [low, high] (numbers or arrays): better, worse, equivalent, else
     open, or unresolved at max where `final` (no more seeds will come)."""
     low, high = np.asarray(low), np.asarray(high)
-    chosen = np.select(
-        [low > 0, high < 0, (-margin < low) & (high < margin), np.asarray(final)],
-        ["better", "worse", "equivalent", "unresolved at max"], "open")
+    return _verdicts(low > 0, high < 0, (-margin < low) & (high < margin), final)
+
+
+def _verdicts(better, worse, equivalent, final):
+    chosen = np.select([better, worse, equivalent, np.broadcast_to(final, np.shape(better))],
+                       ["better", "worse", "equivalent", "unresolved at max"], "open")
     return str(chosen) if chosen.ndim == 0 else chosen
 
 
@@ -219,13 +283,9 @@ class Look:
 
 def look(diffs: Sequence[float], seeds: int, rule: Rule, final: bool | None = None) -> Look:
     """`final`: no more seeds will come (default: at the rule's max)."""
-    d = np.asarray(diffs, dtype=float)
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    factor = rule.factor(n)
-    half = math.inf if math.isinf(factor) else factor * float(d.std(ddof=1))
-    low, high = mean - half, mean + half
-    return Look(seeds, n, mean, low, high, verdict(low, high, rule.margin, seeds >= rule.max if final is None else final))
+    mean = float(np.mean(diffs)) if len(diffs) else math.nan
+    low, high = rule.interval(diffs)
+    return Look(seeds, len(diffs), mean, low, high, verdict(low, high, rule.margin, seeds >= rule.max if final is None else final))
 
 
 def history(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule) -> list[Look]:
@@ -243,7 +303,7 @@ def history(treated: Mapping[int, float | None], control: Mapping[int, float | N
             break
         if treated[seed] is not None and control[seed] is not None:
             diffs.append(treated[seed] - control[seed])
-        if seed + 1 >= rule.start:
+        if seed + 1 >= rule.looks_from or seed + 1 == rule.max:
             looks.append(look(diffs, seed + 1, rule))
             if looks[-1].verdict != "open":
                 break
@@ -271,22 +331,45 @@ def probability_of_improvement(pairs: Sequence[tuple[float, float]]) -> float:
 def simulate(diffs: np.ndarray, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     """`history`'s verdict and seeds for many effects at once, each row of `diffs` (paths × max)
     one effect's per-seed differences with no pair left out: what `bench decide` and the power
-    preview measure. Same factors and verdicts as `history` (tests/test_decide.py checks they agree)."""
+    preview measure. Same intervals and verdicts as `history` (tests/test_decide.py checks they
+    agree); sign-flip decides by counting subsets (`sign_flip.count_at_most`), not by sorting 2^n
+    means per path."""
     paths = len(diffs)
     n = np.arange(1, rule.max + 1, dtype=float)
     total, squares = np.cumsum(diffs, axis=1), np.cumsum(diffs * diffs, axis=1)
     mean = total / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.sqrt(np.maximum(squares - n * mean**2, 0) / (n - 1))
+        sd = np.maximum(np.sqrt(np.maximum(squares - n * mean**2, 0) / (n - 1)), rule.step / 2)
     verdicts = np.full(paths, "open", dtype=object)
     seeds = np.full(paths, rule.max)
-    for k in range(rule.start, rule.max + 1):
-        factor = rule.factor(k)
-        half = np.full(paths, math.inf) if math.isinf(factor) else factor * sd[:, k - 1]
-        now = verdict(mean[:, k - 1] - half, mean[:, k - 1] + half, rule.margin, k >= rule.max)
-        fresh = (verdicts == "open") & (now != "open")
-        verdicts[fresh], seeds[fresh] = now[fresh], k
+    for k in range(min(rule.looks_from, rule.max), rule.max + 1):
+        still = np.flatnonzero(verdicts == "open")
+        if rule.method == SIGN_FLIP:
+            now = _sign_flip_verdicts(diffs[still, :k], rule, k >= rule.max)
+        else:
+            factor = rule.factor(k)
+            half = np.full(len(still), math.inf) if math.isinf(factor) else factor * sd[still, k - 1]
+            now = verdict(mean[still, k - 1] - half, mean[still, k - 1] + half, rule.margin, k >= rule.max)
+        fresh = still[now != "open"]
+        verdicts[fresh], seeds[fresh] = now[now != "open"], k
     return verdicts.astype(str), seeds
+
+
+def _sign_flip_verdicts(d: np.ndarray, rule: Rule, final: bool) -> np.ndarray:
+    """Each row's verdict under the sign-flip interval at its look (`Rule.interval`), by counts:
+    its j-th smallest subset mean is above m exactly when at most j subsets of d − m (the empty
+    one included) sum to ≤ 0, and its j-th largest is below −m when at most j of −d − m do."""
+    n = d.shape[1]
+    j = sign_flip.extremes(n, rule.level(n))
+    if j and n > sign_flip.EXACT_UP_TO:
+        raise ValueError(f"simulate: sign-flip looks beyond {sign_flip.EXACT_UP_TO} seeds draw their subsets; simulate up to that")
+    never = np.zeros(len(d), dtype=bool)
+
+    def beyond(x: np.ndarray, m: float) -> np.ndarray:  # the interval's end on x's side is beyond m (widened by s/2)
+        return sign_flip.count_at_most(x - m - rule.step / 2) <= j if j else never
+
+    inside = beyond(d, -rule.margin) & beyond(-d, -rule.margin) if rule.margin > 0 else never
+    return _verdicts(beyond(d, 0.0), beyond(-d, 0.0), inside, final)
 
 
 # --- effects among cells ------------------------------------------------------------------------
@@ -335,6 +418,16 @@ def effects_of(cells: Sequence[Mapping[str, Any]], axes: Sequence[str], comparis
     return found
 
 
+IMAGES = {Key.VALID_ACC: Key.VALID_IMAGES, Key.TEST_ACC: Key.TEST_IMAGES}  # how many images each metric is over
+
+
+def step_of(results: Sequence[Mapping[str, Any]], metric: str) -> float:
+    """The metric's step in points, 100/N for a split of N images, from a run's records; 0 where
+    they do not say (recorded before se-sweep recorded N)."""
+    images = next((r.get(IMAGES[Key(metric)]) for r in reversed(results) if r.get(IMAGES[Key(metric)])), None)
+    return 100 / images if images and math.isfinite(images) else 0.0
+
+
 def value_of(results: Sequence[Mapping[str, Any]], failed: bool, metric: str) -> float | None:
     """A finished run's value in points: its best valid accuracy over the epochs, or its final
     model's test accuracy; None if it diverged or failed (no value to pair)."""
@@ -358,6 +451,7 @@ class Progress:
     effects: list[Effect]
     rule: Rule
     values: dict[str, dict[int, float | None]]  # cell key -> seed -> value
+    steps: dict[str, float] = field(default_factory=dict)  # cell key -> its metric's step in points, where known
 
     @classmethod
     def of(cls, configs: Iterable[Mapping[str, Any]], axes: Sequence[str], seeds: Any, comparisons: Sequence[Comparison] = STUDY) -> Progress:
@@ -368,12 +462,16 @@ class Progress:
         rule = Rule.of(seeds, len(effects)) if seeds else Rule.fixed_n()
         return cls(cells, list(axes), effects, rule, {k: {} for k in cells})
 
-    def record(self, config: Mapping[str, Any], value: float | None) -> None:
-        """A finished run of `config` (its cell and seed): its value, None if it gave none."""
-        self.values[cell_key(config, self.axes)][int(config["seed"])] = value
+    def record(self, config: Mapping[str, Any], results: Sequence[Mapping[str, Any]], failed: bool) -> None:
+        """A finished run of `config` (its cell and seed) from its records: its value (None if it
+        gave none) and its metric's step."""
+        key = cell_key(config, self.axes)
+        self.values[key][int(config["seed"])] = value_of(results, failed, self.rule.metric)
+        self.steps[key] = max(self.steps.get(key, 0.0), step_of(results, self.rule.metric))
 
     def looks(self, effect: Effect) -> list[Look]:
-        return history(self.values.get(effect.treated, {}), self.values.get(effect.control, {}), self.rule)
+        step = max(self.steps.get(effect.treated, 0.0), self.steps.get(effect.control, 0.0))
+        return history(self.values.get(effect.treated, {}), self.values.get(effect.control, {}), self.rule.at_step(step))
 
     def state(self, effect: Effect) -> str:
         looks = self.looks(effect)
@@ -398,6 +496,14 @@ class Progress:
 # --- the method, said -----------------------------------------------------------------------------
 
 INTERVALS = {
+    SIGN_FLIP: "a group-sequential sign-flip interval for the planned looks at {looks_from}..{max} seeds: each look's "
+               "interval inverts Fisher's one-sample randomisation test (the subset means of the differences, Hartigan 1969), "
+               "exact for any distribution of differences symmetric about its mean, with no normality and no variance to "
+               "estimate; the looks spend the error along a Wang–Tsiatis boundary C·(n/{max})^({exponent:g}), C = {c:.3f} "
+               "(Xu, Mütze, Konietschke & Friede 2024), and looks before {looks_from} seeds, which could not reach their "
+               "level, are not taken. Each end is widened by half the metric's step (100/N points for N images), so ties "
+               "never give a zero-width interval. The error across looks is that of the normal boundary, measured at or "
+               "below it on real and simulated accuracy data (results/bench/decide.md); max is fixed once the sweep starts",
     FIXED_HORIZON: "repeated t-intervals for the planned looks at {start}..{max} seeds (Jennison & Turnbull 1989), each "
                    "look's t statistic on the normal scale against a Wang–Tsiatis boundary C·(n/{max})^({exponent:g}), C = {c:.3f} "
                    "set by Monte Carlo of Student t statistics "
@@ -427,46 +533,47 @@ def method_text(rule: Rule, effects: int, confidence: float) -> str:
     """A rule's paragraph for a report."""
     if not rule.adaptive:
         return FIXED_METHOD
-    intervals = INTERVALS[rule.method].format(start=rule.start, max=rule.max, rho=rule.rho, exponent=rule.shape - 0.5,
-                                              c=boundary(rule.start, rule.max, rule.alpha, rule.shape) if rule.method == FIXED_HORIZON else 0)
+    c = boundary(rule.looks_from, rule.max, rule.alpha, rule.shape) if rule.method != ANYTIME and rule.looks_from <= rule.max else math.inf
+    intervals = INTERVALS[rule.method].format(start=rule.start, looks_from=rule.looks_from, max=rule.max, rho=rule.rho,
+                                              exponent=rule.shape - 0.5, c=c)
     return ADAPTIVE_METHOD.format(metric=rule.metric.replace("_", " "), intervals=intervals, confidence=confidence, k=effects,
-                                  each=100 * rule.alpha, margin=rule.margin, max=rule.max, last_start=rule.start - 1)
+                                  each=100 * rule.alpha, margin=rule.margin, max=rule.max, last_start=min(rule.looks_from, rule.max) - 1)
 
 
-def power(rule: Rule, probability: float = 0.8, paths: int = 4000) -> float:
-    """The smallest effect, in units of the per-seed spread σ, that `rule` calls better by its max
-    with `probability`, for normal differences (by simulation, common random numbers)."""
-    noise = np.random.default_rng(0).standard_normal((paths, rule.max))
-    low, high = 0.0, 8.0
-    for _ in range(16):
-        mid = (low + high) / 2
-        verdicts, _ = simulate(mid + noise, rule)
-        low, high = (low, mid) if (verdicts == "better").mean() >= probability else (mid, high)
-    return high
+PREVIEW_EFFECTS = (0.5, 1.0, 2.0, 3.0)  # in σ, the per-seed spread of a difference
+
+
+def outlook(rule: Rule, effect: float, paths: int = 2000) -> tuple[float, float]:
+    """For an effect of `effect` σ with normal differences (by simulation, a fixed seed): the median
+    seeds to a verdict (inf when most sweeps reach none) and the chance of the right one by max."""
+    verdicts, seeds = simulate(effect + np.random.default_rng(0).standard_normal((paths, rule.max)), rule)
+    right = verdicts == ("better" if effect > 0 else "equivalent")
+    decided = np.isin(verdicts, ("better", "worse", "equivalent"))
+    return float(np.median(np.where(decided, seeds, math.inf))), float(right.mean())
 
 
 def preview(rule: Rule, effects: int, spread: float | None = None) -> list[str]:
-    """`--dry-run`'s power preview of a `seeds:` block with `effects` effects: how wide each look's
-    interval is, the effect decided by max in 80% of sweeps, the smallest margin max can prove.
-    `spread`: the per-seed standard deviation of a difference, in points, to say it in points."""
+    """`--dry-run`'s power preview of a `seeds:` block with `effects` effects: from which seed a
+    verdict is possible, then for effects of a few sizes the median seeds to a verdict and the
+    chance of one by max, under the sweep's own method. `spread`: the per-seed standard deviation
+    of a difference, in points, to say sizes in points and to preview equivalence (the margin is
+    in points)."""
     first = rule.first_decisive()
-    detect = power(rule)
-    narrowest = rule.factor(rule.max)  # the half-width at max, in σ: equivalence needs margin beyond it
-    points = (lambda x: f" = {x * spread:.2f} points at a spread of {spread} points") if spread else (lambda x: "")
-    looks = sorted({rule.start, rule.start + 1, rule.start + 2, (rule.start + rule.max) // 2, rule.max} & set(range(rule.start, rule.max + 1)))
-    widths = ", ".join(f"{n}: {rule.factor(n):.3g}" for n in looks)
-    lines = [
-        f"power ({rule.method}, {effects} effect(s), {1 - rule.alpha:.4g} each): "
-        + (f"the first look that can decide anything is at {first} seeds" if first else f"no look up to {rule.max} seeds can decide anything"),
-        f"  the interval's half-width in σ (the per-seed spread of a difference) after n seeds, n: half-width: {widths}",
-        f"  an effect of {detect:.2f}σ is called better by {rule.max} seeds in 80% of sweeps{points(detect)}",
-        f"  equivalence within ±margin needs margin above ~{narrowest:.2f}σ at {rule.max} seeds{points(narrowest)}",
-    ]
-    useful = next((n for n in range(rule.start, rule.max + 1) if rule.factor(n) <= USEFUL_WIDTH), None)
-    if useful != rule.start:
-        lines.append(f"warning: the looks before {useful or rule.max} seeds decide only effects beyond {USEFUL_WIDTH:g}σ; "
-                     "start there, or raise max" + (", or use method: anytime" if rule.method == FIXED_HORIZON else ""))
-    if spread and rule.margin <= narrowest * spread:
-        lines.append(f"warning: margin {rule.margin} points is below what {rule.max} seeds can prove (~{narrowest * spread:.2f} points): "
-                     "no effect can be called equivalent; raise margin or max")
+    lines = [f"power ({rule.method}, {effects} effect(s), {1 - rule.alpha:.4g} each): "
+             + (f"a verdict is possible from {first} seeds" if first else f"no look up to {rule.max} seeds can decide anything")]
+    if first is None:
+        return lines + ["warning: raise max, lower confidence or compare fewer effects"]
+    unit = spread or 1.0
+    scaled = replace(rule, margin=rule.margin / unit if spread else 0.0, step=0.0)
+    lines.append(f"  effect ({'points' if spread else 'σ, the per-seed spread of a difference; --spread says it in points'}) | "
+                 f"median seeds to a verdict | chance of one by {rule.max} seeds")
+    for size in PREVIEW_EFFECTS:
+        median, chance = outlook(scaled, size)
+        lines.append(f"  {size * unit:.3g} | {median:.0f} | {chance:.0%}" if math.isfinite(median) else f"  {size * unit:.3g} | > {rule.max} | {chance:.0%}")
+    if spread:
+        median, chance = outlook(scaled, 0.0)
+        lines.append(f"  0 (within ±{rule.margin}: equivalent) | " + (f"{median:.0f}" if math.isfinite(median) else f"> {rule.max}") + f" | {chance:.0%}")
+        if chance < 0.05:
+            lines.append(f"warning: margin {rule.margin} points is too narrow for {rule.max} seeds at a spread of {spread} points: "
+                         "an effect is almost never called equivalent; raise margin or max")
     return lines

@@ -41,7 +41,7 @@ RESULT_FILE = "result.json"
 # recorded the report that carried that checkpoint: the trial reports the epoch's record again.
 UNRECORDED_FILE = "unrecorded"
 SOURCES_FILE = "sources.json"
-RUNS_TABLE, EPOCHS_TABLE = "runs.parquet", "epochs.parquet"
+RUNS_TABLE, EPOCHS_TABLE, PAIRS_TABLE = "runs.parquet", "epochs.parquet", "pairs.parquet"
 RERUN_REPORT = "rerun `se-sweep report` on its experiment"
 
 

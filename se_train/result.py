@@ -28,6 +28,8 @@ class Key(StrEnum):
     VALID_ACC = "valid_acc"
     TEST_LOSS = "test_loss"  # last epoch only: the final model, on the test split
     TEST_ACC = "test_acc"
+    VALID_IMAGES = "valid_images"  # how many images valid_acc is over: it moves in steps of 1/valid_images
+    TEST_IMAGES = "test_images"
     EPOCH_TIME_S = "epoch_time_s"  # training only
     EVAL_TIME_S = "eval_time_s"
     TRAIN_IMAGES = "train_images"  # all workers together

@@ -16,8 +16,9 @@ from se_train.cli import main
 from se_train.sweep_file import parse_sweep
 from scipy import optimize, stats
 
-from se_train.decide import ANYTIME, FIXED_HORIZON, Comparison, Progress, Rule, effects_of, half_width, history, look, preview, simulate, value_of
+from se_train.decide import ANYTIME, FIXED_HORIZON, FIXED_N, SIGN_FLIP, Comparison, Progress, Rule, effects_of, half_width, history, look, preview, simulate, value_of
 from se_train.errors import UserError
+from se_train import sign_flip
 
 
 def anytime(start: int, max: int, margin: float, alpha: float, rho: float = 0.1) -> Rule:
@@ -93,7 +94,52 @@ def test_a_fixed_n_effect_is_scipys_t_interval_over_the_seeds_both_cells_ran():
     assert math.isinf(one.high) and one.verdict == "unresolved at max"
 
 
-@pytest.mark.parametrize("rule", [anytime(3, 12, 0.3, 0.0125, 0.3), Rule(FIXED_HORIZON, 3, 12, 0.3, 0.0125), Rule(FIXED_HORIZON, 4, 6, 0.5, 0.05)])
+def test_the_sign_flip_interval_is_the_order_statistics_of_the_subset_means_by_brute_force():
+    # Hartigan's bound from its definition: every nonempty subset's mean, sorted; j = ⌊level·2^n/2⌋.
+    rng = np.random.default_rng(5)
+    for n, level in [(6, 0.1), (9, 0.02), (12, 0.003)]:
+        d = rng.standard_normal(n) + 0.3
+        means = sorted(np.mean([x for i, x in enumerate(d) if mask >> i & 1]) for mask in range(1, 2**n))
+        j = math.floor(level * 2**n / 2)
+        assert sign_flip.interval(d, level) == (pytest.approx(means[j - 1]), pytest.approx(means[-j]))
+    assert sign_flip.interval(np.ones(5), 0.01) == (-math.inf, math.inf)  # 5 signs cannot reach 1%: 2/32 > 0.01
+
+
+def test_sign_flip_intervals_cover_the_true_mean_of_short_tailed_and_tied_differences():
+    # An independent check of the per-look bound on the data that broke the t boundary: uniform
+    # differences and differences on a coarse grid (mostly ties). Each look's interval misses the
+    # true mean at most at its level (4.5 standard errors of Monte Carlo tolerance).
+    rng = np.random.default_rng(8)
+    n, level, paths = 10, 0.05, 4000
+    for draw in (lambda: rng.uniform(-1, 1, n) + 2.0, lambda: rng.integers(-1, 2, n) * 0.2 + 2.0):
+        missed = 0
+        for _ in range(paths):
+            low, high = sign_flip.interval(draw(), level)
+            missed += not low <= 2.0 <= high
+        assert missed / paths < level + 4.5 * math.sqrt(level * (1 - level) / paths)
+
+
+@pytest.mark.parametrize("method", [SIGN_FLIP, FIXED_HORIZON, ANYTIME, FIXED_N])
+def test_three_equal_differences_do_not_decide_at_three_seeds(method):
+    # Accuracy on 1,000 images moves in steps of 0.1 points: +0.1 three times is a tie, not an sd of 0.
+    rule = (Rule.fixed_n() if method == FIXED_N else Rule(method, 3, 20, 0.5, 0.0125)).at_step(0.1)
+    for value in (0.1, 0.0, -0.1):
+        got = look([value] * 3, 3, rule, final=False)
+        assert got.verdict == "open" and got.high - got.low > 0, (value, got)
+
+
+def test_sign_flip_takes_no_look_that_cannot_decide_and_a_dry_run_says_from_which_seed():
+    rule = Rule(SIGN_FLIP, 3, 20, 0.3, 0.0125)
+    first = rule.looks_from
+    assert sign_flip.extremes(first, rule.level(first)) >= 1  # its first look can decide
+    assert all(rule.level(n) == 0 for n in range(3, first))  # no earlier one is taken
+    looks = history(dict.fromkeys(range(20), 5.0), dict.fromkeys(range(20), 0.0), rule)
+    assert [(lk.seeds, lk.verdict) for lk in looks] == [(first, "better")]  # 5 points each seed: decided at once there
+    assert f"a verdict is possible from {first} seeds" in preview(rule, 4)[0]
+
+
+@pytest.mark.parametrize("rule", [anytime(3, 12, 0.3, 0.0125, 0.3), Rule(FIXED_HORIZON, 3, 12, 0.3, 0.0125), Rule(FIXED_HORIZON, 4, 6, 0.5, 0.05),
+                                  Rule(SIGN_FLIP, 3, 14, 0.3, 0.05), Rule(SIGN_FLIP, 3, 14, 0.3, 0.05, step=0.2)])
 def test_the_vectorised_simulation_decides_as_the_searchers_history(rule):
     rng = np.random.default_rng(3)
     diffs = rng.standard_normal((300, rule.max)) + rng.choice([0.0, 0.5, 1.5], (300, 1))
@@ -164,7 +210,8 @@ def test_progress_names_the_open_effects():
     state = Progress.of(runs, axes, seeds)  # two cells over two seeds each: one effect, at α 0.05
     assert len(state.effects) == 1 and state.rule.alpha == pytest.approx(0.05)
     for run in runs:
-        state.record(run, 1.0 if run["activation"] == "selu" else 0.0)
+        state.record(run, [{"valid_acc": 0.01 if run["activation"] == "selu" else 0.0, "valid_images": 400.0}], False)
+    assert state.steps == {key: 0.25 for key in state.cells}  # 100/400 points
     assert state.lines() == ["seeds finished per cell: m d relu 2, m d selu 2", "effects: 1; open: SELU - ReLU, model=m, dataset=d, se=False"]
 
 
@@ -246,7 +293,7 @@ TWO_MODELS = {**BASE, "grid": {**BASE["grid"], "model": ["simple_cnn", "resnet50
       "compare": [{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}]},
      "s.yaml: compare[0]: pairs no cells: no cell at model='resnet50' has a twin at model='simple_cnn' with every other axis the same"),
     ({**BASE, "compare": [{"axis": "activation", "treated": "selu"}]}, "s.yaml: compare[0].control: required field is missing"),
-    ({**BASE, "seeds": {**BASE["seeds"], "method": "bayes"}}, "s.yaml: seeds.method: Input should be 'fixed-horizon' or 'anytime'"),
+    ({**BASE, "seeds": {**BASE["seeds"], "method": "bayes"}}, "s.yaml: seeds.method: Input should be 'sign-flip', 'fixed-horizon' or 'anytime'"),
 ])
 def test_a_bad_comparison_is_one_line_naming_it_before_ray(raw, message, tmp_path, capsys):
     with pytest.raises(UserError) as caught:
@@ -265,17 +312,16 @@ def test_a_dry_run_lists_the_named_comparisons_and_previews_their_power(tmp_path
     path.write_text(yaml.dump(raw, sort_keys=False))
     assert main(["run", str(path), "--dry-run", "--spread", "0.5"]) == 0
     out = capsys.readouterr().out
-    # two effects (one per activation), fixed-horizon at 97.5% each, seeds 3..10
+    # two effects (one per activation), sign-flip at 97.5% each, seeds 3..10
     assert "model: resnet50 - simple_cnn, dataset=digits, activation=relu, se=False" in out
-    assert "power (fixed-horizon, 2 effect(s), 0.975 each): the first look that can decide anything is at 3 seeds" in out
-    rule = Rule(FIXED_HORIZON, 3, 10, 0.3, 0.025)
-    detect = float(re.search(r"an effect of ([\d.]+)σ is called better by 10 seeds in 80% of sweeps = ([\d.]+) points", out).group(1))
-    verdicts, _ = simulate(detect + np.random.default_rng(11).standard_normal((20_000, 10)), rule)  # fresh draws
-    assert (verdicts == "better").mean() == pytest.approx(0.8, abs=0.02)
-    assert f"warning: margin 0.3 points is below what 10 seeds can prove (~{rule.factor(10) * 0.5:.2f} points)" in out
-    assert preview(anytime(3, 20, 0.3, 0.0125, 0.3), 4)[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max"
-    four = preview(Rule(FIXED_HORIZON, 3, 20, 0.3, 0.0125), 4)  # the study's design: its looks at 3 and 4 seeds are 206σ and 20σ wide
-    assert four[-1] == "warning: the looks before 5 seeds decide only effects beyond 10σ; start there, or raise max, or use method: anytime"
+    rule = Rule(SIGN_FLIP, 3, 10, 0.3, 0.025)
+    assert f"power (sign-flip, 2 effect(s), 0.975 each): a verdict is possible from {rule.looks_from} seeds" in out
+    # the table in points at a spread of 0.5: an effect of 1 point is 2σ; its chance by 10 seeds, checked on fresh draws
+    chance = float(re.search(r"^  1 \| (?:\d+|> 10) \| (\d+)%$", out, re.M).group(1)) / 100
+    verdicts, _ = simulate(2.0 + np.random.default_rng(11).standard_normal((20_000, 10)), rule.at_step(0.0))
+    assert (verdicts == "better").mean() == pytest.approx(chance, abs=0.03)
+    assert "warning: margin 0.3 points is too narrow for 10 seeds at a spread of 0.5 points" in out
+    assert preview(Rule(SIGN_FLIP, 3, 5, 0.3, 0.0125), 4)[0] == "power (sign-flip, 4 effect(s), 0.9875 each): no look up to 5 seeds can decide anything"
 
 
 def test_one_clock_for_the_live_view_status_and_the_report(capsys):

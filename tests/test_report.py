@@ -131,7 +131,7 @@ def test_a_fixed_seed_sweeps_effect_is_the_paired_t_interval():
             for act, acc in zip(("relu", "selu"), pair)
         ]
     )
-    eff, methods = effects(_fixed_seeds(runs, ["model", "dataset", "activation", "se", "seed"]))
+    eff, methods, pairs = effects(_fixed_seeds(runs, ["model", "dataset", "activation", "se", "seed"]))
     (selu,) = eff[eff["effect"] == "SELU - ReLU"].itertuples()
     diffs = np.array([2.0, 2.5, 1.5])
     half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)
@@ -139,6 +139,9 @@ def test_a_fixed_seed_sweeps_effect_is_the_paired_t_interval():
     assert (selu.ci_low, selu.ci_high) == pytest.approx((2.0 - half, 2.0 + half))
     assert selu.verdict == "better" and selu.method == "fixed n, t-interval 95%" and not selu.adaptive
     assert len(methods) == 1 and "Student t interval at 95% per effect" in methods[0]
+    # the pairs it rests on, exported: one row per seed, the difference in points
+    assert list(pairs["seed"]) == [0, 1, 2] and list(pairs["difference"]) == pytest.approx(list(diffs))
+    assert selu.sd == pytest.approx(diffs.std(ddof=1))
 
 
 def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
@@ -162,7 +165,7 @@ def test_runs_of_a_grid_without_an_axis_keep_their_rows(tmp_path):
     axes = ["model", "dataset", "activation", "se", "seed", "image_size"]
     table = tables.study_table(runs, axes)
     assert sorted(set(table["dataset"])) == ["cifar10", "mnist"]
-    eff, _ = effects(_fixed_seeds(runs, axes))
+    eff, _, _ = effects(_fixed_seeds(runs, axes))
     assert sorted(eff.loc[eff["effect"] == "SELU - ReLU", "dataset"]) == ["cifar10", "mnist"]
     assert all(eff["n"] == 2)
     (png,), best_only = plots.curves(epochs, runs, axes, tmp_path)
@@ -357,3 +360,47 @@ def test_a_trials_name_adds_the_axes_that_tell_it_apart():
     assert named_fields(spec, searched=("weight_decay",)) == ("lr", "inputs", "weight_decay")
     assert cell_name(spec.cells()[1], named_fields(spec)) == "simple_cnn digits relu s0 lr=0.001 inputs=raw"
 
+
+
+def test_a_study_decides_each_effect_by_the_rule_of_the_sweep_that_asked_it_in_every_order():
+    # Three sweeps sharing one cell (simple_cnn, relu, no SE, lr 1e-3), as researchers share a
+    # baseline: A asks SE on/off under anytime, B asks lr 1e-3 against 1e-4 under sign-flip, C
+    # lists its seeds for the same SE question. Every order of the three gives one effects table.
+    import itertools
+    from datetime import datetime, timezone
+
+    from se_train.experiment import SweepRecord
+
+    def record(name: str, grid: dict, day: int, **extra) -> SweepRecord:
+        spec = {"name": name, "grid": {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu"], **grid}, **extra}
+        return SweepRecord.model_validate({"experiment": name, "spec": spec, "sweep_file": f"{name}.yaml",
+                                           "started": datetime(2026, 12, day, tzinfo=timezone.utc), "datasets": {"digits": {"valid": 300}}})
+
+    a = record("a", {"se": [False, True], "lr": [1e-3]}, 1, seeds={"start": 3, "max": 12, "margin": 0.5, "method": "anytime"})
+    b = record("b", {"se": [False], "lr": [1e-3, 1e-4]}, 2, seeds={"start": 3, "max": 12, "margin": 0.5, "method": "sign-flip"},
+               compare=[{"axis": "lr", "treated": 1e-4, "control": 1e-3}])
+    c = record("c", {"se": [False, True], "lr": [1e-3], "seed": [0, 1, 2, 3, 4]}, 3)
+    rng = np.random.default_rng(4)
+    runs = pd.DataFrame([
+        {"experiment": e, "model": "simple_cnn", "dataset": "digits", "activation": "relu", "se": se, "lr": lr, "seed": s,
+         "status": "completed", "max_valid_acc": round(0.9 + (lr == 1e-3) * 0.05 + se * 0.004 + rng.normal(0, 0.005), 3)}
+        for e, cells, seeds in (("a", [(False, 1e-3), (True, 1e-3)], 12), ("b", [(False, 1e-3), (False, 1e-4)], 12),
+                                ("c", [(False, 1e-3), (True, 1e-3)], 5))
+        for se, lr in cells for s in range(seeds)])
+    axes = ["model", "dataset", "activation", "se", "lr", "seed"]
+    tables = []
+    for order in itertools.permutations([a, b, c]):
+        names = [r.experiment for r in order]
+        rows = pd.concat([runs[runs["experiment"] == n] for n in names], ignore_index=True)
+        eff, _, pairs = effects(Experiment(list(order), axes, pd.DataFrame(), rows, []))
+        tables.append((eff.drop(columns="looks").sort_values(["effect", "cell"]).reset_index(drop=True), pairs))
+    for eff, pairs in tables[1:]:
+        pd.testing.assert_frame_equal(eff, tables[0][0])
+        pd.testing.assert_frame_equal(pairs, tables[0][1])
+    eff = tables[0][0]
+    lr = eff[eff["effect"].str.startswith("lr")].iloc[0]
+    assert lr["method"].startswith("sign-flip") and lr["decided_by"] == "b"  # B's own question, B's own rule
+    se = eff[eff["effect"] == "SE - no SE"].iloc[0]
+    # A and C both asked it; A's adaptive rule chose its seeds, so A decides, and the report says why
+    assert se["method"].startswith("anytime") and se["decided_by"].startswith("a; also asked by c")
+    assert eff["step"].eq(100 / 300).all()  # from the records' 300 valid images

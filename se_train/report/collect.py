@@ -159,6 +159,8 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
         Run.BEST_EPOCH: int(best[Key.EPOCH]) if best else None,
         Key.TEST_LOSS: last.get(Key.TEST_LOSS, nan),  # the final model's, on the test split
         Key.TEST_ACC: last.get(Key.TEST_ACC, nan),
+        Key.VALID_IMAGES: best.get(Key.VALID_IMAGES, nan),  # the step of max_valid_acc (NaN: recorded before it was)
+        Key.TEST_IMAGES: last.get(Key.TEST_IMAGES, nan),
         Run.TRAIN_TIME_S: sum(r.get(Key.EPOCH_TIME_S, 0.0) for r in results),  # training only, no evaluation
         Run.IMAGES_PER_S: sum(rates) / len(rates) if rates else nan,
         Key.DEVICE: last.get(Key.DEVICE),

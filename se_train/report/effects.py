@@ -1,57 +1,70 @@
 """Every report's effects, from the one effect engine (`se_train/decide.py`): one sweep with fixed
-or adaptive seeds, or a study of many. Each effect is decided under the rule that chose its seeds:
-an adaptive sweep's own (so a report says what the sweep did, and a study never re-analyses it
-with a fixed-n rule), else a fixed-n t-interval."""
+or adaptive seeds, or a study of many. Each effect is decided under the rule of the sweep that
+asked it, over that sweep's own runs: the experiments that compare its axis and ran both of its
+cells. An adaptive asker's rule comes first (its rule chose the seeds, and alone keeps its error
+rate), then the earliest sweep to start, then the name: never the order a study lists its
+experiments in. An effect no sweep asked (its cells from different sweeps) gets a fixed-n
+t-interval over every run of its cells."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
-from se_train.decide import Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
+from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
 from se_train.report.collect import Experiment
 from se_train.result import Key, Run, Outcome
 
 RUN_VALUE = {Key.VALID_ACC: Run.MAX_VALID_ACC, Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
+SPLIT = {Key.VALID_ACC: "valid", Key.TEST_ACC: "test"}
 COLUMNS = ["effect", "model", "dataset", "cell", "n", "seeds", "mean", "ci_low", "ci_high", "verdict", "pairs_with_divergence",
-           "ahead", "p_improvement", "method", "adaptive", "margin", "looks"]
+           "ahead", "p_improvement", "sd", "method", "decided_by", "adaptive", "margin", "step", "looks"]
+PAIR_COLUMNS = ["effect", "model", "dataset", "cell", "treated", "control", "seed", "treated_value", "control_value", "difference"]
 
 
-def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
-    """One row per effect among the runs (verdict, seeds taken, estimate, interval, every look,
-    its method), and the paragraph of each method used."""
-    specs = {record.experiment: record.spec for record in exp.sources}
-    comparisons = list(dict.fromkeys(c for spec in specs.values() for c in comparisons_of(spec)))
-    rows = exp.runs.to_dict("records")
+def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+    """One row per effect among the runs (verdict, seeds taken, estimate, interval, per-seed sd,
+    every look, its method and the sweep whose rule decided it), the paragraph of each method
+    used, and every paired difference the verdicts rest on (`PAIR_COLUMNS`)."""
+    records = {record.experiment: record for record in exp.sources}
+    comparisons = {name: comparisons_of(r.spec) for name, r in records.items()}
+    # earliest first, then by name: the order askers are tried in and effects are listed in, whatever order the study lists them
+    order = sorted(records, key=lambda e: (records[e].started is None, records[e].started or 0, e))
+    rank = {e: i for i, e in enumerate(order)}
+    rows = sorted(exp.runs.to_dict("records"), key=lambda r: rank.get(r["experiment"], len(rank)))
     cells = {cell_key(r, exp.axes): r for r in rows}
-    found = effects_of(list(cells.values()), exp.axes, comparisons)
-    own = {}  # experiment -> (its rule, its method paragraph): an adaptive sweep's, as it decided
-    for experiment, spec in specs.items():
-        if spec.seeds:
-            count = len(effects_of(spec.cells(), spec.axes(), comparisons_of(spec)))
-            rule = Rule.of(spec.seeds, count)
-            own[experiment] = (rule, method_text(rule, count, spec.seeds.confidence))
-    sources = {key: [] for key in cells}  # the experiments a cell's runs came from
+    found = effects_of(list(cells.values()), exp.axes, list(dict.fromkeys(c for e in order for c in comparisons[e])))
+    own = {}  # experiment -> its rule: an adaptive sweep's, as it decided
+    for name, record in records.items():
+        if record.spec.seeds:
+            spec = record.spec
+            own[name] = Rule.of(spec.seeds, len(effects_of(spec.cells(), spec.axes(), comparisons_of(spec))))
+    ran: dict[str, set[str]] = {}
     for r in rows:
-        sources[cell_key(r, exp.axes)].append(r["experiment"])
-    values = {metric: _values(rows, exp.axes, column) for metric, column in RUN_VALUE.items()}
-    table, used = [], []
+        ran.setdefault(r["experiment"], set()).add(cell_key(r, exp.axes))
+    table, pairs, texts = [], [], {}
     for effect in found:
-        # Seeds from an adaptive sweep were chosen by its rule, which alone keeps its error rate.
-        adaptive = [e for e in dict.fromkeys(sources[effect.treated] + sources[effect.control]) if e in own]
-        rule = own[adaptive[0]][0] if adaptive else Rule.fixed_n()
-        used.append(rule)
-        by_seed = values[Key(rule.metric)]
-        looks = history(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), rule)
+        askers = [e for e in order if effect.comparison in comparisons[e] and {effect.treated, effect.control} <= ran.get(e, set())]
+        adaptive = [e for e in askers if e in own]
+        decider = adaptive[0] if adaptive else None
+        rule = own[decider] if decider else Rule.fixed_n()
+        texts.setdefault(rule, method_text(rule, 0, 0) if not decider else _own_text(records[decider], rule))
+        values, steps = _values([r for r in rows if decider is None or r["experiment"] == decider], exp.axes, rule.metric, records, order)
+        step = max(steps.get(effect.treated, 0.0), steps.get(effect.control, 0.0))
+        treated, control = values.get(effect.treated, {}), values.get(effect.control, {})
+        looks = history(treated, control, rule.at_step(step))
         last = looks[-1] if looks else None
-        pairs = paired(by_seed.get(effect.treated, {}), by_seed.get(effect.control, {}), rule, last.seeds if last else 0)
+        chosen = paired(treated, control, rule, last.seeds if last else 0)
         where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
+        cell = ", ".join(f"{k}={v}" for k, v in where.items())
+        diffs = [t - c for t, c in chosen]
         table.append({
             "effect": effect.name,
             "model": effect.where.get("model"),
             "dataset": effect.where.get("dataset"),
-            "cell": ", ".join(f"{k}={v}" for k, v in where.items()),
+            "cell": cell,
             "n": last.n if last else 0,
             "seeds": last.seeds if last else 0,
             "mean": last.mean if last else math.nan,
@@ -59,40 +72,71 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str]]:
             "ci_high": last.high if last else math.nan,
             "verdict": last.verdict if last else "open",
             "pairs_with_divergence": (last.seeds - last.n) if last else 0,
-            "ahead": sum(t > c for t, c in pairs),  # seeds whose treated run beat its control
-            "p_improvement": probability_of_improvement(pairs),
+            "ahead": sum(t > c for t, c in chosen),  # seeds whose treated run beat its control
+            "p_improvement": probability_of_improvement(chosen),
+            "sd": float(pd.Series(diffs).std()) if len(diffs) > 1 else math.nan,  # the spread to plan the next sweep with
             "method": rule.describe(),
+            "decided_by": _decided_by(decider, askers, own),
             "adaptive": rule.adaptive,
             "margin": rule.margin,
+            "step": step,
             "looks": [(lk.seeds, lk.mean, lk.low, lk.high) for lk in looks],
         })
-    texts = [text for rule, text in own.values() if rule in used]
-    if Rule.fixed_n() in used:
-        texts.append(method_text(Rule.fixed_n(), 0, 0))
-    return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts))
+        seeds = sorted(s for s in set(treated) & set(control) if (s < last.seeds if rule.adaptive and last else True)
+                       and treated[s] is not None and control[s] is not None)
+        pairs += [{"effect": effect.name, "model": effect.where.get("model"), "dataset": effect.where.get("dataset"), "cell": cell,
+                   # as text: one column holds every axis's values (True, "selu", 0.001)
+                   "treated": str(effect.comparison.treated), "control": str(effect.comparison.control), "seed": s,
+                   "treated_value": treated[s], "control_value": control[s], "difference": treated[s] - control[s]} for s in seeds]
+    return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts.values())), pd.DataFrame(pairs, columns=PAIR_COLUMNS)
 
 
-def _values(rows: list[dict], axes: list[str], column: str) -> dict[str, dict[int, float | None]]:
+def _own_text(record, rule: Rule) -> str:
+    return method_text(rule, len(effects_of(record.spec.cells(), record.spec.axes(), comparisons_of(record.spec))), record.spec.seeds.confidence)
+
+
+def _decided_by(decider: str | None, askers: list[str], own: Mapping[str, Rule]) -> str:
+    """Whose rule decided an effect, and why that one where several sweeps asked it."""
+    if decider is None:
+        return "fixed n: " + (f"asked by {', '.join(askers)}, seeds listed" if askers else "no sweep ran both cells; every run of them")
+    others = [e for e in askers if e != decider and own.get(e) != own[decider]]
+    why = f"; also asked by {', '.join(others)} under another rule: the first adaptive sweep to start decides" if others else ""
+    return f"{decider}{why}"
+
+
+def _values(rows: list[dict], axes: list[str], metric: str, records: Mapping, order: list[str]
+            ) -> tuple[dict[str, dict[int, float | None]], dict[str, float]]:
     """Each cell's finished seeds (as `decide.history` takes them): a completed run gives its value
-    in points, a diverged or errored one None, an unfinished one nothing yet."""
+    in points, a diverged or errored one None, an unfinished one nothing yet; where two experiments
+    ran the same seed of a cell, the one first in `order`. And each cell's step in points: 100/N
+    for N images, from the runs or else their sweep's record of the dataset."""
+    column, rank = RUN_VALUE[Key(metric)], {e: i for i, e in enumerate(order)}
     values: dict[str, dict[int, float | None]] = {}
-    for r in rows:
-        cell = values.setdefault(cell_key(r, axes), {})
+    steps: dict[str, float] = {}
+    for r in sorted(rows, key=lambda r: -rank.get(r["experiment"], 0)):  # the first in order written last, so it wins
+        key, seed = cell_key(r, axes), int(r["seed"])
+        cell = values.setdefault(key, {})
         if r[Run.STATUS] in (Outcome.DIVERGED, Outcome.ERRORED):
-            cell[int(r["seed"])] = None
+            cell[seed] = None
         elif r[Run.STATUS] == Outcome.COMPLETED:
             value = r.get(column)
-            cell[int(r["seed"])] = None if value is None or pd.isna(value) else 100 * float(value)
-    return values
+            cell[seed] = None if value is None or pd.isna(value) else 100 * float(value)
+        images = r.get(IMAGES[Key(metric)])
+        if images is None or pd.isna(images):
+            images = records[r["experiment"]].datasets.get(r.get("dataset"), {}).get(SPLIT[Key(metric)]) if r["experiment"] in records else None
+        if images:
+            steps[key] = max(steps.get(key, 0.0), 100 / float(images))
+    return values, steps
 
 
 def markdown(eff: pd.DataFrame) -> str:
     """The effects as a table: each effect's verdict in bold, the seeds it took, its estimate and
-    final interval (unbounded while too few seeds rule nothing out), in how many seeds the treated
+    final interval (unbounded while too few seeds rule nothing out), the per-seed sd of the
+    differences (the spread to plan a sweep with: `--dry-run --spread`), in how many seeds the treated
     run was ahead with the probability of improvement, and its method."""
     if eff.empty:
         return "No pairs to compare: no two cells differ only in a compared axis."
-    header = ["effect", "model", "dataset", "with", "Δ (points)", "interval", "seeds", "ahead", "verdict", "method"]
+    header = ["effect", "model", "dataset", "with", "Δ (points)", "interval", "per-seed sd", "seeds", "ahead", "verdict", "method"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in eff.itertuples(index=False):
         ci = "–" if math.isnan(r.ci_low) else f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
@@ -100,7 +144,10 @@ def markdown(eff: pd.DataFrame) -> str:
         extra += "; one seed: no interval" if r.n == 1 else ""
         # one pair is no estimate of a probability: its count alone
         ahead = f"{r.ahead} of {r.n}" + (f", P(better) {r.p_improvement:.2f}" if r.n > 1 else "") if r.n else "–"
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {r.method} |")
+        sd = "–" if math.isnan(r.sd) else f"{r.sd:.2f}"
+        # where sweeps under other rules asked it too, whose rule decided and why
+        method = f"{r.method}; {r.decided_by}" if "also asked" in r.decided_by else r.method
+        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {sd} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {method} |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from se_train.result import Outcome
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.decide import Progress, comparisons_of, value_of
+from se_train.decide import Progress, comparisons_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
 from se_train.trial_status import elapsed, VIEW_STATES, named_fields, render, run_status, trial_line
@@ -82,5 +82,5 @@ def _seed_lines(spec: SweepSpec, trials: list[tuple[dict, str, list[dict]]]) -> 
     state = Progress.of([config for config, _, _ in trials], spec.axes(), spec.seeds, comparisons_of(spec))
     for config, run, results in trials:
         if run in (Outcome.COMPLETED, Outcome.DIVERGED, Outcome.ERRORED):
-            state.record(config, value_of(results, run == Outcome.ERRORED, spec.seeds.metric))
+            state.record(config, results, run == Outcome.ERRORED)
     return state.lines()

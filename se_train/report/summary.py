@@ -180,8 +180,10 @@ def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
     (out / "table.md").write_text(tables.to_markdown(table) + "\n")
     (out / "table.tex").write_text(tables.to_latex(table))
     table.to_csv(out / "table.csv", index=False)
-    eff, methods = effects(exp)
+    eff, methods, pairs = effects(exp)
     eff.drop(columns=["looks"]).to_csv(out / "effects.csv", index=False)
+    pairs.to_parquet(out / layout.PAIRS_TABLE)  # the per-seed differences every verdict rests on
+    pairs.to_csv(out / "pairs.csv", index=False)
     narrowing = plots.seeds_plot(eff[eff["adaptive"]], out, pdf)
     _, best_only = plots.curves(exp.epochs, exp.runs, exp.axes, out, pdf)
     plots.heatmap(exp.runs, exp.axes, out, pdf)

@@ -16,11 +16,11 @@ from ray.tune.search import SearchGenerator, Searcher
 
 from se_train import experiment as layout
 from se_train.config import SweepSpec
-from se_train.decide import Progress, cell_key, comparisons_of, value_of
+from se_train.decide import IMAGES, Progress, cell_key, comparisons_of
 from se_train.sweep.cluster import NO_CAP
 from se_train.result import Key
 
-KEPT = (Key.VALID_ACC, Key.TEST_ACC, Key.DIVERGED)  # what a run's value is made of (`decide.value_of`)
+KEPT = (Key.VALID_ACC, Key.TEST_ACC, Key.DIVERGED, *IMAGES.values())  # what a run's value and step are made of (`decide.value_of`, `step_of`)
 
 
 class AdaptiveSeeds(Searcher):
@@ -30,12 +30,13 @@ class AdaptiveSeeds(Searcher):
         experiment folder its trials write to."""
         super().__init__()
         self.experiment = experiment
-        self.metric_name = spec.seeds.metric
         self.max_concurrent = max_concurrent
         self.progress = Progress.of(spec.cells(), axes, spec.seeds, comparisons_of(spec))
         self.cells = self.progress.cells
-        self.planned = dict.fromkeys(self.cells, spec.seeds.start)  # seeds 0..planned-1 run or queued, per cell
-        self.queue = [(k, seed) for seed in range(spec.seeds.start) for k in self.cells]  # seed by seed: pairs finish together
+        # Every cell first runs the seeds before the rule's first look (none before it can decide)
+        first = min(self.progress.rule.looks_from, self.progress.rule.max)
+        self.planned = dict.fromkeys(self.cells, first)  # seeds 0..planned-1 run or queued, per cell
+        self.queue = [(k, seed) for seed in range(first) for k in self.cells]  # seed by seed: pairs finish together
         self.trials: dict[str, tuple[str, int]] = {}  # trial id -> (cell, seed), every trial suggested
         self.running: dict[str, list[dict[str, Any]]] = {}  # trial id -> its results so far (the KEPT keys)
 
@@ -60,7 +61,7 @@ class AdaptiveSeeds(Searcher):
         results = self.running.pop(trial_id, [])
         if result and (not results or results[-1] != {k: result.get(k) for k in KEPT}):
             results.append({k: result.get(k) for k in KEPT})
-        self.progress.record({**self.cells[key], "seed": seed}, value_of(results, error, self.metric_name))
+        self.progress.record({**self.cells[key], "seed": seed}, results, error)
         self._extend()
 
     def _extend(self) -> bool:
@@ -119,7 +120,7 @@ class AdaptiveSeeds(Searcher):
             self.planned[key] = max(self.planned[key], seed + 1)
             results = _recorded(runtime)
             if trial["status"] in ("TERMINATED", "ERROR"):
-                self.progress.record(config, value_of(results, trial["status"] == "ERROR", self.metric_name))
+                self.progress.record(config, results, trial["status"] == "ERROR")
             else:
                 self.running[trial["trial_id"]] = results
         taken = set(self.trials.values())

@@ -155,8 +155,8 @@ class Trainer:
         }, None
 
     @torch.no_grad()
-    def evaluate(self, batches: EpochBatches, epoch: int) -> tuple[float, float]:
-        """Mean loss and accuracy over the whole split (summed across workers)."""
+    def evaluate(self, batches: EpochBatches, epoch: int) -> tuple[float, float, int]:
+        """Mean loss and accuracy over the whole split (summed across workers), and its images."""
         self.model.eval()
         device = self.transform.mean.device
         loss_sum = torch.zeros((), device=device)
@@ -168,7 +168,7 @@ class Trainer:
             correct += (logits.argmax(1) == labels).sum()
             seen += len(labels)
         loss_sum, correct, seen = _all_sum([loss_sum.item(), correct.item(), seen], device)
-        return loss_sum / seen, correct / seen
+        return loss_sum / seen, correct / seen, seen
 
 
 def _compile(model: nn.Module) -> None:
@@ -251,7 +251,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         stats |= {**base, Key.EPOCH: epoch, Key.LR: scheduler.get_last_lr()[0], Key.DIVERGED: divergence is not None}
         if divergence is None:
             t0 = time.perf_counter()
-            stats[Key.VALID_LOSS], stats[Key.VALID_ACC] = t.evaluate(batches["valid"], epoch)
+            stats[Key.VALID_LOSS], stats[Key.VALID_ACC], stats[Key.VALID_IMAGES] = t.evaluate(batches["valid"], epoch)
             stats[Key.EVAL_TIME_S] = time.perf_counter() - t0
             if not math.isfinite(stats[Key.VALID_LOSS]):
                 divergence = Divergence(scheduler.last_epoch, stats[Key.VALID_LOSS], t.check.last_finite, t.check.grad_norm)
@@ -262,7 +262,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
             return
         if epoch == cfg.epochs and "test" in batches:
             # The test split is read once, by the final model: it never chooses anything.
-            stats[Key.TEST_LOSS], stats[Key.TEST_ACC] = t.evaluate(batches["test"], epoch)
+            stats[Key.TEST_LOSS], stats[Key.TEST_ACC], stats[Key.TEST_IMAGES] = t.evaluate(batches["test"], epoch)
         # Rank 0 writes the checkpoint; every worker must still report.
         final = epoch == cfg.epochs and not cfg.keep_optimizer_state
         report = record(**stats)
