@@ -1,7 +1,7 @@
 """Replay a committed adaptive sweep's seeds under another `seeds.method`: what that method would
 have decided, with how many seeds and trials, from the runs the sweep already made.
 
-    python benchmarks/replay_seeds.py results/decisive_mnist fixed-horizon
+    python benchmarks/replay_seeds.py results/decisive_mnist sign-flip
 
 Valid as a rerun wherever the method stops at or before the seeds the sweep ran: a run's value
 depends only on its cell and seed (training on the CPU is deterministic per seed). An effect that
@@ -21,7 +21,7 @@ def replay(report: str, method: str) -> str:
     exp = read(report)
     (record,) = exp.sources  # one adaptive sweep
     record.spec.seeds = record.spec.seeds.model_copy(update={"method": method, "rho": None})
-    eff, methods = effects(exp)
+    eff, methods, _ = effects(exp)
     # `effects` lists them in this order; a cell runs as many seeds as the longest of its effects.
     cells = {cell_key(r, exp.axes): r for r in exp.runs.to_dict("records")}
     found = effects_of(list(cells.values()), exp.axes, comparisons_of(record.spec))

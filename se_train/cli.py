@@ -49,6 +49,19 @@ class Number:
         return value
 
 
+class SpreadFlag(Number):
+    """--spread: a number of points, or a report or experiment folder (local or a URI) whose
+    effects' per-seed sd is read."""
+
+    def __call__(self, text: str):
+        if "://" in text or (text and Path(text).is_dir()):
+            return text
+        try:
+            return super().__call__(text)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{e}, or a report or experiment folder") from None
+
+
 TRIAL_ERRORED = 1  # `run` / `resume`: the sweep ran, and at least one trial ended in error
 INTERRUPTED = 130  # `run` / `resume`: stopped by Ctrl-C, its state saved (128 + SIGINT, as a shell says it)
 
@@ -149,7 +162,13 @@ def _run(args: argparse.Namespace) -> int:
         manifests = ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
         check_models_build(spec, str(args.sweep), manifests)
         root = check_storage(spec, str(args.sweep), args.storage)
-        print(Plan(spec, storage.join(root, spec.name)).describe(args.spread))
+        spread = args.spread
+        if isinstance(spread, str):
+            from se_train.report.effects import spread_of
+
+            spread, said = spread_of(spread)
+            print(f"spread: {spread:.3g} points, {said}")
+        print(Plan(spec, storage.join(root, spec.name)).describe(spread))
         return 0
     from se_train.sweep.runner import run_sweep
 
@@ -265,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=Number(int, 1, 100_000), help=NUM_CPUS_HELP)
     p.add_argument("--max-concurrent", type=COUNT, help=MAX_CONCURRENT_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the expanded grid (with seeds:, its power preview) and exit")
-    p.add_argument("--spread", type=Number(float, 0, 100, above_low=True), metavar="POINTS",
-                   help="with --dry-run: a difference's per-seed standard deviation in accuracy points (e.g. from a pilot's report), to give the power preview in points")
+    p.add_argument("--spread", type=SpreadFlag(float, 0, 100, above_low=True), metavar="POINTS|FOLDER",
+                   help="with --dry-run: a difference's per-seed standard deviation in accuracy points, or a pilot's report or "
+                        "experiment folder to read it from (the median of its effects' per-seed sd), to give the power preview in points")
     p.add_argument("--mlflow", metavar="URI", help="log every trial to this MLflow tracking server (needs se-sweep[mlflow])")
     p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     p.set_defaults(func=_run)

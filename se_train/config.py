@@ -160,11 +160,23 @@ class _Axes(Given):
     def _no_repeats(self) -> "_Axes":
         problems = Problems()
         for axis, values in self.given().items():
+            seen = set()  # linear: a seed axis may list hundreds of thousands of values
             for i, value in enumerate(values):
-                if value in values[:i]:
+                key = _equality_key(value)
+                if key in seen:
                     problems.add((axis, i), f"{value!r} is listed twice; each trial would run twice", value)
+                seen.add(key)
         problems.raise_any("Grid")
         return self
+
+
+def _equality_key(value: Any) -> Any:
+    """A set key that is equal where the values are (0.001 and 1.0e-3), for values a set cannot hold too."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str)
 
 
 def _axis(kind: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from se_train.config import SEARCHABLE, Distribution, SweepSpec, TrialConfig
+from se_train.config import MAX_CELLS, SEARCHABLE, Distribution, SweepSpec, TrialConfig
 from se_train import plugins
 from se_train.errors import UserError
 from se_train.models.catalog import own_options
@@ -38,8 +38,15 @@ def _hint(err: dict) -> str | None:
     return None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+# Bounded work before a grid is counted: YAML parses ~1 MiB a second here, and a file past this
+# holds far more than MAX_CELLS cells' worth of values.
+MAX_SWEEP_BYTES = 2**20
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last).
+    libyaml's parser where PyYAML has it (its wheels do): the pure-Python scanner spends 20 s on a
+    5 MB file, libyaml under one."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
@@ -60,6 +67,10 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def load_sweep(path: Path) -> SweepSpec:
     """Read and validate a sweep file. Every error names the file and the field."""
     try:
+        size = path.stat().st_size
+        if size > MAX_SWEEP_BYTES and path.is_file():
+            raise UserError(f"{path}: {size / 2**20:.1f} MiB, over the {MAX_SWEEP_BYTES // 2**20} MiB a sweep file may be (a grid of "
+                            f"{MAX_CELLS:,} cells, the most allowed, fits in a tenth of that): a pasted list?")
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise UserError(f"{path}: no such sweep file") from None

@@ -346,3 +346,28 @@ def test_a_benchmark_the_machine_cannot_hold_is_refused_before_it_allocates(caps
     assert main(["bench", "pack", "--trials", "100000"]) == 2  # a process per seed: 65 TB of them
     err = capsys.readouterr().err
     assert err.startswith("se-sweep: error: --trials 100000 (a process per seed, side by side) needs about ") and err.count("\n") == 1, err
+
+
+@pytest.mark.timeout(120)
+def test_a_huge_seed_axis_is_refused_by_its_count_in_linear_time(tmp_path, capsys):
+    from se_train.sweep_file import parse_sweep
+
+    # 300,000 seeds: a check that compares each value with those before it (quadratic) makes 4.5e10
+    # comparisons and cannot finish under this test's timeout; a linear one takes a second.
+    raw = {"name": "s", "data_root": str(tmp_path / "data"), "grid": {**CELL, "seed": list(range(300_000))}}
+    with pytest.raises(UserError) as caught:
+        parse_sweep(raw, "s.yaml")
+    assert str(caught.value).startswith("s.yaml: grid.seed: 300,000 cells in all, more than 10,000")
+    repeated = {**raw, "grid": {**CELL, "seed": [*range(5_000), 4_999]}}
+    with pytest.raises(UserError, match=r"grid.seed\[5000\]: 4999 is listed twice"):
+        parse_sweep(repeated, "s.yaml")
+
+
+def test_a_sweep_file_over_its_size_budget_is_refused_before_it_is_parsed(tmp_path, capsys):
+    from se_train.sweep_file import MAX_SWEEP_BYTES
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ngrid:\n  seed: [" + "1, " * (MAX_SWEEP_BYTES // 3) + "1]\n")  # every value repeated: never parsed
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: 1.0 MiB, over the 1 MiB a sweep file may be" in err

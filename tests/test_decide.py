@@ -253,7 +253,8 @@ def test_a_good_seeds_block_expands_cells_without_seeds_and_says_its_trial_range
     path.write_text(yaml.safe_dump({**BASE, "data_root": str(tmp_path / "data")}))
     assert main(["run", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "sweep s: 2 cells" in out and "seeds 0..2, then adds seeds while one of its 1 effect(s) is open, up to 10 (6 to 20 trials)" in out
+    # sign-flip at 95%, seeds 3-10: no verdict is possible before 8 seeds, so every cell runs 0..7 first
+    assert "sweep s: 2 cells" in out and "seeds 0..7, then adds seeds while one of its 1 effect(s) is open, up to 10 (16 to 20 trials)" in out
 
 
 def test_the_live_views_total_counts_the_trials_still_to_come():

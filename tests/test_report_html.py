@@ -83,3 +83,22 @@ def test_hovering_a_point_names_its_run(report):
     assert len(titles) == len(runs) and all(t.split(":")[0] in set(runs["trial_id"]) for t in titles)
     lines = re.findall(r"<polyline[^>]*><title>([^<]+)</title>", page)  # parallel coordinates: a line per run
     assert len(lines) == len(runs) and "activation=selu, se=True" in " ".join(lines)
+
+
+def test_a_sweep_of_grids_that_set_different_axes_gets_every_table_figure_and_page(tmp_path):
+    # The shape of sweeps/paper.yaml: an axis set in some grids only (image_size), a text value
+    # beside numbers (lr "auto"-like: here a model name axis), and a grid of one cell.
+    from se_train.bench.report import fake_experiment
+
+    grids = [{"model": ["simple_cnn"], "activation": ["relu", "selu"], "se": [False, True], "seed": [0, 1]},
+             {"model": ["simple_cnn"], "activation": ["relu", "selu"], "se": [False, True], "seed": [0, 1], "image_size": [16]},
+             {"model": ["resnet50"], "activation": ["relu"], "se": [False], "seed": [0], "image_size": [24]}]
+    fake_experiment(tmp_path / "paper", grids, 3, np.random.default_rng(0))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "paper"), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert '<svg class="runs" id="parallel"' in page and ">default<" in page  # the grid without image_size: its own level
+    for name in ("summary.md", "table.md", "table.tex", "effects.csv", "pairs.csv", "curves.png", "heatmap.png", "effects.png"):
+        assert (out / name).is_file(), name
+    effects = pd.read_csv(out / "effects.csv")
+    assert len(effects) == 8  # SE and SELU, each in both grids that vary them, per image size

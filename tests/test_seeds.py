@@ -1,8 +1,9 @@
 """Adaptive seeds on a real local Ray, on digits: a large effect stops at `start` while a zero one
 runs to `max`, the arms of every effect run the same seeds, a driver killed mid-sweep resumes
 without rerunning a finished seed and ends with the same verdicts, a study report keeps an
-adaptive sweep's verdicts, an anytime sweep grows when its max is raised, and a `compare:` on the
-model axis decides at its first look."""
+adaptive sweep's verdicts, an anytime sweep grows when its max is raised, a `compare:` on the
+model axis decides at its first look, and the default (sign-flip) runs the seeds before its first
+possible verdict at once and decides there."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def _sweep(tmp_path: Path, name: str, resources: dict | None = None, **changes) 
         "storage": str(tmp_path / "experiments"),
         "grid": GRIDS,
         "train": {"schedule": "constant"},
-        "seeds": {"start": START, "max": MAX, "margin": 0.01},
+        # the t boundary: its first looks can stop at START (the searcher's mechanics); sign-flip has its own test
+        "seeds": {"start": START, "max": MAX, "margin": 0.01, "method": "fixed-horizon"},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, **(resources or {})},
         **changes,
     }
@@ -73,9 +75,9 @@ def test_a_large_effect_stops_at_start_and_a_zero_effect_runs_to_max(adaptive, t
     }
     out = write_report([str(adaptive)], tmp_path / "report")
     summary = (out / "summary.md").read_text()
-    # verdict, seeds taken, estimate and final interval: better at 4 (an interval above 0), open at 6
-    assert re.search(r"\| SELU - ReLU \| simple_cnn \| digits \| epochs=1, lr=0.001, se=False \| \+[\d.]+ \| \[\+[\d.]+, \+[\d.]+\] \| 4 \| \d of 4, P\(better\) [\d.]+ \| \*\*better\*\* \|", summary)
-    assert re.search(r"\| SE - no SE \| simple_cnn \| digits \| activation=relu, epochs=1, lr=1e-07 \| [-+][\d.]+ \| \[-[\d.]+, \+[\d.]+\] \| 6 \| \d of 6, P\(better\) [\d.]+ \| \*\*unresolved at max\*\* \|", summary)
+    # verdict, estimate, final interval, per-seed sd, seeds taken: better at 4 (an interval above 0), open at 6
+    assert re.search(r"\| SELU - ReLU \| simple_cnn \| digits \| epochs=1, lr=0.001, se=False \| \+[\d.]+ \| \[\+[\d.]+, \+[\d.]+\] \| [\d.]+ \| 4 \| \d of 4, P\(better\) [\d.]+ \| \*\*better\*\* \|", summary)
+    assert re.search(r"\| SE - no SE \| simple_cnn \| digits \| activation=relu, epochs=1, lr=1e-07 \| [-+][\d.]+ \| \[-[\d.]+, \+[\d.]+\] \| [\d.]+ \| 6 \| \d of 6, P\(better\) [\d.]+ \| \*\*unresolved at max\*\* \|", summary)
     assert "split evenly over the sweep's 2 effect(s)" in summary and (out / "seeds.png").stat().st_size > 0
     view = status(str(adaptive))
     assert "effects: 2 (1 better, 1 unresolved at max); open: none" in view
@@ -180,7 +182,8 @@ def test_a_comparison_of_two_models_decides_at_its_first_look(ray_cluster, tmp_p
     # One epoch on digits: the SimpleCNN reaches ~80% valid accuracy, ResNet-50 ~10% (results/smoke):
     # a difference of tens of points, decided at 3 seeds, the first look.
     path = _sweep(tmp_path, "models", grid={**CELL, "model": ["simple_cnn", "resnet50"], "activation": ["relu"], "se": [False], "lr": [1e-3]},
-                  seeds={"start": 3, "max": 5, "margin": 1.0}, compare=[{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}])
+                  seeds={"start": 3, "max": 5, "margin": 1.0, "method": "fixed-horizon"},
+                  compare=[{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}])
     experiment = run_with_hang_guard(path)
     runs = collect(str(experiment)).runs
     assert sorted(runs["seed"]) == [0, 0, 1, 1, 2, 2]  # no seed past the first look
@@ -188,3 +191,20 @@ def test_a_comparison_of_two_models_decides_at_its_first_look(ray_cluster, tmp_p
     assert (row.effect, row.verdict, row.seeds) == ("model: resnet50 - simple_cnn", "worse", 3)
     assert row.ci_high < 0 and "fixed-horizon, seeds 3-5" in row.method
     assert "effects: 1 (1 worse); open: none" in status(str(experiment))
+
+
+def test_the_default_sign_flip_runs_every_seed_before_its_first_look_at_once_and_decides_there(ray_cluster, tmp_path):
+    # One effect at 95%, seeds 3-8: no sign pattern of fewer than 7 seeds reaches its level, so the
+    # sweep queues seeds 0-6 of both cells at once (no look before could stop anything) and SELU's
+    # ~19-point lead after an epoch, ahead on every seed, is decided at 7.
+    from se_train.decide import Rule, SIGN_FLIP
+
+    first = Rule(SIGN_FLIP, 3, 8, 1.0, 0.05).looks_from
+    assert first == 7
+    path = _sweep(tmp_path, "signs", grid={**CELL, "activation": ["relu", "selu"], "se": [False], "lr": [1e-3]},
+                  seeds={"start": 3, "max": 8, "margin": 1.0})
+    experiment = run_with_hang_guard(path)
+    assert set(map(tuple, _seeds(experiment).values())) == {tuple(range(first))}
+    (row,) = _effects(write_report([str(experiment)], tmp_path / "report")).itertuples()
+    assert (row.effect, row.verdict, row.seeds) == ("SELU - ReLU", "better", first)
+    assert row.method.startswith("sign-flip, seeds 3-8") and row.step == pytest.approx(100 / 300)  # digits: 300 valid images

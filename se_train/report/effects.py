@@ -15,6 +15,7 @@ import pandas as pd
 
 from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
 from se_train.report.collect import Experiment
+from se_train.errors import UserError
 from se_train.result import Key, Run, Outcome
 
 RUN_VALUE = {Key.VALID_ACC: Run.MAX_VALID_ACC, Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
@@ -89,6 +90,18 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
                    "treated": str(effect.comparison.treated), "control": str(effect.comparison.control), "seed": s,
                    "treated_value": treated[s], "control_value": control[s], "difference": treated[s] - control[s]} for s in seeds]
     return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts.values())), pd.DataFrame(pairs, columns=PAIR_COLUMNS)
+
+
+def spread_of(location: str) -> tuple[float, str]:
+    """The per-seed sd to plan a sweep with, from a report or experiment folder: the median of its
+    effects' (as its report prints them), and where it came from."""
+    from se_train.report.collect import read
+
+    eff, _, _ = effects(read(location))
+    sds = eff["sd"].dropna()
+    if sds.empty:
+        raise UserError(f"{location}: no effect has two paired seeds, so no per-seed spread to read; give --spread in points")
+    return float(sds.median()), f"the median per-seed sd of {len(sds)} effect(s) in {location}"
 
 
 def _own_text(record, rule: Rule) -> str:

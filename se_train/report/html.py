@@ -186,13 +186,15 @@ def parallel_svg(runs: pd.DataFrame, axes: list[str]) -> str:
         return ""
     width, height, top, left = WIDTH, 260, 30, 40
     gap = (width - 2 * left) / len(varying)
-    levels = {a: sorted(ok[a].dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v)) for a in varying}
+    # a grid that leaves an axis out runs its default: a level of its own, "default", as the tables say
+    records = [{**r, **{a: _level(r[a]) for a in varying}} for r in ok.to_dict("records")]
+    levels = {a: sorted({r[a] for r in records}, key=lambda v: (isinstance(v, str), str(v) if isinstance(v, str) else v)) for a in varying}
     acc = 100 * ok[Run.MAX_VALID_ACC]
     low, high = float(acc.min()), float(acc.max())
     span = (high - low) or 1.0
     at = lambda a, v: top + height * (levels[a].index(v) + 0.5) / len(levels[a])  # noqa: E731
     marks = []
-    for r, value in zip(ok.to_dict("records"), acc):
+    for r, value in zip(records, acc):
         points = [(left + i * gap, at(a, r[a])) for i, a in enumerate(varying)] + [(left + len(varying) * gap, top + height * (high - value) / span)]
         shade = int(200 - 170 * (value - low) / span)  # darker for better
         run = f"{r['trial_id']}: " + ", ".join(f"{a}={r[a]}" for a in varying) + f", seed {r.get('seed', 0)}: {value:.2f}%"
@@ -206,6 +208,11 @@ def parallel_svg(runs: pd.DataFrame, axes: list[str]) -> str:
         marks += [f'<text x="{x + 4:.1f}" y="{y + 4:.1f}" font-size="10">{html.escape(t)}</text>' for y, t in labels]
     return (f'<svg class="runs" id="parallel" width="{width}" height="{top + height + 20}" font-size="12" role="img" '
             f'aria-label="each run across the grid to its best valid accuracy">' + "".join(marks) + "</svg>")
+
+
+def _level(value):
+    """An axis value as the parallel plot places it: a missing one (NaN, None) is the default."""
+    return "default" if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _finite(value) -> bool:

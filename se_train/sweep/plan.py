@@ -115,13 +115,15 @@ class Plan:
 
             s, axes = spec.seeds, spec.axes()
             effects = effects_of(spec.cells(), axes, comparisons_of(spec))
+            rule = Rule.of(s, len(effects))
+            first = min(rule.looks_from, s.max)  # the seeds before the first look that can decide run at once
             lines.append(
-                f"seeds: each cell first runs seeds 0..{s.start - 1}, then adds seeds while one of its {len(effects)} effect(s) is open, "
-                f"up to {s.max} ({len(spec.cells()) * s.start} to {len(spec.cells()) * s.max} trials); margin ±{s.margin} points, "
+                f"seeds: each cell first runs seeds 0..{first - 1}, then adds seeds while one of its {len(effects)} effect(s) is open, "
+                f"up to {s.max} ({len(spec.cells()) * first} to {len(spec.cells()) * s.max} trials); margin ±{s.margin} points, "
                 f"{s.confidence:.0%} confidence for all verdicts together, on {s.metric}, {s.method}"
             )
             lines += [f"  {e.label()}" for e in effects]
-            lines += preview(Rule.of(s, len(effects)), len(effects), spread)
+            lines += preview(rule, len(effects), spread)
         axes = spec.axes()
         lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
         for i, cell in enumerate(spec.cells()):
