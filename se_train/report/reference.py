@@ -50,7 +50,7 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
             left_out.append(name)
             continue
         values = [_study_value(study, group, split, act) for group, split, act, _, _ in METRICS]
-        rows.append(row_of(f"**{name}**", "study", values, (study.time, study.device, study.epochs,
+        rows.append(row_of(name, "study", values, (study.time, study.device, study.epochs,
                                                                f"{study.train_images:,} train images, {study.image_size} px")))
         for key, group in matching:
             row, diffs = [], []
@@ -63,7 +63,8 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
             rows.append(row_of("", f"ours: {tables.row_title(key)}", row, (hms(group['train_time_s'].mean()),
                                ", ".join(sorted(set(group["device"].dropna()))), int(group["epochs"].max()), _data_note(group, study))))
             rows.append(row_of("", "ours − study", diffs))
-    return pd.DataFrame(tidy), tables.to_markdown(pd.DataFrame(rows, columns=COLUMNS)).splitlines(), left_out
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(tidy), tables.to_markdown(table, bold=table[""] == "study").splitlines(), left_out
 
 
 def _study_value(study, group: str, split: str, act: str) -> str:

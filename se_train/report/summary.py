@@ -13,7 +13,7 @@ from se_train import experiment as layout
 from se_train import storage
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
-from se_train.report import merge, plots, tables
+from se_train.report import markup, merge, plots, tables
 from se_train.report.effects import effects, markdown as effects_markdown
 from se_train.report.html import write_html
 from se_train.report.collect import Experiment
@@ -170,7 +170,7 @@ def _search(chosen: dict, out: Path, pdf: bool) -> list[str]:
             + ("" if t["eligible"] else f" ({', '.join(t['statuses'])})")
             for t in cell["tries"]
         )
-        lines.append(f"| {name} | " + " | ".join(picked) + f" | {tries} |")
+        lines.append(f"| {markup.text(name)} | " + " | ".join(picked) + f" | {markup.text(tries)} |")
     return [*lines, "", "![valid accuracy against the searched value](search.png)", ""]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs 0.5 s more to import
 
+from se_train.report import markup
 from se_train.trial_status import hms
 from se_train.result import Key, Run, Outcome
 
@@ -106,17 +107,20 @@ def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 PAGE_COLUMNS = 12  # the most columns a table of summary.md or report.html has: wider is beyond a page
 
 
-def to_markdown(table: pd.DataFrame, keys: int = 2) -> str:
-    """A markdown table; one wider than a page is split into tables of PAGE_COLUMNS, each starting
-    with the first `keys` columns that name a row."""
+def to_markdown(table: pd.DataFrame, keys: int = 2, bold: pd.Series | None = None) -> str:
+    """A markdown table, every cell shown as its text; one wider than a page is split into tables
+    of PAGE_COLUMNS, each starting with the first `keys` columns that name a row. `bold`: the rows
+    whose first cell is a title, in bold."""
     columns = list(table.columns)
     width = PAGE_COLUMNS - keys
     parts = [columns[keys:][i:i + width] for i in range(0, max(len(columns) - keys, 1), width)]
     out = []
     for part in parts:
         header = columns[:keys] + part
-        lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table[header].itertuples(index=False)]
+        lines = ["| " + " | ".join(map(markup.text, header)) + " |", "|" + "---|" * len(header)]
+        titles = bold.tolist() if bold is not None else [False] * len(table)
+        lines += ["| " + " | ".join(f"**{markup.text(v)}**" if i == 0 and title and v else markup.text(v) for i, v in enumerate(row)) + " |"
+                  for row, title in zip(table[header].itertuples(index=False), titles)]
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -170,6 +174,7 @@ def devices_markdown(dev: pd.DataFrame) -> str:
     for r in dev.to_dict("records"):
         cell = row_title({k: r[k] for k in keys if k != "activation"}) + f", {r['activation']}"
         ci = "–" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
-        lines.append(f"| {cell} | {r['first']} | {r['mean_first']:.2f} ({r['n_first']}) | {r['second']} | {r['mean_second']:.2f} ({r['n_second']}) | "
+        lines.append(f"| {markup.text(cell)} | {markup.text(r['first'])} | {r['mean_first']:.2f} ({r['n_first']}) | {markup.text(r['second'])} | "
+                     f"{r['mean_second']:.2f} ({r['n_second']}) | "
                      f"{r['diff']:+.2f} | {ci} | {r['verdict']} |")
     return "\n".join(lines)
