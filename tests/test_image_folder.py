@@ -69,6 +69,46 @@ def test_a_bad_image_folder_is_one_line(tmp_path, capsys, make, args, message):
 
 
 @pytest.mark.ray
+def _oddity(kind: str):
+    """A tree of real digits with one file-system oddity of `kind` among digit3's images."""
+    import os
+
+    def make(root: Path) -> Path:
+        digits_as_png(root, 5)
+        where = root / "digit3"
+        if kind == "loop":
+            (where / "loop.png").symlink_to("loop.png")
+        elif kind == "dangling":
+            (where / "gone.png").symlink_to(root / "nowhere.png")
+        elif kind == "fifo":
+            os.mkfifo(where / "pipe.png")
+        elif kind == "not utf-8":
+            (Path(os.fsdecode(bytes(where) + b"/caf\xe9.png"))).write_bytes((where / os.listdir(where)[0]).read_bytes())
+        elif kind == "class loop":
+            (root / "digitX").symlink_to("digitX")
+        return root
+    return make
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("loop", "digit3/loop.png: a symbolic link that loops"),
+    ("dangling", "digit3/gone.png: a symbolic link to nothing"),
+    ("fifo", "digit3/pipe.png: a named pipe (FIFO), not an image file"),
+    ("not utf-8", "digit3/caf\\xe9.png: a name that is not UTF-8"),
+    ("class loop", "src/digitX: a symbolic link that loops"),
+])
+def test_every_file_system_oddity_is_one_line_and_skip_bad_skips_and_counts_it(tmp_path, capsys, kind, message):
+    source = _oddity(kind)(tmp_path / "src")
+    data = tmp_path / "data"
+    assert main(["prepare", "imagefolder", "--source", str(source), "--name", "odd", "--data-root", str(data), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "pass --skip-bad" in err and "Traceback" not in err, err
+    assert main(["prepare", "imagefolder", "--source", str(source), "--name", "odd", "--data-root", str(data), "--workers", "1", "--skip-bad"]) == 0
+    assert "odd: skipped 1 entries of" in capsys.readouterr().out
+    manifest = json.loads((data / "odd" / "manifest.json").read_text())
+    assert sum(i["rows"] for i in manifest["splits"].values()) == 50  # every real image, the odd entry left out
+
+
 def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, tmp_path):
     from se_train.report.status import status
     from se_train.report.summary import write_report

@@ -8,9 +8,11 @@ on disk is kept, so an interrupted prepare resumes at shard granularity.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,31 +38,85 @@ class ShardJob:
     skip_bad: bool
 
 
-def list_image_folder(folder: Path, classes: list[str] | None = None, exclude: set[str] = frozenset()) -> tuple[list[tuple[str, int]], list[str]]:
-    """Sorted (path, label) pairs of `folder/<class>/<image>`; labels index the sorted class names
-    (`exclude`: subfolders that are not classes). A classifier needs two classes, each with images."""
+def list_image_folder(folder: Path, classes: list[str] | None = None, exclude: set[str] = frozenset(), skip_bad: bool = False
+                      ) -> tuple[list[tuple[str, int, int]], list[str], int]:
+    """Sorted (path, label, bytes) of `folder/<class>/<image>`, labels indexing the sorted class
+    names (`exclude`: subfolders that are not classes), and how many entries were skipped. Every
+    file-system oddity among the class folders and images (a link that loops or points nowhere, a
+    file that cannot be read, a FIFO or device, a name that is not UTF-8) is one line naming the
+    first, or with `skip_bad` skipped and counted. A classifier needs two classes, each with images."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in exclude)
+    odd: list[tuple[Path, str]] = []
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name in exclude:
+            continue
+        problem = _oddity(entry, folder=True)
+        if problem:
+            odd.append((entry, problem))
+        elif entry.is_dir():
+            found.append(entry.name)
     if classes is None and len(found) < 2:
         raise UserError(f"{folder}: {len(found)} class folder(s); a classifier needs at least two (one subfolder of images per class)")
-    for name in found:
-        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in (folder / name).iterdir()):
-            raise UserError(f"{folder / name}: a class folder with no images (*.JPEG, *.jpg, *.png)")
     classes = classes or found
     unknown = sorted(set(found) - set(classes))
     if unknown:
         raise UserError(f"{folder / unknown[0]}: class folder not present in train/")
-    files = [
-        (str(p), label)
-        for label, name in enumerate(classes)
-        if (folder / name).is_dir()
-        for p in sorted((folder / name).iterdir())
-        if p.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    files = []
+    for label, name in enumerate(classes):
+        if name not in found:
+            continue
+        images = [p for p in sorted((folder / name).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise UserError(f"{folder / name}: a class folder with no images (*.JPEG, *.jpg, *.png)")
+        for path in images:
+            problem = _oddity(path, folder=False)
+            if problem:
+                odd.append((path, problem))
+            else:
+                files.append((str(path), label, path.stat().st_size))
+    if odd and not skip_bad:
+        path, problem = odd[0]
+        more = f" (and {len(odd) - 1} more such entries)" if len(odd) > 1 else ""
+        raise UserError(f"{_shown(path)}: {problem}{more}; fix the tree or pass --skip-bad to skip them")
     if not files:
         raise UserError(f"{folder}: no images (*.JPEG, *.jpg, *.png) in any class folder")
-    return files, classes
+    return files, classes, len(odd)
+
+
+def _oddity(path: Path, folder: bool) -> str | None:
+    """What makes an entry of a source tree unusable, or None: read once, here, so that later
+    steps (sizes, shards) meet only plain files and folders."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a name that is not UTF-8 (class names and paths are recorded as text)"
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+        if e.errno == errno.ENOENT and path.is_symlink():
+            return f"a symbolic link to nothing ({os.readlink(path)})"
+        return f"cannot be read ({e.strerror})"
+    if folder:
+        return None if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode) else f"a {_kind(st.st_mode)}, not a folder"
+    if not stat.S_ISREG(st.st_mode):
+        return f"a {_kind(st.st_mode)}, not an image file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def _kind(mode: int) -> str:
+    return next((what for test, what in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                                         (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")) if test(mode)), "special file")
+
+
+def _shown(path: Path) -> str:
+    """A path for a message: a name that is not UTF-8 with its odd bytes escaped."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _encode(path: str, resize: int | None) -> tuple[bytes, np.ndarray]:
@@ -106,14 +162,14 @@ def _write_image_shard(job: ShardJob) -> tuple[PixelStats, int]:
 
 
 def plan_shards(
-    folder: Path, split: str, files: list[tuple[str, int]], shard_bytes: int, resize: int | None, skip_bad: bool
+    folder: Path, split: str, files: list[tuple[str, int, int]], shard_bytes: int, resize: int | None, skip_bad: bool
 ) -> list[ShardJob]:
     """Cut `files` into consecutive shards of about `shard_bytes` (by source file size): the cut
     depends only on the file list, so a resumed prepare makes the same shards."""
     jobs, current, size = [], [], 0
-    for path, label in files:
+    for path, label, nbytes in files:  # sizes as listed: the tree is not read again
         current.append((path, label))
-        size += os.path.getsize(path)
+        size += nbytes
         if size >= shard_bytes:
             jobs.append(current)
             current, size = [], 0

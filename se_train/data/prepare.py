@@ -149,18 +149,28 @@ def _image_splits(name: str, source: Path, opts: Options, share: float | None) -
     """Each split's (image, label) files and the class names. ImageNet (no `share`): train/, valid
     carved from it, test = val/. Any other tree: train/ (or the folder itself), and val/ and test/
     where present, else `share` of the images carved for each, stratified by class."""
+    listed = []  # (files, classes, skipped) of each folder read
+
+    def listing(folder: Path, classes: list[str] | None = None, exclude: set[str] = frozenset()) -> tuple[list, list[str]]:
+        listed.append(list_image_folder(folder, classes, exclude, opts.skip_bad))
+        return listed[-1][:2]
+
     if share is None:
-        train, classes = list_image_folder(source / "train")
-        given = {"test": list_image_folder(source / "val", classes)[0]}
+        train, classes = listing(source / "train")
+        given = {"test": listing(source / "val", classes)[0]}
     else:
         root = source / "train" if (source / "train").is_dir() else source
-        train, classes = list_image_folder(root, exclude={"val", "test"} if root == source else set())
-        given = {split: list_image_folder(source / folder, classes)[0]
+        train, classes = listing(root, exclude={"val", "test"} if root == source else set())
+        given = {split: listing(source / folder, classes)[0]
                  for split, folder in (("valid", "val"), ("test", "test")) if root != source and (source / folder).is_dir()}
+    skipped = sum(n for _, _, n in listed)
+    if skipped:
+        print(f"{name}: skipped {skipped} entries of {source} that cannot be read as images (links that loop or point nowhere, "
+              "special files, names that are not UTF-8; --skip-bad)")
     for split, size in (("test", opts.test_size), ("valid", opts.valid_size)):
         if split in given:
             continue
-        labels = np.array([label for _, label in train])
+        labels = np.array([label for _, label, _ in train])
         rest, carved = carve(labels, size if size is not None else max(len(classes), round(share * len(train))), opts.seed, f"{name} {split}")
         given[split] = [train[i] for i in carved]
         train = [train[i] for i in rest]
