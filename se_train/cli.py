@@ -153,6 +153,8 @@ def _datasets(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     from se_train.sweep_file import load_sweep
 
+    if args.spread is not None and not args.dry_run:
+        raise UserError("--spread: acts only with --dry-run (it sizes the power preview); add --dry-run or remove it")
     spec = load_sweep(args.sweep)  # before torch and Ray are imported: a mistake costs a second, not six
     from se_train import storage
     from se_train.sweep.checks import check_models_build, ready_datasets, check_storage
@@ -225,20 +227,33 @@ def _status(args: argparse.Namespace) -> None:
     print(status(args.path), end="")
 
 
+# Each bench flag and the benchmarks it acts for: given to another, it is refused, not ignored.
+BENCH_FLAGS = {
+    "data_root": ("data", "overhead", "scale", "pack"), "image_size": ("model",), "batch_size": ("model",),
+    "trials": ("overhead", "scale", "pack", "report"), "concurrent": ("overhead", "scale"), "gpu": ("overhead", "scale", "pack"),
+    "dataset": ("pack",), "rounds": ("model",), "compile": ("model",), "profile": ("model",), "sweeps": ("decide",), "real": ("decide",),
+}
+
+
 def _bench(args: argparse.Namespace) -> None:
     from se_train.bench import data, model, overhead, pack, report
     from se_train.bench.decide import bench_decide
 
+    for dest, acts_for in BENCH_FLAGS.items():
+        if getattr(args, dest) not in (None, False) and args.what not in acts_for:
+            flag = "--" + dest.replace("_", "-")
+            raise UserError(f"{flag}: acts only for bench {' and '.join(acts_for)}, not bench {args.what}; remove it")
+    data_root = args.data_root or Path("data")
     run = {
-        "data": lambda: data.bench_data(args.data_root),
-        "overhead": lambda: overhead.bench_overhead(args.data_root, args.trials or 8, args.concurrent or 1, args.gpu),
+        "data": lambda: data.bench_data(data_root),
+        "overhead": lambda: overhead.bench_overhead(data_root, args.trials or 8, args.concurrent or 1, args.gpu),
         # Many short trials, as a search or adaptive seeds make them: 1 epoch each, 2 at a time.
-        "scale": lambda: overhead.bench_overhead(args.data_root, args.trials or 300, args.concurrent or 2, args.gpu, epochs=1),
-        "pack": lambda: pack.bench_pack(args.data_root, args.dataset, args.trials or 8, gpu=args.gpu),
+        "scale": lambda: overhead.bench_overhead(data_root, args.trials or 300, args.concurrent or 2, args.gpu, epochs=1),
+        "pack": lambda: pack.bench_pack(data_root, args.dataset or "fashion_mnist", args.trials or 8, gpu=args.gpu),
         "report": lambda: report.bench_report(trials=args.trials or 2000),
-        "decide": lambda: bench_decide(args.real, args.sweeps),
+        "decide": lambda: bench_decide(args.real or Path("results/study"), args.sweeps or 10_000),
         "model": lambda: model.bench_model(
-            args.image_size, args.batch_size, rounds=args.rounds, compile=args.compile, profile=args.profile
+            args.image_size or 224, args.batch_size or 64, rounds=args.rounds or 3, compile=args.compile, profile=args.profile
         ),
     }[args.what]
     print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
@@ -315,18 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, what packing a cell's seeds would gain, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
     p.add_argument("what", choices=["data", "overhead", "scale", "pack", "model", "report", "decide"])
-    p.add_argument("--data-root", type=Path, default=Path("data"))
-    p.add_argument("--image-size", type=PIXELS, default=224, help="model: synthetic image side")
-    p.add_argument("--batch-size", type=Number.of(TrialConfig, "batch_size"), default=64, help="model: images per step")
+    p.add_argument("--data-root", type=Path, help="data, overhead, scale, pack: prepared datasets (default data)")
+    p.add_argument("--image-size", type=PIXELS, help="model: synthetic image side (default 224)")
+    p.add_argument("--batch-size", type=Number.of(TrialConfig, "batch_size"), help="model: images per step (default 64)")
     p.add_argument("--trials", type=Number(int, 1, 100_000), help="overhead: small trials in the sweep (default 8); scale: 1-epoch trials (default 300); pack: seeds of the cell (default 8); report: synthetic trials (default 2,000)")
     p.add_argument("--concurrent", type=Number(int, 1, 1024), help="overhead, scale: trials at once (default 1; scale 2)")
     p.add_argument("--gpu", action="store_true", help="overhead, scale, pack: train on the GPU, trials sharing it")
-    p.add_argument("--dataset", default="fashion_mnist", help="pack: the cell's dataset, prepared under --data-root if it is not (default fashion_mnist)")
-    p.add_argument("--rounds", type=Number(int, 1, 1000), default=3, help="model: turns each model takes; each rate is the median round")
+    p.add_argument("--dataset", help="pack: the cell's dataset, prepared under --data-root if it is not (default fashion_mnist)")
+    p.add_argument("--rounds", type=Number(int, 1, 1000), help="model: turns each model takes (default 3); each rate is the median round")
     p.add_argument("--compile", action="store_true", help="model: also time both models under torch.compile")
     p.add_argument("--profile", action="store_true", help="model: also list the ops SE-ResNet-50 spends its extra time in")
-    p.add_argument("--sweeps", type=Number(int, 1, 200_000), default=20_000, help="decide: simulated sweeps per scenario")
-    p.add_argument("--real", type=Path, default=Path("results/study"), help="decide: a report folder whose real seeds are resampled")
+    p.add_argument("--sweeps", type=Number(int, 1, 200_000), help="decide: simulated sweeps per scenario (default 10,000)")
+    p.add_argument("--real", type=Path, help="decide: a report folder whose real seeds are resampled (default results/study)")
     p.set_defaults(func=_bench)
     return parser
 

@@ -372,7 +372,7 @@ class SweepSpec(BaseModel):
         the models, but for a record read `AS_RECORDED`)."""
         problems = Problems()
         if _size(self, problems):
-            rules = (_one_place, _no_trial_twice, _seeds_rules, _search_rules, _compare_rules)
+            rules = (_one_place, _no_trial_twice, _seeds_rules, _search_rules, _compare_rules, _acts_somewhere)
             for rule in rules if as_recorded(info) else (*rules, _model_options):
                 rule(self, problems)
         problems.raise_any("SweepSpec")
@@ -495,6 +495,32 @@ def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
         elif not effects_of(spec.cells(), spec.axes(), [Comparison(c.axis, c.treated, c.control)]):
             problems.add(("compare", i), f"pairs no cells: no cell at {c.axis}={c.treated!r} has a twin at {c.axis}={c.control!r} "
                                           "with every other axis the same")
+
+
+# Trial fields that act only where another takes a value: each, when set, must act in some cell.
+ACTS_WHERE = {
+    "momentum": ("optimizer", "sgd"),
+    "decay_rate": ("schedule", "exponential"),
+    "decay_steps": ("schedule", "exponential"),
+    "se_reduction": ("se", True),
+}
+
+
+def _acts_somewhere(spec: SweepSpec, problems: Problems) -> None:
+    """A setting that acts in none of the cells it is set for is a mistake (adam has no momentum),
+    not a choice: refused where it is written, saying where it would act."""
+    where = [(("train",), spec.cells())] + [(spec.grid_loc(g), spec.cells_of(grid)) for g, grid in enumerate(spec.grids())]
+    for loc, cells in where:
+        given = spec.fixed() if loc == ("train",) else spec.grids()[loc[1] if len(loc) > 1 else 0]
+        for name, (field, value) in ACTS_WHERE.items():
+            if name in given and not any(TrialConfig.planned(c, field) == value for c in cells):
+                said = str(value).lower() if isinstance(value, bool) else value  # as a sweep file writes it
+                problems.add(loc + (name,), f"acts only where {field} is {said}, and no cell it is set for has that: "
+                                            f"remove it, or set {field}: {said}")
+    # (not the default: a record, which writes every field, reads back as it was written)
+    if spec.resources.placement_strategy != Resources.model_fields["placement_strategy"].default and spec.resources.workers_per_trial == 1:
+        problems.add(("resources", "placement_strategy"), "places a trial's workers over nodes, and each trial has one worker "
+                                                          "(workers_per_trial: 1): remove it, or give trials more workers")
 
 
 def _model_options(spec: SweepSpec, problems: Problems) -> None:

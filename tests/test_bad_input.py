@@ -371,3 +371,35 @@ def test_a_sweep_file_over_its_size_budget_is_refused_before_it_is_parsed(tmp_pa
     assert main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{path}: 1.0 MiB, over the 1 MiB a sweep file may be" in err
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"train": {"momentum": 0.5}}, "s.yaml: train.momentum: acts only where optimizer is sgd, and no cell it is set for has that"),
+    ({"train": {"schedule": "constant", "decay_steps": 10}}, "s.yaml: train.decay_steps: acts only where schedule is exponential"),
+    ({"grid": {**CELL, "se_reduction": [4, 8]}}, "s.yaml: grid.se_reduction: acts only where se is true"),
+    ({"resources": {"placement_strategy": "SPREAD"}}, "s.yaml: resources.placement_strategy: places a trial's workers over nodes"),
+    ({"seeds": {"margin": 1.0, "method": "sign-flip", "rho": 0.3}}, "s.yaml: seeds.rho: acts only under method: anytime"),
+])
+def test_a_setting_that_acts_nowhere_it_is_written_is_refused(raw, message, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), "grid": CELL, **raw}))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    # where it acts somewhere, it is kept: momentum beside a grid that tries sgd
+    path.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), "grid": {**CELL, "optimizer": ["adam", "sgd"]},
+                                    "train": {"momentum": 0.5}}))
+    assert main(["run", str(path), "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "overhead", "--sweeps", "10"], "--sweeps: acts only for bench decide, not bench overhead"),
+    (["bench", "decide", "--gpu"], "--gpu: acts only for bench overhead and scale and pack, not bench decide"),
+    (["bench", "report", "--image-size", "64"], "--image-size: acts only for bench model, not bench report"),
+    (["run", "sweeps/smoke.yaml", "--spread", "0.5"], "--spread: acts only with --dry-run"),
+])
+def test_a_flag_that_acts_nowhere_it_is_given_is_refused_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
