@@ -12,9 +12,11 @@ $(INSTALLED): pyproject.toml
 	$(VENV)/bin/pip install -e '.[test]'
 	touch $@
 
+# The experiment and its report go to git-ignored folders (experiments/, reports/); the committed
+# sample, results/smoke/, is rewritten only on purpose (results/README.md says how).
 run: $(INSTALLED)
 	$(VENV)/bin/se-sweep run sweeps/smoke.yaml
-	$(VENV)/bin/se-sweep report experiments/smoke
+	$(VENV)/bin/se-sweep report experiments/smoke --out reports/smoke
 
 test: $(INSTALLED)
 	$(VENV)/bin/pytest

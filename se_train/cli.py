@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -235,6 +236,12 @@ BENCH_FLAGS = {
 }
 
 
+def _schema(args: argparse.Namespace) -> None:
+    from se_train.config import sweep_schema
+
+    print(json.dumps(sweep_schema(), indent=2))
+
+
 def _bench(args: argparse.Namespace) -> None:
     from se_train.bench import data, model, overhead, pack, report
     from se_train.bench.decide import bench_decide
@@ -327,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="one line per trial of a running or finished sweep, from its folder (no Ray needed)")
     p.add_argument("path", help="the experiment folder or URI that `run` printed")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser("schema", help="the sweep file's JSON Schema, for an editor (sweeps/*.yaml name the committed copy, sweep.schema.json)")
+    p.set_defaults(func=_schema)
 
     p = sub.add_parser("bench", help="benchmarks: data pipeline throughput, per-trial overhead, what packing a cell's seeds would gain, ResNet-50 vs SE-ResNet-50 training speed, report speed, adaptive seeds' error rates")
     p.add_argument("what", choices=["data", "overhead", "scale", "pack", "model", "report", "decide"])

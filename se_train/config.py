@@ -542,3 +542,10 @@ def _model_options(spec: SweepSpec, problems: Problems) -> None:
             if message not in said:
                 said.add(message)
                 problems.add(("trial", i), message)
+
+
+def sweep_schema() -> dict[str, Any]:
+    """The sweep file's JSON Schema, from the models that check it (one source): what `se-sweep
+    schema` prints and sweep.schema.json holds, for an editor's YAML language server. A model's
+    own options are open fields of a grid and train (plugins add them), so those blocks allow more."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **SweepSpec.model_json_schema(), "title": "se-sweep sweep file"}

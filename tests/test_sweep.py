@@ -330,7 +330,8 @@ def test_shipped_sweeps_validate():
         spec = load_sweep(path)  # the loader `run` uses: a key given twice is refused
         assert spec.trials()
     smoke = parse_sweep(yaml.safe_load(Path("sweeps/smoke.yaml").read_text()), "smoke")
-    assert len(smoke.trials()) == 8 and {t.dataset for t in smoke.trials()} == {"digits"}
+    # the default job decides: a seeds: block over 4 cells of digits
+    assert len(smoke.trials()) == 4 and {t.dataset for t in smoke.trials()} == {"digits"} and smoke.seeds is not None
 
 
 def test_an_option_of_one_model_is_an_axis_of_its_own_grid_only():
@@ -501,3 +502,24 @@ def test_rays_own_log_lines_go_to_the_experiments_log_not_the_terminal(tmp_path,
     logged = path.read_text()
     assert logged.count("Token authentication is enabled") == 1 and "a dataset line" in logged
     assert ray_log.where("s3://bucket/exp", "exp").parent == Path(tempfile.gettempdir())
+
+
+def test_the_committed_json_schema_is_the_models_and_every_shipped_sweep_file_passes_it(capsys):
+    import json
+
+    import jsonschema
+
+    from se_train.cli import main
+
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(Path("sweep.schema.json").read_text()), "sweep.schema.json is stale: se-sweep schema > sweep.schema.json"
+    validator = jsonschema.Draft202012Validator(printed)
+    for path in [*sorted(Path("sweeps").glob("*.yaml")), *sorted(Path("examples").glob("*.yaml"))]:
+        text = path.read_text()
+        assert text.startswith("# yaml-language-server: $schema=../sweep.schema.json\n"), path  # an editor finds it
+        validator.validate(yaml.safe_load(text))
+    # and it refuses what the models refuse: a misspelled block, a seeds.method that does not exist
+    assert not validator.is_valid({"name": "s", "gird": {}})
+    assert not validator.is_valid({"name": "s", "grid": {"model": ["m"], "dataset": ["d"], "activation": ["relu"], "se": [False]},
+                                   "seeds": {"margin": 1, "method": "bayes"}})
