@@ -523,3 +523,18 @@ def test_the_committed_json_schema_is_the_models_and_every_shipped_sweep_file_pa
     assert not validator.is_valid({"name": "s", "gird": {}})
     assert not validator.is_valid({"name": "s", "grid": {"model": ["m"], "dataset": ["d"], "activation": ["relu"], "se": [False]},
                                    "seeds": {"margin": 1, "method": "bayes"}})
+
+
+def test_the_readme_is_short_and_every_local_link_of_it_and_the_docs_resolves():
+    import re
+
+    readme = Path("README.md").read_text()
+    assert len(readme.splitlines()) <= 150  # a newcomer reads it in five minutes; the rest is the docs site
+    for page in [Path("README.md"), *sorted(Path("docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page}: a link to {target}, which is not there"
+    # the reference page is generated from the models: every field of every block is on it
+    from se_train.reference import BLOCKS, sweep_file_reference
+
+    reference = sweep_file_reference()
+    assert all(f"| `{name}` |" in reference for _, model in BLOCKS for name in model.model_fields)
