@@ -563,6 +563,8 @@ def preview(rule: Rule, effects: int, spread: float | None = None) -> list[str]:
              + (f"a verdict is possible from {first} seeds" if first else f"no look up to {rule.max} seeds can decide anything")]
     if first is None:
         return lines + ["warning: raise max, lower confidence or compare fewer effects"]
+    if rule.method == SIGN_FLIP and rule.max > sign_flip.EXACT_UP_TO:  # beyond, each look draws 2^18 subsets: too slow to simulate here
+        return lines + [f"  (the table of seeds per effect size is simulated for sweeps of up to {sign_flip.EXACT_UP_TO} seeds)"]
     unit = spread or 1.0
     scaled = replace(rule, margin=rule.margin / unit if spread else 0.0, step=0.0)
     lines.append(f"  effect ({'points' if spread else 'σ, the per-seed spread of a difference; --spread says it in points'}) | "

@@ -323,6 +323,9 @@ def test_a_dry_run_lists_the_named_comparisons_and_previews_their_power(tmp_path
     assert (verdicts == "better").mean() == pytest.approx(chance, abs=0.03)
     assert "warning: margin 0.3 points is too narrow for 10 seeds at a spread of 0.5 points" in out
     assert preview(Rule(SIGN_FLIP, 3, 5, 0.3, 0.0125), 4)[0] == "power (sign-flip, 4 effect(s), 0.9875 each): no look up to 5 seeds can decide anything"
+    thirty = Rule(SIGN_FLIP, 3, 30, 0.3, 0.0125)
+    long = preview(thirty, 4)  # past 20 seeds the subsets are drawn, not simulated here
+    assert long[0].endswith(f"a verdict is possible from {thirty.looks_from} seeds") and "up to 20 seeds" in long[-1]
 
 
 def test_one_clock_for_the_live_view_status_and_the_report(capsys):
