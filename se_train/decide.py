@@ -76,7 +76,9 @@ SHAPE = 0.25
 BOUNDARY_SAMPLES = 400_000  # Monte Carlo paths per boundary: ~2 s once per process and rule
 SIGN_FLIP, ANYTIME, FIXED_HORIZON, FIXED_N = "sign-flip", "anytime", "fixed-horizon", "fixed n"
 METHODS = (SIGN_FLIP, FIXED_HORIZON, ANYTIME)  # what a `seeds:` block may choose, its default first
-VERDICTS = ("better", "worse", "equivalent", "open", "unresolved at max")
+# "unresolved at max": an adaptive sweep's effect that max seeds left open; "inconclusive": a grid
+# that listed its seeds, which has no max and no more to come
+VERDICTS = ("better", "worse", "equivalent", "open", "unresolved at max", "inconclusive")
 DECIDED = ("better", "worse", "equivalent")
 FIXED_N_CONFIDENCE = 0.95  # a fixed-seed sweep's interval, per effect, as it always was
 
@@ -285,7 +287,8 @@ def look(diffs: Sequence[float], seeds: int, rule: Rule, final: bool | None = No
     """`final`: no more seeds will come (default: at the rule's max)."""
     mean = float(np.mean(diffs)) if len(diffs) else math.nan
     low, high = rule.interval(diffs)
-    return Look(seeds, len(diffs), mean, low, high, verdict(low, high, rule.margin, seeds >= rule.max if final is None else final))
+    said = verdict(low, high, rule.margin, seeds >= rule.max if final is None else final)
+    return Look(seeds, len(diffs), mean, low, high, "inconclusive" if said == "unresolved at max" and not rule.adaptive else said)
 
 
 def history(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule) -> list[Look]:
@@ -525,7 +528,7 @@ ADAPTIVE_METHOD = (
 FIXED_METHOD = (
     "Effects marked fixed n ran the seeds their grid listed: each is the paired difference in best valid accuracy over the "
     "seeds both cells ran, with a Student t interval at 95% per effect (no correction for many effects), looked at once. "
-    "Better / worse when it excludes 0; unresolved at max otherwise; one seed has no interval."
+    "Better / worse when it excludes 0; inconclusive otherwise; one seed has no interval."
 )
 
 

@@ -4,13 +4,14 @@ layer, `config.py`), with every error of the file at once, each naming the file 
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from se_train.config import MAX_CELLS, SEARCHABLE, Distribution, SweepSpec, TrialConfig
+from se_train.config import MAX_CELLS, SEARCHABLE, Asha, Compare, Distribution, Resources, Search, Seeds, Stopping, SweepSpec, TrialConfig, Tracking
 from se_train import plugins
 from se_train.errors import UserError
 from se_train.models.catalog import own_options
@@ -19,6 +20,24 @@ from se_train.validation import invalid
 
 def _hint(err: dict) -> str | None:
     """What a sweep file's author needs beyond pydantic's words."""
+    said = _said(err)
+    if err["type"] == "extra_forbidden" and isinstance(err["loc"][-1], str):
+        close = difflib.get_close_matches(err["loc"][-1], _fields_beside(err["loc"]), n=1, cutoff=0.7)
+        said = (said or "unknown field") + (f"; did you mean {close[0]!r}?" if close else "")
+    return said
+
+
+def _fields_beside(loc: tuple) -> list[str]:
+    """The fields a sweep file may write where `loc`'s last part is: a misspelling's candidates."""
+    path = tuple(p for p in loc[:-1] if isinstance(p, str) and "<" not in p and "[" not in p)
+    blocks = {(): SweepSpec, ("resources",): Resources, ("stopping",): Stopping, ("stopping", "asha"): Asha,
+              ("tracking",): Tracking, ("search",): Search, ("seeds",): Seeds, ("compare",): Compare}
+    if path[:1] in (("grid",), ("train",)):
+        return [*TrialConfig.model_fields, *own_options()]
+    return list(blocks[path].model_fields) if path in blocks else []
+
+
+def _said(err: dict) -> str | None:
     loc, kind = err["loc"], err["type"]
     in_grid = loc[:1] == ("grid",) and len([p for p in loc if isinstance(p, str) and "<" not in p]) == 2
     if in_grid and kind == "extra_forbidden":

@@ -403,3 +403,26 @@ def test_a_flag_that_acts_nowhere_it_is_given_is_refused_before_any_work(argv, m
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"grid": CELL, "train": {"epoch": 3}}, "s.yaml: train.epoch: unknown field; did you mean 'epochs'?"),
+    ({"grid": CELL, "gird": CELL}, "s.yaml: gird: unknown field; did you mean 'grid'?"),
+    ({"grid": CELL, "resources": {"cpus_per_workr": 1}}, "s.yaml: resources.cpus_per_workr: unknown field; did you mean 'cpus_per_worker'?"),
+    ({"grid": {**CELL, "epcohs": [3]}}, "; did you mean 'epochs'?"),
+])
+def test_a_misspelled_key_is_named_with_the_field_it_may_be(raw, message, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), **raw}))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_dry_run_of_a_comparison_over_listed_seeds_lists_its_effects(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "data_root": str(tmp_path / "data"), "grid": {**CELL, "lr": [1e-3, 1e-4], "seed": [0, 1, 2]},
+                                    "compare": [{"axis": "lr", "treated": 1e-3, "control": 1e-4}]}, sort_keys=False))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "effects: 1, each a 95% t-interval over the seeds the grid lists (fixed n)" in out
+    assert "lr: 0.001 - 0.0001, model=simple_cnn, dataset=digits, activation=relu, se=False" in out

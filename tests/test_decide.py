@@ -89,9 +89,9 @@ def test_a_fixed_n_effect_is_scipys_t_interval_over_the_seeds_both_cells_ran():
     low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     assert (got.seeds, got.n) == (4, 4) and got.mean == pytest.approx(d.mean())
     assert (got.low, got.high) == (pytest.approx(low), pytest.approx(high))
-    assert got.verdict == "unresolved at max"  # [−0.6, +2.9] holds 0 and no more seeds will come
+    assert got.verdict == "inconclusive"  # [−0.6, +2.9] holds 0, and a grid that listed its seeds has no more to come
     (one,) = history({0: 91.0}, {0: 90.0}, Rule.fixed_n())
-    assert math.isinf(one.high) and one.verdict == "unresolved at max"
+    assert math.isinf(one.high) and one.verdict == "inconclusive"
 
 
 def test_the_sign_flip_interval_is_the_order_statistics_of_the_subset_means_by_brute_force():

@@ -404,3 +404,18 @@ def test_a_study_decides_each_effect_by_the_rule_of_the_sweep_that_asked_it_in_e
     # A and C both asked it; A's adaptive rule chose its seeds, so A decides, and the report says why
     assert se["method"].startswith("anytime") and se["decided_by"].startswith("a; also asked by c")
     assert eff["step"].eq(100 / 300).all()  # from the records' 300 valid images
+
+
+def test_a_comparison_of_models_names_both_in_the_model_column_and_listed_seeds_end_inconclusive():
+    from se_train.experiment import SweepRecord
+
+    grid = {"model": ["simple_cnn", "resnet50"], "dataset": ["d"], "activation": ["relu"], "se": [False], "seed": [0, 1, 2]}
+    spec = {"name": "e", "grid": grid, "compare": [{"axis": "model", "treated": "resnet50", "control": "simple_cnn"}]}
+    record = SweepRecord.model_validate({"experiment": "e", "spec": spec, "sweep_file": "e.yaml"})
+    runs = pd.DataFrame([{"model": m, "dataset": "d", "activation": "relu", "se": False, "seed": s, "status": "completed",
+                          "max_valid_acc": acc} for m, accs in (("simple_cnn", (0.90, 0.91, 0.92)), ("resnet50", (0.91, 0.90, 0.925)))
+                         for s, acc in enumerate(accs)]).assign(experiment="e")
+    eff, methods, pairs = effects(Experiment([record], ["model", "dataset", "activation", "se", "seed"], pd.DataFrame(), runs, []))
+    (row,) = eff.itertuples()
+    assert (row.model, row.dataset, row.verdict) == ("resnet50 vs simple_cnn", "d", "inconclusive")  # no max: not "unresolved at max"
+    assert set(pairs["model"]) == {"resnet50 vs simple_cnn"} and "inconclusive otherwise" in methods[0]

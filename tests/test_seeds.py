@@ -76,8 +76,8 @@ def test_a_large_effect_stops_at_start_and_a_zero_effect_runs_to_max(adaptive, t
     out = write_report([str(adaptive)], tmp_path / "report")
     summary = (out / "summary.md").read_text()
     # verdict, estimate, final interval, per-seed sd, seeds taken: better at 4 (an interval above 0), open at 6
-    assert re.search(r"\| SELU - ReLU \| simple_cnn \| digits \| epochs=1, lr=0.001, se=False \| \+[\d.]+ \| \[\+[\d.]+, \+[\d.]+\] \| [\d.]+ \| 4 \| \d of 4, P\(better\) [\d.]+ \| \*\*better\*\* \|", summary)
-    assert re.search(r"\| SE - no SE \| simple_cnn \| digits \| activation=relu, epochs=1, lr=1e-07 \| [-+][\d.]+ \| \[-[\d.]+, \+[\d.]+\] \| [\d.]+ \| 6 \| \d of 6, P\(better\) [\d.]+ \| \*\*unresolved at max\*\* \|", summary)
+    assert re.search(r"\| SELU - ReLU \| simple_cnn \| digits \| epochs=1, lr=0.001, se=False \| \+[\d.]+ \| \[\+[\d.]+, \+[\d.]+\] \| [\d.]+ \| 4 \| \d of 4, P\(ahead\) [\d.]+ \| \*\*better\*\* \|", summary)
+    assert re.search(r"\| SE - no SE \| simple_cnn \| digits \| activation=relu, epochs=1, lr=1e-07 \| [−+][\d.]+ \| \[−[\d.]+, \+[\d.]+\] \| [\d.]+ \| 6 \| \d of 6, P\(ahead\) [\d.]+ \| \*\*unresolved at max\*\* \|", summary)
     assert "split evenly over the sweep's 2 effect(s)" in summary and (out / "seeds.png").stat().st_size > 0
     view = status(str(adaptive))
     assert "effects: 2 (1 better, 1 unresolved at max); open: none" in view

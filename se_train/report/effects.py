@@ -64,8 +64,9 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
         diffs = [t - c for t, c in chosen]
         table.append({
             "effect": effect.name,
-            "model": effect.where.get("model"),
-            "dataset": effect.where.get("dataset"),
+            # a comparison of models (or datasets) has none of its own: the two compared stand there
+            "model": effect.where.get("model", _pair(effect, "model")),
+            "dataset": effect.where.get("dataset", _pair(effect, "dataset")),
             "cell": cell,
             "n": last.n if last else 0,
             "seeds": last.seeds if last else 0,
@@ -86,11 +87,15 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
         })
         seeds = sorted(s for s in set(treated) & set(control) if (s < last.seeds if rule.adaptive and last else True)
                        and treated[s] is not None and control[s] is not None)
-        pairs += [{"effect": effect.name, "model": effect.where.get("model"), "dataset": effect.where.get("dataset"), "cell": cell,
+        pairs += [{"effect": effect.name, "model": table[-1]["model"], "dataset": table[-1]["dataset"], "cell": cell,
                    # as text: one column holds every axis's values (True, "selu", 0.001)
                    "treated": str(effect.comparison.treated), "control": str(effect.comparison.control), "seed": s,
                    "treated_value": treated[s], "control_value": control[s], "difference": treated[s] - control[s]} for s in seeds]
     return pd.DataFrame(table, columns=COLUMNS), list(dict.fromkeys(texts.values())), pd.DataFrame(pairs, columns=PAIR_COLUMNS)
+
+
+def _pair(effect, axis: str) -> str | None:
+    return f"{effect.comparison.treated} vs {effect.comparison.control}" if effect.comparison.axis == axis else None
 
 
 def spread_of(location: str) -> tuple[float, str]:
@@ -157,13 +162,19 @@ def markdown(eff: pd.DataFrame) -> str:
         extra = f"; {r.pairs_with_divergence} pair(s) left out: diverged or failed" if r.pairs_with_divergence else ""
         extra += "; one seed: no interval" if r.n == 1 else ""
         # one pair is no estimate of a probability: its count alone
-        ahead = f"{r.ahead} of {r.n}" + (f", P(better) {r.p_improvement:.2f}" if r.n > 1 else "") if r.n else "–"
+        ahead = f"{r.ahead} of {r.n}" + (f", P(ahead) {r.p_improvement:.2f}" if r.n > 1 else "") if r.n else "–"
         sd = "–" if math.isnan(r.sd) else f"{r.sd:.2f}"
         # where sweeps under other rules asked it too, whose rule decided and why
         method = f"{r.method}; {r.decided_by}" if "also asked" in r.decided_by else r.method
         names = " | ".join(markup.text(v) for v in (r.effect, r.model, r.dataset, r.cell))
         lines.append(f"| {names} | {_signed(r.mean)} | {ci} | {sd} | {r.seeds} | {ahead} | **{r.verdict}**{extra} | {markup.text(method)} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", AHEAD])
+
+
+# What the "ahead" column says, under every effects table: its probability is not a verdict's.
+AHEAD = ("*ahead*: the seeds whose treated run beat its control; *P(ahead)*: the chance that a treated run beats a control "
+         "run, over every pair of their runs (the probability of improvement, Agarwal et al. 2021), a description of the runs, "
+         "not the probability that the effect is real: that is the verdict's job.")
 
 
 def _signed(x: float) -> str:
@@ -171,4 +182,4 @@ def _signed(x: float) -> str:
         return "–"
     if math.isinf(x):  # an interval before enough seeds rule anything out
         return "+∞" if x > 0 else "−∞"
-    return f"{x:+.2f}"
+    return f"{x:+.2f}".replace("-", "−")  # one minus sign for every number of the table, as for −∞

@@ -124,6 +124,12 @@ class Plan:
             )
             lines += [f"  {e.label()}" for e in effects]
             lines += preview(rule, len(effects), spread)
+        elif spec.compare:  # the grid lists its seeds: each effect a fixed-n interval over them
+            from se_train.decide import comparisons_of, effects_of
+
+            effects = effects_of(spec.cells(), spec.axes(), comparisons_of(spec))
+            lines.append(f"effects: {len(effects)}, each a 95% t-interval over the seeds the grid lists (fixed n)")
+            lines += [f"  {e.label()}" for e in effects]
         axes = spec.axes()
         lines.append("  ".join(f"{a:>12}" for a in ["#", *axes]))
         for i, cell in enumerate(spec.cells()):
