@@ -143,7 +143,8 @@ def _datasets(args: argparse.Namespace) -> None:
     rows = [f"{'dataset':<16} {'classes':>7} {'images':<30} {'splits (rows)'}"]
     for name in names:
         m = load_manifest(remote.location(root, name))
-        shape = "x".join(map(str, m.image_shape)) if m.image_shape else f"{m.encoding}, sized by image_size"
+        shape = "x".join(map(str, m.image_shape)) if m.image_shape else f"{m.channels} channel(s), sized by image_size"
+        shape += f" ({'PNG/JPEG as given' if m.encoding == 'image' else m.encoding})" if m.encoding != "raw" else ""
         rows.append(f"{name:<16} {m.num_classes:>7} {shape:<30} " + ", ".join(f"{s} {i.rows:,}" for s, i in m.splits.items()))
     if not names:
         print(f"no prepared dataset in {root} (`se-sweep prepare` makes one)")

@@ -162,7 +162,8 @@ def test_imagefolder_keeps_jpeg_bytes_and_decodes_to_image_size(tmp_path):
     make_jpeg_folder(tmp_path / "src")
     folder = prepare("imagenet", tmp_path / "data", source=tmp_path / "src", valid_size=2, workers=2)
     manifest = load_manifest(folder)
-    assert manifest.encoding == "jpeg" and manifest.image_shape is None and manifest.class_names == ["n01", "n02"]
+    assert manifest.encoding == "image" and manifest.image_shape is None and manifest.class_names == ["n01", "n02"]
+    assert manifest.channels == 3  # RGB JPEGs of several sizes: image_size is needed
     assert {s: manifest.splits[s].rows for s in manifest.splits} == {"train": 10, "valid": 2, "test": 12}
     stored = pq.read_table(folder / "test" / "part-00000.parquet").to_pylist()
     originals = sorted((tmp_path / "src" / "val").glob("*/*.JPEG"))
@@ -177,7 +178,7 @@ def test_imagefolder_resize_reencodes_to_shorter_side(tmp_path):
     make_jpeg_folder(tmp_path / "src")
     folder = prepare("imagenet", tmp_path / "data", source=tmp_path / "src", valid_size=2, resize=10, workers=1)
     blob = pq.read_table(folder / "train" / "part-00000.parquet")["image"][0].as_py()
-    assert min(Image.open(io.BytesIO(blob)).size) == 10
+    assert min(Image.open(io.BytesIO(blob)).size) == 10 and Image.open(io.BytesIO(blob)).format == "JPEG"  # a JPEG stays one
 
 
 def test_unreadable_jpeg_is_named_then_skip_bad_resumes_from_written_shards(tmp_path, capsys):

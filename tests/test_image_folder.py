@@ -38,11 +38,21 @@ def test_an_image_folder_is_prepared_with_stratified_valid_and_test(pngs, tmp_pa
     assert main(["prepare", "imagefolder", "--source", str(pngs), "--name", "pngdigits", "--data-root", str(data), "--workers", "1"]) == 0
     manifest = json.loads((data / "pngdigits" / "manifest.json").read_text())
     rows = {split: info["rows"] for split, info in manifest["splits"].items()}
-    assert manifest["class_names"] == [f"digit{i}" for i in range(10)] and manifest["encoding"] == "jpeg"
+    # kept as given: greyscale PNGs stay one channel and lossless, and their one size is recorded
+    assert manifest["class_names"] == [f"digit{i}" for i in range(10)] and manifest["encoding"] == "image"
+    assert (manifest["channels"], manifest["image_shape"]) == (1, [8, 8, 1]) and len(manifest["mean"]) == 1
+    import pyarrow.parquet as pq
+
+    shard = pq.read_table(data / "pngdigits" / manifest["splits"]["train"]["shards"][0]["file"])
+    assert shard.column("image")[0].as_py().startswith(b"\x89PNG")  # the file's own bytes, not a JPEG
     assert rows == {"train": 1455, "valid": 162, "test": 180}  # 10% of the images for test, 10% of the rest for valid
     capsys.readouterr()
     assert main(["datasets", "--data-root", str(data)]) == 0
-    assert "pngdigits             10 jpeg, sized by image_size" in capsys.readouterr().out
+    assert "pngdigits             10 8x8x1 (PNG/JPEG as given)" in capsys.readouterr().out
+    # one size for every image: a sweep needs no image_size (the model is built for 1 x 8 x 8)
+    raw = {"name": "own", "data_root": str(data), "grid": {"model": ["simple_cnn"], "dataset": ["pngdigits"], "activation": ["relu"], "se": [False]}}
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["run", str(tmp_path / "own.yaml"), "--dry-run"]) == 0
 
 
 def test_an_image_folders_own_val_and_test_are_its_splits(tmp_path):

@@ -129,8 +129,8 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     experiment = f"s3://{BUCKET}/experiments/own{query}"
     exp = collect(experiment)
     assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"} and set(exp.epochs["workers"]) == {2}
-    # 3 x 16 x 16 inputs (an image folder is read as RGB), two hidden layers of each width, 10 classes
-    assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 768 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
+    # 1 x 16 x 16 inputs (greyscale PNGs stay one channel), two hidden layers of each width, 10 classes
+    assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 256 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
     # CPU), which saw neither the plugin file nor the images
     assert (exp.runs["max_valid_acc"] > 0.5).all()

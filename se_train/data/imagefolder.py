@@ -1,9 +1,12 @@
-"""ImageNet-style folders (`train/<class>/*.JPEG`, `val/<class>/*.JPEG`) to JPEG shards.
+"""ImageNet-style folders (`train/<class>/*.JPEG`, `val/<class>/*.JPEG`) and any class-per-folder
+tree of PNG or JPEG images to shards of the images as given: a PNG stays lossless, a greyscale
+image one channel, a JPEG its own bytes; only `resize` (or a format or mode a model cannot take)
+re-encodes one.
 
 Too large for memory, so each shard is one job in a process pool: the job decodes every image
-(an unreadable one is named, or skipped with `skip_bad`), optionally re-encodes it to a shorter
-side of `resize` px, writes its shard and returns pixel sums for the mean/std. A shard already
-on disk is kept, so an interrupted prepare resumes at shard granularity.
+(an unreadable one is named, or skipped with `skip_bad`), writes its shard and returns pixel sums
+for the mean/std, whether every image is greyscale, and their sizes. A shard already on disk is
+kept, so an interrupted prepare resumes at shard granularity.
 """
 
 from __future__ import annotations
@@ -119,46 +122,68 @@ def _shown(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _encode(path: str, resize: int | None) -> tuple[bytes, np.ndarray]:
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # PIL's single-channel modes (LA: grey with alpha)
+
+
+def _encode(path: str, resize: int | None) -> tuple[bytes, np.ndarray, bool]:
+    """The bytes to store for one image, its pixels as RGB (for the statistics) and whether it is
+    greyscale. A PNG or JPEG in greyscale or RGB is stored as it is, byte for byte; a resize, or
+    another format or mode, is re-encoded: as PNG (lossless), or as JPEG where the source was one."""
     from PIL import Image
 
     raw = Path(path).read_bytes()
     with Image.open(io.BytesIO(raw)) as img:
         img.load()
         fmt, mode = img.format, img.mode
-        rgb = img.convert("RGB")
+        grey = mode in GREY_MODES
+        kept = img.convert("L" if grey else "RGB")
     if resize:
-        scale = resize / min(rgb.size)
-        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BICUBIC)
-    if resize or fmt != "JPEG" or mode != "RGB":
+        scale = resize / min(kept.size)
+        kept = kept.resize((max(1, round(kept.width * scale)), max(1, round(kept.height * scale))), Image.BICUBIC)
+    if resize or fmt not in ("PNG", "JPEG") or mode not in ("L", "RGB"):
         buf = io.BytesIO()
-        rgb.save(buf, format="JPEG", quality=JPEG_QUALITY)
+        kept.save(buf, format="JPEG", quality=JPEG_QUALITY) if fmt == "JPEG" else kept.save(buf, format="PNG")
         raw = buf.getvalue()
-    return raw, np.asarray(rgb)
+    return raw, np.asarray(kept.convert("RGB")), grey
 
 
-def _write_image_shard(job: ShardJob) -> tuple[PixelStats, int]:
-    """Write one shard (or reuse it if already whole on disk); return its pixel stats and skips."""
+@dataclass
+class ShardSummary:
+    """What the manifest needs of a shard's images: RGB pixel statistics, how many were skipped,
+    whether every one is greyscale, and their sizes (width, height)."""
+
+    stats: PixelStats
+    skipped: int
+    grey: bool
+    sizes: set[tuple[int, int]]
+
+    def __add__(self, other: "ShardSummary") -> "ShardSummary":
+        return ShardSummary(self.stats + other.stats, self.skipped + other.skipped, self.grey and other.grey, self.sizes | other.sizes)
+
+
+def _write_image_shard(job: ShardJob) -> ShardSummary:
+    """Write one shard (or reuse it if already whole on disk); return what the manifest needs of it."""
     if job.path.is_file():
-        meta = pq.ParquetFile(job.path).schema_arrow.metadata
-        saved = json.loads(meta[b"se_sweep"])
-        return PixelStats(np.array(saved["sum"]), np.array(saved["sumsq"]), saved["count"]), saved["skipped"]
-    blobs, labels, skipped = [], [], 0
-    stats = PixelStats.zero(3)
+        saved = json.loads(pq.ParquetFile(job.path).schema_arrow.metadata[b"se_sweep"])
+        return ShardSummary(PixelStats(np.array(saved["sum"]), np.array(saved["sumsq"]), saved["count"]), saved["skipped"],
+                            saved["grey"], {tuple(size) for size in saved["sizes"]})
+    blobs, labels = [], []
+    summary = ShardSummary(PixelStats.zero(3), 0, True, set())
     for path, label in job.files:
         try:
-            blob, pixels = _encode(path, job.resize)
+            blob, pixels, grey = _encode(path, job.resize)
         except Exception as e:  # noqa: BLE001 - PIL raises many types for a bad image
             if not job.skip_bad:
                 raise UserError(f"{path}: unreadable image ({e}); pass --skip-bad to skip such images") from None
-            skipped += 1
+            summary.skipped += 1
             continue
         blobs.append(blob)
         labels.append(label)
-        stats = stats + PixelStats.of(pixels)
-    saved = {"sum": stats.sum.tolist(), "sumsq": stats.sumsq.tolist(), "count": stats.count, "skipped": skipped}
+        summary = summary + ShardSummary(PixelStats.of(pixels), 0, grey, {(pixels.shape[1], pixels.shape[0])})
+    saved = {"sum": summary.stats.sum.tolist(), "sumsq": summary.stats.sumsq.tolist(), "count": summary.stats.count,
+             "skipped": summary.skipped, "grey": summary.grey, "sizes": sorted(summary.sizes)}
     write_shard(job.path, pa.array(blobs, pa.binary()), np.array(labels, np.int64), {"se_sweep": json.dumps(saved)})
-    return stats, skipped
+    return summary
 
 
 def plan_shards(
@@ -178,10 +203,10 @@ def plan_shards(
     return [ShardJob(shard_path(folder, split, i), chunk, resize, skip_bad) for i, chunk in enumerate(jobs)]
 
 
-def write_image_split(jobs: list[ShardJob], workers: int, desc: str) -> tuple[PixelStats, int]:
-    """Run the shard jobs on `workers` processes; return summed pixel stats and skipped images."""
-    total, skipped = PixelStats.zero(3), 0
+def write_image_split(jobs: list[ShardJob], workers: int, desc: str) -> ShardSummary:
+    """Run the shard jobs on `workers` processes; return what the manifest needs of the split."""
+    total = ShardSummary(PixelStats.zero(3), 0, True, set())
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for stats, skips in tqdm(pool.map(_write_image_shard, jobs), total=len(jobs), desc=desc, unit="shard", disable=None):
-            total, skipped = total + stats, skipped + skips
-    return total, skipped
+        for summary in tqdm(pool.map(_write_image_shard, jobs), total=len(jobs), desc=desc, unit="shard", disable=None):
+            total = total + summary
+    return total

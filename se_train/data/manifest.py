@@ -65,7 +65,9 @@ class Manifest(BaseModel):
     class_names: list[str]
     image_shape: tuple[Side, Side, Side] | None  # H, W, C; None when sizes vary (encoded images)
     channels: int = Field(ge=1, le=4)
-    encoding: Literal["raw", "jpeg"]  # raw: uint8 H*W*C bytes; jpeg: RGB JPEG bytes
+    # raw: uint8 H*W*C bytes; image: each image's own file (PNG or JPEG, as given), decoded to
+    # `channels`; jpeg: RGB JPEG bytes (image folders prepared before they were kept as given)
+    encoding: Literal["raw", "image", "jpeg"]
     mean: list[Annotated[float, Field(ge=0, le=1)]]  # per channel, pixels scaled to [0, 1], over the train split
     std: list[Annotated[float, Field(gt=0, le=1)]]  # inputs are divided by it
     seed: int = Field(ge=0)  # the seed that carved the valid (and, where needed, test) split
@@ -83,6 +85,8 @@ class Manifest(BaseModel):
                 problems.add((field,), f"{len(getattr(self, field))} values for {self.channels} channel(s)")
         if self.encoding == "raw" and (self.image_shape is None or self.image_shape[2] != self.channels):
             problems.add(("image_shape",), f"{self.image_shape} does not give {self.channels} channel(s) of raw images")
+        if self.encoding != "raw" and self.image_shape is not None and self.image_shape[2] != self.channels:
+            problems.add(("image_shape",), f"{self.image_shape} does not give {self.channels} channel(s)")
         for name in ("train", "valid"):
             if name not in self.splits:
                 problems.add(("splits",), f"no {name!r} split")
@@ -93,12 +97,13 @@ class Manifest(BaseModel):
         return self
 
     def stored_shape(self, image_size: int | None) -> tuple[int, int, int]:
-        """H, W, C of the images as they are decoded: native size for raw, `image_size` for JPEG."""
-        if self.encoding == "raw":
+        """H, W, C of the images as they are decoded: the native size of raw images, and of encoded
+        ones that all share one size, unless `image_size` resizes them."""
+        if self.encoding == "raw" or (image_size is None and self.image_shape is not None):
             return self.image_shape
         if image_size is None:
             raise UserError(f"dataset {self.name!r} has images of varying size: set image_size")
-        return (image_size, image_size, 3)
+        return (image_size, image_size, self.channels)
 
     def input_shape(self, image_size: int | None) -> tuple[int, int, int]:
         """Channels, height, width the model sees: `image_size` square, or the native size when None."""

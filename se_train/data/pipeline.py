@@ -30,20 +30,24 @@ from se_train.data.shards import binary_column
 from se_train.errors import UserError
 
 
-def decode_jpeg_batch(batch: pa.Table, size: int) -> pa.Table:
-    """Decode JPEG bytes, resize the shorter side to `size` (bicubic) and centre-crop to a square,
-    so every image leaves as raw uint8 size x size x 3 and one collate path serves all encodings."""
+def decode_image_batch(batch: pa.Table, shape: tuple[int, int, int]) -> pa.Table:
+    """Decode each image's file (PNG or JPEG) to `shape` (H, W, C: one channel or RGB): an image of
+    another size has its shorter side resized to H (bicubic) and is centre-cropped to a square, so
+    every image leaves as raw uint8 H x W x C and one collate path serves all encodings."""
     from PIL import Image
 
-    out = np.empty((batch.num_rows, size, size, 3), dtype=np.uint8)
+    height, width, channels = shape
+    out = np.empty((batch.num_rows, height, width, channels), dtype=np.uint8)
     for i, blob in enumerate(batch.column("image").to_pylist()):
         with Image.open(io.BytesIO(blob)) as img:
-            img = img.convert("RGB")
-            scale = size / min(img.size)
-            w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
-            img = img.resize((w, h), Image.BICUBIC)
-            left, top = (w - size) // 2, (h - size) // 2
-            out[i] = np.asarray(img.crop((left, top, left + size, top + size)))
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                scale = height / min(img.size)
+                w, h = max(height, round(img.width * scale)), max(height, round(img.height * scale))
+                img = img.resize((w, h), Image.BICUBIC)
+                left, top = (w - height) // 2, (h - height) // 2
+                img = img.crop((left, top, left + height, top + height))
+            out[i] = np.asarray(img).reshape(height, width, channels)
     return pa.table({"image": binary_column(out), "label": batch.column("label")})
 
 
@@ -60,8 +64,8 @@ def open_split(folder: str | Path, split: str, image_size: int | None = None):
     context.enable_progress_bars = False  # per-trial bars flood the sweep's log
     fs = storage.filesystem(str(folder))[0] if storage.is_uri(str(folder)) else None
     ds = ray.data.read_parquet(paths, filesystem=fs)
-    if manifest.encoding == "jpeg":
-        ds = ds.map_batches(decode_jpeg_batch, batch_format="pyarrow", fn_kwargs={"size": manifest.stored_shape(image_size)[0]})
+    if manifest.encoding != "raw":
+        ds = ds.map_batches(decode_image_batch, batch_format="pyarrow", fn_kwargs={"shape": manifest.stored_shape(image_size)})
     return ds
 
 
@@ -88,8 +92,8 @@ def read_split(
     if table.num_rows == 0:
         raise UserError(f"{folder}: split {split!r} has fewer rows than the trial has workers ({world})")
     shape = manifest.stored_shape(image_size)
-    if manifest.encoding == "jpeg":
-        table = decode_jpeg_batch(table, shape[0])
+    if manifest.encoding != "raw":
+        table = decode_image_batch(table, shape)
     return BatchDecoder(shape)(table)
 
 

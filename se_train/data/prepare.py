@@ -214,27 +214,29 @@ def _prepare_image_folder(name: str, source: Path, stage: Path, opts: Options, s
     files = _image_splits(name, source, opts, share)
     classes = files.pop("classes")
     workers = opts.workers or os.cpu_count() or 1
-    infos, skipped = {}, 0
+    infos, summaries = {}, {}
     for split, split_files in files.items():
         jobs = plan_shards(stage, split, split_files, opts.shard_bytes, opts.resize, opts.skip_bad)
-        stats, skips = write_image_split(jobs, workers, f"{name} {split}")
-        skipped += skips
+        summaries[split] = write_image_split(jobs, workers, f"{name} {split}")
         shards = [shard_info(stage, job.path) for job in jobs]
         infos[split] = SplitInfo(rows=sum(s.rows for s in shards), shards=shards)
-        if split == "train":
-            mean, std = stats.mean_std()
+    skipped = sum(s.skipped for s in summaries.values())
     if skipped:
         print(f"{name}: skipped {skipped} unreadable images (--skip-bad)")
+    every = summaries["train"] + summaries["valid"] + summaries["test"]
+    channels = 1 if every.grey else 3  # one only if every image of every split is greyscale
+    mean, std = summaries["train"].stats.mean_std()  # RGB: a greyscale image's three channels are its one
+    (width, height), = every.sizes if len(every.sizes) == 1 else ((None, None),)
     return Manifest(
         format_version=FORMAT_VERSION,
         name=name,
         num_classes=len(classes),
         class_names=classes,
-        image_shape=None,
-        channels=3,
-        encoding="jpeg",
-        mean=mean,
-        std=std,
+        image_shape=(height, width, channels) if height else None,  # one size for every image: no image_size needed
+        channels=channels,
+        encoding="image",
+        mean=mean[:channels],
+        std=std[:channels],
         seed=opts.seed,
         source=str(source),
         splits=infos,
