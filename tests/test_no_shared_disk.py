@@ -132,8 +132,9 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     # 1 x 16 x 16 inputs (greyscale PNGs stay one channel), two hidden layers of each width, 10 classes
     assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 256 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
-    # CPU), which saw neither the plugin file nor the images
-    assert (exp.runs["max_valid_acc"] > 0.5).all()
+    # CPU), which saw neither the plugin file nor the images: well above chance (0.1). One grey
+    # channel, as the PNGs are, gives the narrower net 0.43 here (three copies of it gave 0.5 and more)
+    assert (exp.runs["max_valid_acc"] > 0.3).all()
     # `status` and `report` read it from the bucket, the own option naming each trial and each row
     view = status(experiment)
     assert "2 trials: 2 done" in view and "hidden=32" in view and "hidden=64" in view, view
