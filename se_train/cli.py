@@ -267,10 +267,20 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"$ {_command_line(f'se-sweep bench {args.what}')}\n" + run())
 
 
+# What a user reads first (`se-sweep --help`): what it does and the commands of a first hour.
+DESCRIPTION = ("Run a grid of model x dataset x activation x SE experiments as Ray Tune trials, and decide each effect\n"
+               "(better, worse, equivalent) at a stated error rate, with the seeds it took.")
+EPILOG = """a first hour:
+  se-sweep run sweeps/smoke.yaml --dry-run     the plan, and from which seed a verdict is possible
+  se-sweep run sweeps/smoke.yaml               run it (interrupt and `se-sweep resume` at will)
+  se-sweep report experiments/smoke            tables, verdicts, plots, report.html
+docs: docs/tutorial.md; every field of a sweep file: docs/sweep-file.md (`se-sweep schema` for editors)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
-    parser = _Parser(prog="se-sweep", description=__doc__)
+    parser = _Parser(prog="se-sweep", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"se-sweep {version('se-sweep')}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -538,3 +538,13 @@ def test_the_readme_is_short_and_every_local_link_of_it_and_the_docs_resolves():
 
     reference = sweep_file_reference()
     assert all(f"| `{name}` |" in reference for _, model in BLOCKS for name in model.model_fields)
+
+
+def test_the_help_says_what_se_sweep_does_and_the_first_commands(capsys):
+    from se_train.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "decide each effect" in out and "se-sweep run sweeps/smoke.yaml --dry-run" in out
+    assert "map user errors" not in out  # the module's docstring is for developers
