@@ -509,9 +509,8 @@ ACTS_WHERE = {
 def _acts_somewhere(spec: SweepSpec, problems: Problems) -> None:
     """A setting that acts in none of the cells it is set for is a mistake (adam has no momentum),
     not a choice: refused where it is written, saying where it would act."""
-    where = [(("train",), spec.cells())] + [(spec.grid_loc(g), spec.cells_of(grid)) for g, grid in enumerate(spec.grids())]
-    for loc, cells in where:
-        given = spec.fixed() if loc == ("train",) else spec.grids()[loc[1] if len(loc) > 1 else 0]
+    where = [(("train",), spec.fixed(), spec.cells())] + [(spec.grid_loc(g), grid, spec.cells_of(grid)) for g, grid in enumerate(spec.grids())]
+    for loc, given, cells in where:
         for name, (field, value) in ACTS_WHERE.items():
             if name in given and not any(TrialConfig.planned(c, field) == value for c in cells):
                 said = str(value).lower() if isinstance(value, bool) else value  # as a sweep file writes it

@@ -313,12 +313,16 @@ def history(treated: Mapping[int, float | None], control: Mapping[int, float | N
     return looks
 
 
-def paired(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule, seeds: int = 0) -> list[tuple[float, float]]:
-    """The (treated, control) values the last look is over, as `history` takes them: fixed n,
-    every seed both ran; adaptive, seeds 0..`seeds`-1 (the last look's). A pair with a diverged or
-    failed run is left out."""
+def paired_seeds(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule, seeds: int = 0) -> list[int]:
+    """The seeds the last look is over, as `history` takes them: fixed n, every seed both ran;
+    adaptive, seeds 0..`seeds`-1 (the last look's). A pair with a diverged or failed run is left out."""
     chosen = range(seeds) if rule.adaptive else sorted(set(treated) & set(control))
-    return [(treated[s], control[s]) for s in chosen if treated.get(s) is not None and control.get(s) is not None]
+    return [s for s in chosen if treated.get(s) is not None and control.get(s) is not None]
+
+
+def paired(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule, seeds: int = 0) -> list[tuple[float, float]]:
+    """The (treated, control) values of `paired_seeds`."""
+    return [(treated[s], control[s]) for s in paired_seeds(treated, control, rule, seeds)]
 
 
 def probability_of_improvement(pairs: Sequence[tuple[float, float]]) -> float:

@@ -33,8 +33,9 @@ def _subset_means(diffs: np.ndarray) -> np.ndarray:
     if n <= EXACT_UP_TO:
         # every subset is one of the first half's joined with one of the second's: an outer sum
         half = n // 2
-        sums = (_all_subsets(diffs[:half])[:, None] + _all_subsets(diffs[half:])[None, :]).ravel()
-        sizes = (_all_subsets(np.ones(half))[:, None] + _all_subsets(np.ones(n - half))[None, :]).ravel()
+        sums = (_subsets(half) @ diffs[:half])[:, None] + (_subsets(n - half) @ diffs[half:])[None, :]
+        sizes = _subsets(half).sum(axis=1)[:, None] + _subsets(n - half).sum(axis=1)[None, :]
+        sums, sizes = sums.ravel(), sizes.ravel()
         return np.round(sums[1:] / sizes[1:], DECIMALS)  # [0] is the empty subset
     rng = np.random.default_rng(19690601)
     means = []
@@ -45,12 +46,11 @@ def _subset_means(diffs: np.ndarray) -> np.ndarray:
     return np.round(np.concatenate(means), DECIMALS)
 
 
-def _all_subsets(x: np.ndarray) -> np.ndarray:
-    """The sums of every subset of x, the empty one first."""
-    sums = np.zeros(1)
-    for value in x:  # doubling: the subsets without it, then with it
-        sums = np.concatenate([sums, sums + value])
-    return sums
+@lru_cache(maxsize=32)
+def _subsets(n: int) -> np.ndarray:
+    """Every subset of n items as a row of 0/1 weights (2^n × n), the empty one first."""
+    bits = np.arange(2**n, dtype=np.int64)
+    return ((bits[:, None] >> np.arange(n)) & 1).astype(np.float64)
 
 
 def outcomes(n: int) -> int:
@@ -86,10 +86,7 @@ def _interval(diffs: tuple[float, ...], level: float) -> tuple[float, float]:
 def _subset_sums(x: np.ndarray) -> np.ndarray:
     """Every subset sum (the empty one included) of each row of x, as integers in units of
     10^−DECIMALS, so that ties are exact: (paths, 2^columns)."""
-    n = x.shape[1]
-    bits = np.arange(2**n, dtype=np.int64)
-    weights = ((bits[:, None] >> np.arange(n)) & 1).astype(np.float64)
-    return np.rint((x @ weights.T) * 10**DECIMALS).astype(np.int64)
+    return np.rint((x @ _subsets(x.shape[1]).T) * 10**DECIMALS).astype(np.int64)
 
 
 def count_at_most(x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired, probability_of_improvement
+from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired_seeds, probability_of_improvement
 from se_train.report import markup
 from se_train.report.collect import Experiment
 from se_train.errors import UserError
@@ -38,27 +38,33 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     rows = sorted(exp.runs.to_dict("records"), key=lambda r: rank.get(r["experiment"], len(rank)))
     cells = {cell_key(r, exp.axes): r for r in rows}
     found = effects_of(list(cells.values()), exp.axes, list(dict.fromkeys(c for e in order for c in comparisons[e])))
-    own = {}  # experiment -> its rule: an adaptive sweep's, as it decided
+    own, texts_of = {}, {}  # experiment -> its rule (an adaptive sweep's, as it decided) and its paragraph
     for name, record in records.items():
         if record.spec.seeds:
             spec = record.spec
-            own[name] = Rule.of(spec.seeds, len(effects_of(spec.cells(), spec.axes(), comparisons_of(spec))))
+            count = len(effects_of(spec.cells(), spec.axes(), comparisons_of(spec)))
+            own[name] = Rule.of(spec.seeds, count)
+            texts_of[name] = method_text(own[name], count, spec.seeds.confidence)
     ran: dict[str, set[str]] = {}
     for r in rows:
         ran.setdefault(r["experiment"], set()).add(cell_key(r, exp.axes))
     table, pairs, texts = [], [], {}
+    by_decider: dict[str | None, tuple] = {}  # each decider's runs as values and steps, read once
     for effect in found:
         askers = [e for e in order if effect.comparison in comparisons[e] and {effect.treated, effect.control} <= ran.get(e, set())]
         adaptive = [e for e in askers if e in own]
         decider = adaptive[0] if adaptive else None
         rule = own[decider] if decider else Rule.fixed_n()
-        texts.setdefault(rule, method_text(rule, 0, 0) if not decider else _own_text(records[decider], rule))
-        values, steps = _values([r for r in rows if decider is None or r["experiment"] == decider], exp.axes, rule.metric, records, order)
+        texts.setdefault(rule, texts_of[decider] if decider else method_text(rule, 0, 0))
+        if decider not in by_decider:
+            by_decider[decider] = _values([r for r in rows if decider is None or r["experiment"] == decider], exp.axes, rule.metric, records, order)
+        values, steps = by_decider[decider]
         step = max(steps.get(effect.treated, 0.0), steps.get(effect.control, 0.0))
         treated, control = values.get(effect.treated, {}), values.get(effect.control, {})
         looks = history(treated, control, rule.at_step(step))
         last = looks[-1] if looks else None
-        chosen = paired(treated, control, rule, last.seeds if last else 0)
+        seeds = paired_seeds(treated, control, rule, last.seeds if last else 0)
+        chosen = [(treated[s], control[s]) for s in seeds]
         where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
         cell = ", ".join(f"{k}={v}" for k, v in where.items())
         diffs = [t - c for t, c in chosen]
@@ -85,8 +91,6 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             "step": step,
             "looks": [(lk.seeds, lk.mean, lk.low, lk.high) for lk in looks],
         })
-        seeds = sorted(s for s in set(treated) & set(control) if (s < last.seeds if rule.adaptive and last else True)
-                       and treated[s] is not None and control[s] is not None)
         pairs += [{"effect": effect.name, "model": table[-1]["model"], "dataset": table[-1]["dataset"], "cell": cell,
                    # as text: one column holds every axis's values (True, "selu", 0.001)
                    "treated": str(effect.comparison.treated), "control": str(effect.comparison.control), "seed": s,
@@ -108,10 +112,6 @@ def spread_of(location: str) -> tuple[float, str]:
     if sds.empty:
         raise UserError(f"{location}: no effect has two paired seeds, so no per-seed spread to read; give --spread in points")
     return float(sds.median()), f"the median per-seed sd of {len(sds)} effect(s) in {location}"
-
-
-def _own_text(record, rule: Rule) -> str:
-    return method_text(rule, len(effects_of(record.spec.cells(), record.spec.axes(), comparisons_of(record.spec))), record.spec.seeds.confidence)
 
 
 def _decided_by(decider: str | None, askers: list[str], own: Mapping[str, Rule]) -> str:
