@@ -386,6 +386,11 @@ def _main(argv: list[str] | None) -> int:
         print(*(f"se-sweep: error: {line}" for line in str(e).splitlines()), sep="\n", file=sys.stderr)
         return 2
     except Interrupted as e:
+        # Ray streams the stopped trials' last lines to this terminal for as long as the driver is
+        # connected: let go of it first, so the resume hint is the last thing printed.
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
         print(f"se-sweep: interrupted; Tune saved the sweep's state\nnext: se-sweep resume {e.experiment}", file=sys.stderr)
         return INTERRUPTED
     except KeyboardInterrupt:  # before a sweep started, or in a command that starts none: nothing to save
