@@ -37,9 +37,7 @@ CHOSEN_FILE = "chosen.json"
 GAPS_FILE = "mlflow_gaps.json"
 STATE_PREFIX = "experiment_state-"
 RESULT_FILE = "result.json"
-# Put in a trial's checkpoint folder by `resume` (sweep/tune_state.py) when Tune's state never
-# recorded the report that carried that checkpoint: the trial reports the epoch's record again.
-UNRECORDED_FILE = "unrecorded"
+TRAIN_RUNS_DIR = "train_runs"  # multi-worker trials' Ray Train runs, one folder per trial id
 SOURCES_FILE = "sources.json"
 RUNS_TABLE, EPOCHS_TABLE, PAIRS_TABLE = "runs.parquet", "epochs.parquet", "pairs.parquet"
 RERUN_REPORT = "rerun `se-sweep report` on its experiment"

@@ -36,6 +36,11 @@ def parent(location: str) -> str:
     return base.rstrip("/").rsplit("/", 1)[0] + sep + query
 
 
+def name(location: str) -> str:
+    """The last part of `location`'s path (a folder's or a file's name)."""
+    return _split_query(location)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 def _split_query(location: str) -> tuple[str, str, str]:
     return location.partition("?") if is_uri(location) else (location, "", "")
 

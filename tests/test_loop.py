@@ -4,8 +4,8 @@ receive it. What the loop decides (divergence, what it reports) is the loop's ow
 from __future__ import annotations
 
 import json
-
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,7 +125,7 @@ def test_an_overflowed_fp16_step_is_skipped_not_a_divergence(tmp_path):
 def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimizer(tmp_path, keep):
     from contextlib import nullcontext
 
-    from se_train.train.checkpoint import CHECKPOINT_FILE
+    from se_train.train.checkpoint import CHECKPOINT_FILE, RECORDS_FILE, UNRECORDED_FILE
 
     folder = prepare("digits", tmp_path / "data")
     cfg = TrialConfig(model="simple_cnn", dataset="digits", activation="relu", se=False, epochs=2, lr=1e-3, schedule="constant",
@@ -135,15 +135,14 @@ def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimize
 
     def report(metrics, checkpoint=None):
         state = torch.load(Path(checkpoint) / CHECKPOINT_FILE, weights_only=True)
-        saved.append(state)
-        kept.mkdir(exist_ok=True)
-        torch.save(state, kept / CHECKPOINT_FILE)
+        saved.append(state | {"records": json.loads((Path(checkpoint) / RECORDS_FILE).read_text())})
+        shutil.copytree(checkpoint, kept, dirs_exist_ok=True)
 
     api = SimpleNamespace(report=report, get_checkpoint=lambda: None, Checkpoint=SimpleNamespace(from_directory=lambda f: f))
     fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
-    full = {"model", "epoch", "record", "optimizer", "scheduler", "scaler", "torch_rng", "augment_rng"}
-    assert [set(s) for s in saved] == [full, full if keep else {"model", "epoch", "record"}]
-    assert [s["record"]["epoch"] for s in saved] == [1, 2]  # the report each checkpoint came with
+    full = {"model", "epoch", "records", "optimizer", "scheduler", "scaler", "torch_rng", "augment_rng"}
+    assert [set(s) for s in saved] == [full, full if keep else {"model", "epoch", "records"}]
+    assert [[r["epoch"] for r in s["records"]] for s in saved] == [[1], [1, 2]]  # every report up to the checkpoint's
 
     # A trial restored from its final checkpoint (its process died after the last report) has
     # finished: it trains no more and reports nothing.
@@ -152,9 +151,9 @@ def test_the_final_checkpoint_keeps_the_weights_and_only_on_request_the_optimize
                           Checkpoint=SimpleNamespace(from_directory=lambda f: f))
     fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
     assert reports == []
-    # Unless `resume` found that Tune never recorded that last report (the driver died first):
-    # then the epoch's record is reported again, as it was, and still nothing trains.
-    (kept / "unrecorded").write_text("")
+    # Unless `resume` found that the trial's log lacks epochs (the driver died before Tune recorded
+    # them): those records are reported again, as they were, and still nothing trains.
+    (kept / UNRECORDED_FILE).write_text("[1, 2]")
     fit(cfg, folder, Resources(), Session(api, 0, 1, torch.device("cpu"), lambda m: m, stream=None))
-    assert len(reports) == 1 and reports[0]["epoch"] == 2
-    assert json.dumps(reports[0], sort_keys=True) == json.dumps(saved[-1]["record"], sort_keys=True)  # NaN as NaN
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert json.dumps(reports, sort_keys=True) == json.dumps(saved[-1]["records"], sort_keys=True)  # NaN as NaN

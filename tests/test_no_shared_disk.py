@@ -2,8 +2,8 @@
 worker nodes, each `ray start`ed in its own mount namespace with empty tmpfs over the driver's
 folders, every HOME (caches, ~/.ray), the head's session and /dev/shm (tests/clusters.py), with the
 data and the experiments in a bucket on moto's S3 server. On it: a two-worker DDP sweep completes,
-one worker on each node, and a one-worker sweep whose driver is SIGKILLed at three points (during a trial's first checkpoint, between
-two checkpoints, just after a trial finishes) resumes each time to every trial complete with
+one worker on each node, and a one-worker sweep whose driver is SIGKILLed at four points (during a trial's first checkpoint, just
+after a mid-trial one, between two checkpoints, just after a trial finishes) resumes each time to every trial complete with
 exactly its epochs, nothing finished rerun; and a researcher's own model file and image folder,
 both on the driver alone, train there with DDP over both nodes: the plugin shipped by Ray's
 runtime_env, the images prepared into the bucket. Skipped where mount namespaces are not permitted (CI runs as root, where
@@ -142,7 +142,7 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     assert sorted(table["hidden"]) == [32, 64] and set(table["dataset"]) == {"pngdigits"}
 
 
-def test_a_driver_killed_at_three_points_resumes_each_time_to_every_epoch_exactly_once(bucket, cluster):
+def test_a_driver_killed_at_four_points_resumes_each_time_to_every_epoch_exactly_once(bucket, cluster):
     s3, query = bucket
     c, env, driver = cluster
     path = _sweep(driver, query, "killed", 4, max_concurrent_trials=1)
@@ -152,6 +152,7 @@ def test_a_driver_killed_at_three_points_resumes_each_time_to_every_epoch_exactl
     holding = lambda n: {k.split("/")[2] for k in _keys(s3, prefix) if f"/checkpoint_{n:06d}/" in k}  # noqa: E731
     points = [
         ("during a trial's first checkpoint", lambda: holding(0)),
+        ("just after a mid-trial checkpoint, before the driver uploads its record", lambda: holding(1)),
         ("between two checkpoints", lambda: holding(2)),
         ("just after a trial finishes", lambda: holding(3)),  # epoch 4's checkpoint: the trial's last
     ]

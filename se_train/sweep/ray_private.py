@@ -6,6 +6,7 @@ needed; a Ray upgrade reviews this module, and the tests that exercise each use 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -51,7 +52,7 @@ def quiet_checkpoint_log() -> None:
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
 
-# Tune's saved state (`tune_state.repair_checkpoints`). Ray 2.60: the state file's `trial_data`
+# Tune's saved state (`tune_state.repair`). Ray 2.60: the state file's `trial_data`
 # is pairs of (trial JSON, run-metadata JSON); the metadata is a `_TrainingRunMetadata` whose
 # `_CheckpointManager` holds `_latest_checkpoint_result` and `_checkpoint_results`, each a
 # `_TrainingResult`. No public API edits a saved state.
@@ -110,3 +111,13 @@ def atomic_local_uploads() -> None:
 
     atomic.se_sweep_atomic = True
     train_storage._upload_to_fs_path = atomic
+
+
+def driver_staging(experiment_name: str) -> list[Path]:
+    """Ray 2.60, ray.train._internal.storage.StorageContext.experiment_driver_staging_path: where
+    this machine's drivers of the experiment, in the Ray session it is connected to, staged the
+    trials' logs (`<session>/artifacts/<timestamp>/<name>/driver_artifacts`). A restored Tuner keeps
+    its first driver's timestamp, and Tune's loggers append to a staged log they find there."""
+    from ray.train.constants import _get_ray_train_session_dir
+
+    return sorted(Path(_get_ray_train_session_dir()).glob(f"*/{experiment_name}/driver_artifacts"))

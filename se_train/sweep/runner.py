@@ -29,7 +29,7 @@ from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs,
 from se_train.sweep import ray_log, ray_private, search
 from se_train.sweep.plan import Plan, Stage
 from se_train.sweep.seeds import AdaptiveSeeds, ReopenedSeeds
-from se_train.sweep.tune_state import repair_checkpoints
+from se_train.sweep.tune_state import repair
 
 
 def run_sweep(
@@ -148,7 +148,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
         # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
         # a damaged state is refused in one line instead.
         layout.read_state(folder)
-        for line in repair_checkpoints(folder):
+        for line in repair(folder, storage.join(record.experiment, layout.TRAIN_RUNS_DIR)):
             print(f"resume: {line}")
         tuner = tune.Tuner.restore(folder, trainable=make_trainable(record, stage), resume_unfinished=True, resume_errored=True)
         # A restored Tuner keeps the searcher it was pickled with, and Tune has no API to replace

@@ -1,73 +1,165 @@
-"""Tune's saved experiment state, repaired before a resume: each unfinished trial continues from
-the newest checkpoint that exists in storage, or starts again if none does.
+"""Tune's saved experiment state, repaired before a resume, so that every unfinished trial
+continues from a checkpoint that exists and its log ends up holding each epoch exactly once.
 
-Why: with one checkpoint kept per trial, Tune deletes a trial's previous checkpoint as soon as it
-registers the next one, while the experiment state that names checkpoints is uploaded in the
+Checkpoints. With one checkpoint kept per trial, Tune deletes a trial's previous checkpoint as soon
+as it registers the next one, while the experiment state that names checkpoints is uploaded in the
 background. A driver killed in between leaves a state naming a checkpoint that is gone, and Ray
 2.7+ then refuses that trial on every resume ("Could not recover from checkpoint as it does not
 exist on storage anymore"; ray-project/ray #27790 fell back to the latest present, before the
 storage rewrite). A checkpoint is deleted only after the next one is written, so the newest one
-present is never older than the one named. A bucket written by an older se-sweep may already be
-in that state, so the repair is made at resume, whatever made it.
+present is never older than the one named: the trial continues from it.
 
-The private Ray this needs (the saved state's layout, its run metadata and checkpoint manager) is
-in `ray_private`.
+Logs. A trial's result.json and progress.csv are written by Tune's driver and uploaded with its
+state, after the checkpoint they describe: a driver killed in between leaves epochs that a
+checkpoint holds and the log lacks (one-worker trials), and a multi-worker trial, which continues
+from its Ray Train run's own checkpoint (`train_runs/<trial id>`) and gives Tune none, restarts its
+log from nothing. So each checkpoint carries the records of every epoch up to it, and here the
+log Tune will continue is cut to the checkpoint's epoch, and the epochs it lacks are written into
+the checkpoint folder (`UNRECORDED_FILE`): the trial reports them again before it trains on.
+Tune continues the log it finds staged on this machine, else the one in storage: both are made
+the same. A bucket written by an older se-sweep may be in any of these states, so the repair is
+made at resume, whatever made it.
+
+The private Ray this needs (the saved state's layout, its run metadata, checkpoint manager and
+staging folders) is in `ray_private`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import posixpath
 
 from se_train import experiment as layout
 from se_train import storage
+from se_train.result import Key
 from se_train.sweep import ray_private
+from se_train.train.checkpoint import RECORDS_FILE, UNRECORDED_FILE
 
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's names: checkpoint_000000, checkpoint_000001, ...
+PROGRESS_FILE = "progress.csv"  # Tune's CSV log, beside result.json
+TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"  # a Ray Train run's record of its checkpoints
 
 
-def repair_checkpoints(folder: str) -> list[str]:
-    """Point every unfinished trial of the Tune experiment at `folder` at the newest checkpoint
-    present in storage (or at none); rewrite the newest state file if anything changed. One line
-    per unfinished trial that has a checkpoint or had one: where it continues from."""
+def repair(folder: str, train_runs: str) -> list[str]:
+    """Repair every unfinished trial of the Tune experiment at `folder` (multi-worker trials'
+    runs under `train_runs`); rewrite the newest state file if a checkpoint changed. One line per
+    trial with something to say: where it continues from, and what it reports again."""
     names = sorted(n for n in storage.list_names(folder) if n.startswith(layout.STATE_PREFIX))
     if not names:
         return []
     path = storage.join(folder, names[-1])
     state = json.loads(storage.read_text(path))
+    staged = ray_private.driver_staging(storage.name(folder))
     lines, changed = [], False
     for pair in state["trial_data"]:
         trial = json.loads(pair[0])
-        if trial.get("status") == "TERMINATED":
-            continue
-        trial_folder = storage.join(folder, trial.get("relative_logdir") or "")
-        present = sorted(n for n in storage.list_names(trial_folder) if n.startswith(CHECKPOINT_PREFIX)) if storage.exists(trial_folder) else []
+        if trial.get("status") == "TERMINATED" or not trial.get("relative_logdir"):
+            continue  # finished, or never started: nothing to continue
+        where = trial["relative_logdir"]
+        trial_folder = storage.join(folder, where)
         metadata = ray_private.run_metadata(pair[1])
-        manager = metadata.checkpoint_manager
-        latest = manager.latest_checkpoint_result if manager else None
-        named = posixpath.basename(latest.checkpoint.path.rstrip("/")) if latest else None
-        where = trial.get("relative_logdir") or trial["trial_id"]
-        if named is None or named in present:
-            lines += [f"{where}: continues from {named}"] if named else []  # never started, or before its first checkpoint
-            continue
-        if present:
-            # Tune rewrites the path's prefix if the experiment moved; only the last part changes here.
-            # The metrics stay the named checkpoint's: the loop counts epochs from the checkpoint itself.
-            newest = ray_private.training_result(
-                type(latest.checkpoint)(posixpath.join(posixpath.dirname(latest.checkpoint.path.rstrip("/")), present[-1]),
-                                        filesystem=latest.checkpoint.filesystem),
-                latest.metrics,
-            )
-            ray_private.set_latest_checkpoint(manager, newest)
-            # Tune never recorded the report that carried it: the trial reports its epoch again.
-            storage.write_text(storage.join(trial_folder, present[-1], layout.UNRECORDED_FILE), "reported again on resume\n")
-            lines.append(f"{where}: Tune's state names {named}, which is gone from storage; continues from {present[-1]}, the newest there")
-        else:
-            ray_private.set_latest_checkpoint(manager, None)
-            lines.append(f"{where}: Tune's state names {named}, which is gone from storage, and no checkpoint is left; starts again")
-        metadata.invalidate_cache()
-        pair[1] = metadata.get_json_state()
-        changed = True
+        said, checkpoint, moved = _present_checkpoint(trial_folder, where, metadata.checkpoint_manager)
+        lines += said
+        if moved:
+            metadata.invalidate_cache()
+            pair[1] = metadata.get_json_state()
+            changed = True
+        # Tune hands a log back (from storage) only to a trial it restores from its own checkpoint.
+        continued = _train_checkpoint(train_runs, trial["trial_id"]) or checkpoint
+        lines += _records_again(trial_folder, where, continued, checkpoint is not None, [s / where for s in staged])
     if changed:
         storage.write_text(path, json.dumps(state))
     return lines
+
+
+def _present_checkpoint(trial_folder: str, where: str, manager) -> tuple[list[str], str | None, bool]:
+    """Point the trial at the newest of its checkpoints present in storage (or at none): what to
+    say, that checkpoint's location, and whether the state changed."""
+    present = sorted(n for n in storage.list_names(trial_folder) if n.startswith(CHECKPOINT_PREFIX)) if storage.exists(trial_folder) else []
+    latest = manager.latest_checkpoint_result if manager else None
+    named = posixpath.basename(latest.checkpoint.path.rstrip("/")) if latest else None
+    if named is None or named in present:
+        # never checkpointed, or before its first checkpoint
+        return [f"{where}: continues from {named}"] if named else [], storage.join(trial_folder, named) if named else None, False
+    if not present:
+        ray_private.set_latest_checkpoint(manager, None)
+        return [f"{where}: Tune's state names {named}, which is gone from storage, and no checkpoint is left; starts again"], None, True
+    # Tune rewrites the path's prefix if the experiment moved; only the last part changes here.
+    # The metrics stay the named checkpoint's: the loop counts epochs from the checkpoint itself.
+    newest = ray_private.training_result(
+        type(latest.checkpoint)(posixpath.join(posixpath.dirname(latest.checkpoint.path.rstrip("/")), present[-1]),
+                                filesystem=latest.checkpoint.filesystem),
+        latest.metrics,
+    )
+    ray_private.set_latest_checkpoint(manager, newest)
+    line = f"{where}: Tune's state names {named}, which is gone from storage; continues from {present[-1]}, the newest there"
+    return [line], storage.join(trial_folder, present[-1]), True
+
+
+def _train_checkpoint(train_runs: str, trial_id: str) -> str | None:
+    """The checkpoint a multi-worker trial's Ray Train run continues from, if it has one."""
+    snapshot = storage.join(train_runs, trial_id, TRAIN_SNAPSHOT)
+    if not storage.exists(snapshot):
+        return None
+    latest = json.loads(storage.read_text(snapshot)).get("latest_checkpoint_result")
+    return storage.join(train_runs, trial_id, latest["checkpoint_dir_name"]) if latest else None
+
+
+def _records_again(trial_folder: str, where: str, checkpoint: str | None, restored: bool, staged: list) -> list[str]:
+    """Make the log Tune continues hold the trial's epochs up to `checkpoint`'s, each once: cut
+    past them, and the ones it lacks marked to be reported again. `restored`: Tune hands the log in
+    storage back (else it starts an empty one)."""
+    records = []
+    if checkpoint:
+        if not storage.exists(storage.join(checkpoint, RECORDS_FILE)):
+            return []  # written by an se-sweep that kept no records: its log is left as it is
+        records = json.loads(storage.read_text(storage.join(checkpoint, RECORDS_FILE)))
+    last = records[-1][Key.EPOCH] if records else 0
+    logs = {name: _cut(storage.read_text(storage.join(trial_folder, name)), name, last)
+            for name in (layout.RESULT_FILE, PROGRESS_FILE) if restored and storage.exists(storage.join(trial_folder, name))}
+    for name, (text, cut) in logs.items():
+        if cut:
+            storage.write_text(storage.join(trial_folder, name), text)
+    for local in staged:  # what Tune would continue instead of the log in storage
+        for name in (layout.RESULT_FILE, PROGRESS_FILE):
+            if (local / name).exists():
+                if name in logs:
+                    (local / name).write_text(logs[name][0])
+                else:
+                    (local / name).unlink()
+    if checkpoint is None:
+        return []
+    logged = {r[Key.EPOCH] for r in _log_records(logs.get(layout.RESULT_FILE, ("", False))[0])}
+    again = [r[Key.EPOCH] for r in records if r[Key.EPOCH] not in logged]
+    storage.write_text(storage.join(checkpoint, UNRECORDED_FILE), json.dumps(again))
+    return [f"{where}: epoch(s) {', '.join(map(str, again))} reported again from {storage.name(checkpoint)}"] if again else []
+
+
+def _cut(text: str, name: str, last: int) -> tuple[str, bool]:
+    """A log's text without the epochs after `last` (run again from the checkpoint), and whether
+    anything was cut."""
+    if name == layout.RESULT_FILE:
+        lines = text.splitlines(keepends=True)
+        kept = [line for line, r in zip(lines, map(_parsed, lines)) if r is not None and r.get(Key.EPOCH, 0) <= last]
+        return "".join(kept), len(kept) < len(lines)
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or Key.EPOCH.value not in rows[0]:
+        return text, False
+    column = rows[0].index(Key.EPOCH.value)
+    kept = [rows[0]] + [row for row in rows[1:] if len(row) == len(rows[0]) and row[column] and int(float(row[column])) <= last]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(kept)
+    return out.getvalue(), len(kept) < len(rows)
+
+
+def _parsed(line: str) -> dict | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:  # cut short by a kill
+        return None
+
+
+def _log_records(text: str) -> list[dict]:
+    return [r for r in map(_parsed, text.splitlines()) if r is not None]

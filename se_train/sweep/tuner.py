@@ -10,6 +10,7 @@ from typing import Any
 from ray import tune
 
 from se_train import plugins, storage
+from se_train import experiment as layout
 from se_train.experiment import SweepRecord
 from se_train.result import Key
 from se_train.sweep.cluster import GridCells
@@ -39,7 +40,7 @@ def make_trainable(record: SweepRecord, stage: Stage):
         run_trial,
         resources=record.spec.resources,
         data_root=record.data_root,
-        train_storage=storage.join(record.experiment, "train_runs"),
+        train_storage=storage.join(record.experiment, layout.TRAIN_RUNS_DIR),
         plugins=plugins.in_trial(record.spec.plugins),
     )
     return tune.with_resources(trainable, stage.settings().trial_resources)

@@ -233,16 +233,16 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         autocast=torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"),
         check=DivergenceCheck(cfg.loss_ceiling), world=session.world, max_norm=cfg.grad_clip or math.inf,
     )
-    start, unrecorded = 1, None
+    start, records, again = 1, [], []
     with session.last_checkpoint() as folder:
         if folder is not None:
-            state, unrecorded = checkpoint.load(folder)
+            state, records, again = checkpoint.load(folder)
             t.load_state_dict(state)
             start = state["epoch"] + 1
-    if unrecorded:
-        # A driver killed after this checkpoint was written, before Tune recorded its report: the
-        # epoch is reported again, or the trial's record would lack it.
-        session.report(unrecorded)
+    for report in again:
+        # Epochs `resume` found missing from the trial's log: a driver killed after this checkpoint
+        # was written, before Tune recorded (or uploaded) their reports. Reported again, as they were.
+        session.report(report)
 
     base = {Key.PARAMS: params, Key.DEVICE: torch.cuda.get_device_name(device) if on_gpu else "cpu", Key.WORKERS: session.world,
             Key.PRECISION: precision}
@@ -266,6 +266,7 @@ def fit(cfg: TrialConfig, dataset_dir: Path, res: Resources, session: Session) -
         # Rank 0 writes the checkpoint; every worker must still report.
         final = epoch == cfg.epochs and not cfg.keep_optimizer_state
         report = record(**stats)
-        saving = checkpoint.saved({**t.state_dict(weights_only=final), "epoch": epoch, "record": report}) if session.rank == 0 else nullcontext()
+        records.append(report)
+        saving = checkpoint.saved({**t.state_dict(weights_only=final), "epoch": epoch}, records) if session.rank == 0 else nullcontext()
         with saving as folder:
             session.report(report, folder)
