@@ -4,6 +4,7 @@ sorts, and whose figures render. Read from the committed reports of real experim
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -73,6 +74,26 @@ def test_in_a_browser_each_figure_renders(report, tmp_path, element):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     inked = (pixels < 200).mean()  # the figure alone on the page: lines, points, text
     assert 0.005 < inked < 0.9 and pixels.std() > 10, (element, inked, pixels.std())
+
+
+def test_every_table_is_named_after_its_section_and_the_runs_axis_holds_every_point(report):
+    page = (report / "report.html").read_text()
+    assert re.findall(r'<table id="([^"]+)"', page)[:3] == ["effects", "results", "the-search"]
+    svg = re.search(r'<svg class="runs" id="runs".*?</svg>', page, re.S).group(0)
+    ticks = [float(t) for t in re.findall(r'text-anchor="end">([\d.]+)</text>', svg)]
+    shown = 100 * pd.read_parquet(report / "runs.parquet")["max_valid_acc"].dropna()
+    assert ticks[0] <= shown.min() and ticks[-1] >= shown.max(), (ticks, shown.min(), shown.max())  # an axis ends on a tick past the points
+    # the first cell's label, at 30°, reaches about 5 px a character left of its column: inside the figure
+    x, label = re.search(r'<text transform="translate\(([\d.]+),[\d.]+\) rotate\(-30\)"[^>]*>([^<]+)</text>', svg).groups()
+    assert float(x) >= 5 * len(label) * math.cos(math.radians(30)), (x, label)
+
+
+@needs_browser
+def test_a_sort_link_naming_no_table_or_column_says_so_on_the_page(report, tmp_path):
+    dom = _browser(tmp_path, report / "report.html", "--dump-dom", fragment="#sort=effects:Δ (pionts)").stdout
+    assert re.search(r'<p class="notice">#sort: table "effects" has no column "Δ \(pionts\)"; its columns: [^<]*Δ \(points\)', dom), dom[:2000]
+    dom = _browser(tmp_path, report / "report.html", "--dump-dom", fragment="#sort=efects:cell").stdout
+    assert '<p class="notice">#sort: no table "efects"; the tables: effects, results' in dom
 
 
 def test_hovering_a_point_names_its_run(report):

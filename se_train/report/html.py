@@ -25,7 +25,6 @@ from se_train.result import Outcome, Run
 from se_train.trial_status import cell_name
 
 EFFECTS = "## Effects, paired by seed"
-EFFECTS_HEADING = "<h2>Effects, paired by seed</h2>"  # as markdown renders EFFECTS
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -37,11 +36,13 @@ input.filter { margin: 0.3em 0; width: 20em; }
 img, svg.runs { max-width: 100%; }
 svg.runs circle:hover { stroke: #000; stroke-width: 2; }
 code { background: #f4f4f4; padding: 0 3px; }
+p.notice { background: #fdecea; border: 1px solid #c0392b; padding: 4px 8px; }
 """
 
 # Click a header to sort (numbers as numbers: "97.3 ± 0.2 (3)" by 97.3); type to keep only the
 # rows that contain the text. The address may carry #sort=TABLE:COLUMN[:desc] (a link that opens
-# sorted) and #only=ID (that element alone, as when it is screenshotted).
+# sorted; each table's filter box shows its id) and #only=ID (that element alone, as when it is
+# screenshotted); one that names no table, column or element says so at the top of the page.
 SCRIPT = r"""
 function key(cell) { const m = cell.textContent.trim().match(/^[-+−]?\d[\d,]*\.?\d*(e[-+]?\d+)?/i);
   return m ? parseFloat(m[0].replace(/,/g, '').replace('−', '-')) : cell.textContent.trim().toLowerCase(); }
@@ -53,12 +54,13 @@ function sortBy(table, col, desc) {
   rows.forEach(r => body.appendChild(r));
   Array.from(table.tHead.rows[0].cells).forEach((th, i) => th.setAttribute('aria-sort', i === col ? (desc ? 'descending' : 'ascending') : 'none'));
 }
-document.querySelectorAll('table').forEach((table, t) => {
-  if (!table.id) table.id = 'table-' + t;
+function notice(text) { const p = document.createElement('p'); p.className = 'notice'; p.textContent = text; document.body.prepend(p); }
+const names = cells => Array.from(cells).map(th => th.textContent.replace(/ [▲▼]$/, ''));
+document.querySelectorAll('table').forEach(table => {
   Array.from(table.tHead.rows[0].cells).forEach((th, col) => th.addEventListener('click',
     () => sortBy(table, col, th.getAttribute('aria-sort') === 'ascending')));
   const filter = document.createElement('input');
-  filter.className = 'filter'; filter.placeholder = 'filter rows';
+  filter.className = 'filter'; filter.placeholder = 'filter rows · sort link: #sort=' + table.id + ':COLUMN';
   filter.addEventListener('input', () => Array.from(table.tBodies[0].rows).forEach(r =>
     r.style.display = r.textContent.toLowerCase().includes(filter.value.toLowerCase()) ? '' : 'none'));
   table.before(filter);
@@ -66,10 +68,13 @@ document.querySelectorAll('table').forEach((table, t) => {
 for (const part of location.hash.slice(1).split('&')) {
   const [what, value] = part.split('=');
   if (what === 'sort' && value) { const [id, column, order] = decodeURIComponent(value).split(':');
-    const table = document.getElementById(id);
-    const col = Array.from(table.tHead.rows[0].cells).findIndex(th => th.textContent.replace(/ [▲▼]$/, '') === column);
+    const table = document.getElementById(id), tables = Array.from(document.querySelectorAll('table'), t => t.id);
+    if (!table || table.tagName !== 'TABLE') { notice('#sort: no table "' + id + '"; the tables: ' + tables.join(', ')); continue; }
+    const columns = names(table.tHead.rows[0].cells), col = columns.indexOf(column);
+    if (col < 0) { notice('#sort: table "' + id + '" has no column "' + column + '"; its columns: ' + columns.join(', ')); continue; }
     sortBy(table, col, order === 'desc'); }
-  if (what === 'only' && value) { const keep = document.getElementById(value);
+  if (what === 'only' && value) { const keep = document.getElementById(decodeURIComponent(value));
+    if (!keep) { notice('#only: nothing on this page is "' + decodeURIComponent(value) + '"'); continue; }
     document.body.replaceChildren(keep); document.body.style.margin = '0'; }
 }
 """
@@ -123,10 +128,23 @@ def _embed_images(body: str, out: Path) -> str:
 
 
 def _name_tables(body: str) -> str:
-    """The effects table is `effects`; the others table-N (the script names them): a link can sort one."""
-    at = body.find(EFFECTS_HEADING)
-    table = body.find("<table>", at) if at >= 0 else -1
-    return body if table < 0 else body[:table] + '<table id="effects">' + body[table + len("<table>"):]
+    """Each table's id: its section's heading up to a bracket, comma or colon, as a slug ("Results
+    (min loss …)": results; "Effects, paired by seed": effects), so a link can sort it
+    (#sort=results:model); a second table under one heading gets -2, and so on."""
+    heading, taken = "table", set()
+
+    def name(match: re.Match) -> str:
+        nonlocal heading
+        if match.group(1) is not None:
+            heading = re.sub(r"[^a-z0-9]+", "-", re.split(r"[(,:]", html.unescape(re.sub(r"<[^>]+>", "", match.group(1))))[0].lower()).strip("-") or "table"
+            return match.group(0)
+        slug, n = heading, 1
+        while slug in taken:
+            n += 1
+            slug = f"{heading}-{n}"
+        taken.add(slug)
+        return f'<table id="{slug}">'
+    return re.sub(r"<h[23][^>]*>(.*?)</h[23]>|<table>", name, body)
 
 
 # The runs figure: every run's max valid accuracy, one column per cell.
@@ -151,20 +169,24 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
     cell_of = {id(r): " ".join([cell_name(r, seed=False), *(f"{a}={r[a]}" for a in others)]) for r in rows}
     cells = list(dict.fromkeys(cell_of.values()))
     values = [100 * r[Run.MAX_VALID_ACC] for r in rows if r[Run.STATUS] != Outcome.DIVERGED and _finite(r[Run.MAX_VALID_ACC])]
-    low, high = (min(values), max(values)) if values else (0.0, 100.0)
-    low, high = math.floor(low - 0.5), math.ceil(high + 0.5)
-    step = (WIDTH - LEFT - 10) / max(len(cells), 1)
+    ticks = _ticks(*((min(values), max(values)) if values else (0.0, 100.0)))
+    low, high = ticks[0], ticks[-1]  # the axis ends on a tick at both ends, every point inside
+    # A cell's label, at 30°, ends under its column and reaches left about 5 px a character: the
+    # first column starts far enough right that its label is not cut at the figure's edge.
+    longest = max((len(c) for c in cells), default=0)
+    left = max(LEFT, 5 * longest - (WIDTH - LEFT - 10) / max(len(cells), 1) / 2)
+    step = (WIDTH - left - 10) / max(len(cells), 1)
     y = lambda v: TOP + ROW * (high - v) / (high - low)  # noqa: E731
     marks = []
-    for tick in _ticks(low, high):
-        marks.append(f'<line x1="{LEFT}" x2="{WIDTH - 10}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
-                     f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
+    for tick in ticks:
+        marks.append(f'<line x1="{left:.1f}" x2="{WIDTH - 10}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 6:.1f}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
     seen: dict[str, int] = {}
     for r in rows:
         cell = cell_of[id(r)]
         k = cells.index(cell)
         n = seen[cell] = seen.get(cell, -1) + 1
-        x = LEFT + step * (k + 0.5) + (n % 7 - 3) * min(step / 10, 4)  # a little jitter, so seeds do not hide each other
+        x = left + step * (k + 0.5) + (n % 7 - 3) * min(step / 10, 4)  # a little jitter, so seeds do not hide each other
         run = f"{r['trial_id']}: {cell}, seed {r.get('seed', 0)}"
         if r[Run.STATUS] == Outcome.DIVERGED:
             marks.append(f'<text x="{x:.1f}" y="{TOP + ROW + 4}" text-anchor="middle" fill="#c0392b"><title>{html.escape(run)}: diverged at epoch '
@@ -174,7 +196,7 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
             marks.append(f'<circle cx="{x:.1f}" cy="{y(v):.1f}" r="4" fill="#2c7fb8" fill-opacity="0.75">'
                          f'<title>{html.escape(run)}: {v:.2f}% ({r[Run.STATUS]})</title></circle>')
     for k, cell in enumerate(cells):
-        x = LEFT + step * (k + 0.5)
+        x = left + step * (k + 0.5)
         marks.append(f'<text transform="translate({x:.1f},{TOP + ROW + 16}) rotate(-30)" text-anchor="end" font-size="11">{html.escape(cell)}</text>')
     height = TOP + ROW + 24 + 4 * max((len(c) for c in cells), default=0)  # labels at 30°, ending under their column
     return (f'<svg class="runs" id="runs" width="{WIDTH}" height="{height}" font-size="12" '
@@ -227,7 +249,8 @@ def _finite(value) -> bool:
 
 
 def _ticks(low: float, high: float) -> list[float]:
-    span = high - low
-    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 25) if span / s <= 8)
-    first = math.ceil(low / step) * step
-    return [first + i * step for i in range(int((high - first) / step) + 1)]
+    """Round ticks from at or below `low` to at or above `high`, at most 9 of them, within 0-100."""
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 25) if (high - low + 1) / s <= 8)
+    first, last = max(0.0, math.floor((low - 0.5) / step) * step), min(100.0, math.ceil((high + 0.5) / step) * step)
+    last = max(last, first + step)
+    return [first + i * step for i in range(round((last - first) / step) + 1)]
