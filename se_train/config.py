@@ -235,6 +235,7 @@ class Tracking(BaseModel):
 
     mlflow: str | None = None  # tracking URI (http://host:5000, sqlite:///mlflow.db, ...); needs se-sweep[mlflow]
     experiment: str | None = None  # MLflow experiment name; default the sweep's name
+    wandb: str | None = Field(None, min_length=1)  # W&B project: every trial a run in it, grouped by the sweep; needs se-sweep[wandb]
 
 
 class Distribution(Given):

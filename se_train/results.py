@@ -32,12 +32,19 @@ class Results:
     pairs: pd.DataFrame  # `report.effects.PAIR_COLUMNS`
     methods: list[str]  # each decision rule used, in a paragraph, as the report prints it
     repeats: list[str]  # runs that two inputs shared, counted once (a line per pair of inputs)
+    notes: list[str]  # what had to be left out, e.g. a result line cut short by a kill
+
+    @property
+    def record(self) -> SweepRecord:
+        """The sweep.json of one experiment (a study's first)."""
+        return self.sweeps[0]
 
 
 def load(*locations: str) -> Results:
-    """Open one or more experiment or report folders (local or a URI), as `se-sweep report` does."""
+    """Open one or more experiment or report folders (local or a URI), as `se-sweep report` does:
+    the report is written from this object."""
     if not locations:
         raise TypeError("load() needs at least one experiment or report folder")
     exp, repeats = merge.load([str(location) for location in locations])
     eff, methods, pairs = effects(exp)
-    return Results(list(exp.sources), exp.axes, exp.runs, exp.epochs, eff, pairs, methods, repeats)
+    return Results(list(exp.sources), exp.axes, exp.runs, exp.epochs, eff, pairs, methods, repeats, exp.notes)

@@ -38,11 +38,30 @@ def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
 
 
 def hms(seconds: float) -> str:
-    """HH:MM:SS; under 10 s in seconds (a SimpleCNN's run on digits: 0.84 s, not 00:00:01)."""
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    """HH:MM:SS, to the hundredth under 10 s (a SimpleCNN's run on digits: 00:00:00.84, not 00:00:01)."""
+    return durations([seconds])[0]
+
+
+def durations(seconds: list[float]) -> list[str]:
+    """A column of times in one format: HH:MM:SS, every one to the hundredth where the shortest is
+    under 10 s (00:00:16.20 beside 00:00:00.74)."""
+    known = [v for v in seconds if math.isfinite(v)]
+    fine = min(known, default=10) < 10
+    out = []
+    for value in seconds:
+        if not math.isfinite(value):
+            out.append("–")  # no run of the row timed its training
+            continue
+        cents = round(value * 100) if fine else round(value) * 100
+        whole = cents // 100
+        out.append(f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}" + (f".{cents % 100:02d}" if fine else ""))
+    return out
+
+
+def last_reported(results: Sequence[dict[str, Any]]) -> float | None:
+    """When the last of `results` (each trial's last) was reported: where a sweep's clock stops
+    once every trial has ended, for the live view's last block as for `status` and the report."""
+    return max((r.get("timestamp", 0) for r in results), default=0) or None
 
 
 def elapsed(started: datetime | None, until: float | None) -> float | None:
@@ -61,11 +80,12 @@ class TrialLine:
     images_per_s: float
     state: str  # pending, running, done, stopped early, diverged @ k, error
 
-    def __str__(self) -> str:
+    def row(self, width: int) -> str:
+        """The line, its cell padded to `width` (the block's longest name)."""
         acc = "     -" if math.isnan(self.valid_acc) else f"{100 * self.valid_acc:5.1f}%"
         loss = "     -" if math.isnan(self.valid_loss) else f"{self.valid_loss:6.3f}"
         speed = "      -" if math.isnan(self.images_per_s) else f"{self.images_per_s:7,.0f}"
-        return f"{self.cell:<32} {self.epoch:>4}/{self.epochs:<4} {acc} {loss} {speed}  {self.state}"
+        return f"{self.cell:<{width}} {self.epoch:>4}/{self.epochs:<4} {acc} {loss} {speed}  {self.state}"
 
 
 # A trial's outcome (`run_status`) as the view names it; a diverged trial's line
@@ -73,7 +93,11 @@ class TrialLine:
 VIEW_STATES = {Outcome.COMPLETED: "done", Outcome.STOPPED_EARLY: "stopped early", Outcome.ERRORED: "error", Outcome.UNFINISHED: "unfinished",
                Outcome.DIVERGED: "diverged"}
 
-HEADER = f"{'trial':<32} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
+CELL_WIDTH = 32  # the trial column's least width; a longer name (with lr=… and an option) widens it
+
+
+def header(width: int) -> str:
+    return f"{'trial':<{width}} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 
 NAMED = ("model", "dataset", "activation", "se", "seed")  # what every trial's name says
@@ -136,10 +160,9 @@ def render(lines: list[TrialLine], elapsed_s: float, to_come: int = 0, notes: Se
         counts["to come"] = to_come
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     closing = f"{len(lines) + to_come} trials: {summary}; elapsed {hms(elapsed_s)}, ETA {eta}"
-    listed: list[object] = list(lines)
     ended = [i for i, line in enumerate(lines) if finished(line.state)]
-    if finished_shown is not None and len(ended) > finished_shown:
-        hidden = set(ended[:len(ended) - finished_shown])
-        listed = [f"({len(hidden)} earlier finished trials not listed: `se-sweep status` lists every trial)",
-                  *(line for i, line in enumerate(lines) if i not in hidden)]
-    return "\n".join([HEADER, *map(str, listed), closing, *notes, ""])
+    hidden = set(ended[:len(ended) - finished_shown]) if finished_shown is not None and len(ended) > finished_shown else set()
+    shown = [line for i, line in enumerate(lines) if i not in hidden]
+    width = max([CELL_WIDTH, *(len(line.cell) for line in shown)])
+    listed = [f"({len(hidden)} earlier finished trials not listed: `se-sweep status` lists every trial)"] if hidden else []
+    return "\n".join([header(width), *listed, *(line.row(width) for line in shown), closing, *notes, ""])

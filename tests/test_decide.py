@@ -278,6 +278,15 @@ def test_the_live_view_lists_the_running_trials_and_only_the_last_finished_ones(
     assert block[-1].startswith("301 trials: 300 done, 1 running")
 
 
+def test_the_live_views_columns_stay_aligned_with_long_trial_names():
+    from se_train.trial_status import TrialLine, render
+
+    long = "resnet50 fashion_mnist selu SE s1 lr=0.000316 weight_decay=0.0001 width=64"
+    block = render([TrialLine("a s0", 1, 2, 0.9, 0.1, 100.0, "running"), TrialLine(long, 2, 2, 0.95, 0.05, 90.0, "done")], 30.0).splitlines()
+    assert len({line.index("/") for line in block[1:3]}) == 1 and block[2].startswith(long + " ")  # epoch column: one place
+    assert block[0].index("state") == block[1].index("running") == block[2].index("done")
+
+
 TWO_MODELS = {**BASE, "grid": {**BASE["grid"], "model": ["simple_cnn", "resnet50"]}}
 
 
@@ -333,10 +342,13 @@ def test_one_clock_for_the_live_view_status_and_the_report(capsys):
     from datetime import datetime, timezone
 
     from se_train.sweep.live_view import CompactReporter
-    from se_train.trial_status import elapsed, hms
+    from se_train.trial_status import durations, elapsed, hms
 
     started = datetime.fromtimestamp(time.time() - 72.2, tz=timezone.utc)  # sweep.json's start, before Ray and the reporter
     CompactReporter(started=started).report([], done=True)
     assert "elapsed 00:01:12" in capsys.readouterr().out  # from the sweep's start, not the reporter's
     assert hms(elapsed(started, started.timestamp() + 72)) == "00:01:12"  # what status and the report count
-    assert hms(0.84) == "0.84 s" and hms(9.994) == "9.99 s" and hms(10) == "00:00:10"
+    assert hms(0.84) == "00:00:00.84" and hms(9.994) == "00:00:09.99" and hms(10) == "00:00:10"
+    # a column is one format: to the hundredth throughout where its shortest is under 10 s
+    assert durations([0.74, 16.2, 3599.999, float("nan")]) == ["00:00:00.74", "00:00:16.20", "01:00:00.00", "–"]
+    assert durations([16.2, 4000]) == ["00:00:16", "01:06:40"]

@@ -53,7 +53,7 @@ def test_inputs_pool_seeds_count_a_repeated_run_once_and_keep_settings_apart(tmp
     assert relu.loc[relu["lr"] == 1e-3, "acc % valid"].str.endswith("(2)").all()
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# Study: 3 experiments")
-    assert summary.count(", wall time 4.00 s, ") == 3  # each experiment's own: 4 epochs, 1 s apart
+    assert summary.count(", wall time 00:00:04.00, ") == 3  # each experiment's own: 4 epochs, 1 s apart
     assert f"counted once: `{b}`: 4 run(s) also in `{a}`" in summary
     assert "merge rules: Runs pool their seeds" in summary
 

@@ -475,6 +475,7 @@ def test_ctrl_c_exits_130_with_the_resume_hint_and_status_counts_the_trials_to_c
     out, err = proc.communicate(timeout=HANG_TIMEOUT_S)
     assert proc.returncode == 130, out[-2000:] + err[-3000:]
     assert err.rstrip().endswith(f"next: se-sweep resume {experiment}") and "Tuner.restore(" not in out + err
+    assert "\x1b[" not in out + err  # no colour code in a pipe: Ray's worker-line prefixes included
     assert "next: se-sweep report" not in out
     status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
     # 4 cells, one at a time: the first interrupted, the other 3 never created by Tune.
@@ -581,4 +582,5 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     recorded = [json.loads(line)["epoch"] for line in (trial / "result.json").read_text().splitlines()]
     assert recorded == list(range(1, 9)), (recorded, done.stdout)
+    assert "\x1b[" not in done.stdout + done.stderr  # no colour code in a pipe: Ray's worker-line prefixes included
     assert trial_progress(experiment)[trial.name]["epoch"].tolist() == list(range(1, 9))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -134,3 +135,64 @@ def test_a_tracking_server_that_blinks_mid_sweep_stops_no_training(tmp_path, ray
     finally:
         for server in servers:
             server.terminate()
+
+
+def _tracked_by_wandb(tmp_path: Path, name: str) -> Path:
+    import yaml
+
+    path = sweep_file(tmp_path, name, {"activation": ["relu", "selu"]}, resources={"max_concurrent_trials": 1})
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "tracking": {"wandb": "se-sweep-test"}}))
+    return path
+
+
+def _wandb_records(path: Path):
+    """The records of a W&B run file (`run-<id>.wandb`), as `wandb sync` reads them: a 7-byte
+    header, then LevelDB's log format (32 KiB blocks; each chunk a 4-byte checksum, a 2-byte length
+    and a type: 1 whole, 2 first, 3 middle, 4 last), each record a protobuf `Record`."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, part = path.read_bytes(), 7, b""
+    assert data[:4] == b":W&B", data[:7]
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        part, pos = part + data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(part)
+            part = b""
+            yield record
+
+
+def test_wandb_offline_writes_one_run_per_trial_with_its_cell_and_every_epoch(tmp_path, ray_cluster, monkeypatch):
+    pytest.importorskip("wandb", reason="the test extra installs wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")  # W&B's own switch: no network, the runs kept in the experiment's folder
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    experiment = run_with_hang_guard(_tracked_by_wandb(tmp_path, "wandbed"))
+    runs = sorted(experiment.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 2, sorted(p.relative_to(experiment) for p in experiment.rglob("*wandb*"))
+    cells = set()
+    for run in runs:
+        records = list(_wandb_records(run))
+        history = [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
+                   for r in records if r.WhichOneof("record_type") == "history"]
+        config = {item.key: json.loads(item.value_json) for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
+        assert [h["epoch"] for h in history] == [1, 2] and all(0 <= h["valid_acc"] <= 1 for h in history), history
+        assert records[1].run.project == "se-sweep-test" and records[1].run.run_group == "wandbed"
+        cells.add((config["model"], config["activation"]))
+    assert cells == {("simple_cnn", "relu"), ("simple_cnn", "selu")}  # each run carries its own cell
+
+
+def test_wandb_without_credentials_is_one_line_before_ray_starts(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("wandb", reason="the test extra installs wandb")
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # where `wandb login` would have stored a key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["run", str(_tracked_by_wandb(tmp_path, "nokey"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tracking.wandb: no W&B credentials here: run `wandb login`" in err

@@ -12,7 +12,7 @@ from se_train.config import SweepSpec
 from se_train.decide import Progress, comparisons_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
-from se_train.trial_status import elapsed, VIEW_STATES, named_fields, render, run_status, trial_line
+from se_train.trial_status import elapsed, last_reported, VIEW_STATES, named_fields, render, run_status, trial_line
 
 RERUN = (Outcome.UNFINISHED, Outcome.ERRORED)  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
 
@@ -33,7 +33,7 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
     trials = trial_states(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
-    lines, rerun, notes, last_time, runs = [], [], [], None, []
+    lines, rerun, notes, runs = [], [], [], []
     for t in trials:
         results = layout.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
@@ -42,9 +42,7 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)
-        if results:
-            last_time = max(last_time or 0, results[-1].get("timestamp", 0))
-    took = elapsed(record.started, last_time) or 0.0
+    took = elapsed(record.started, last_reported([results[-1] for _, _, results in runs if results])) or 0.0
     spec = record.spec
     seeds = _seed_lines(spec, runs) if spec.seeds else []
     # Tune creates a grid's trials as slots free up: an interrupted sweep has cells with no trial yet.

@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from se_train.report import reference, tables
-from se_train.report.collect import Experiment
+from se_train.results import Results
 
 
-def study_sections(exp: Experiment, out: Path) -> list[str]:
+def study_sections(exp: Results, out: Path) -> list[str]:
     return _headline(exp, out) + _against_study(exp, out) + _devices(exp, out)
 
 
-def _headline(exp: Experiment, out: Path) -> list[str]:
+def _headline(exp: Results, out: Path) -> list[str]:
     table = tables.test_table(exp.runs, exp.axes)
     table.to_csv(out / "test_table.csv", index=False)
     text = tables.to_markdown(table)
@@ -22,7 +22,7 @@ def _headline(exp: Experiment, out: Path) -> list[str]:
     return ["## Test accuracy (%) of the final model, mean ± std (n) over seeds", "", text, ""]
 
 
-def _against_study(exp: Experiment, out: Path) -> list[str]:
+def _against_study(exp: Results, out: Path) -> list[str]:
     tidy, table, left_out = reference.compare(exp.runs, exp.axes)
     if tidy.empty:
         return []  # no experiment here ran a model on data of the study's
@@ -41,7 +41,7 @@ def _against_study(exp: Experiment, out: Path) -> list[str]:
     ]
 
 
-def _devices(exp: Experiment, out: Path) -> list[str]:
+def _devices(exp: Results, out: Path) -> list[str]:
     dev = tables.devices(exp.runs, exp.axes)
     dev.to_csv(out / "devices.csv", index=False)
     return [

@@ -14,9 +14,9 @@ from se_train import storage
 from se_train.errors import UserError
 from se_train.mlflow_runs import INCOMPLETE_TAG, attach_report, check_server
 from se_train.report import markup, merge, plots, tables
-from se_train.report.effects import effects, markdown as effects_markdown
+from se_train.results import Results, load
+from se_train.report.effects import markdown as effects_markdown
 from se_train.report.html import write_html
-from se_train.report.collect import Experiment
 from se_train.report.study import study_sections
 from se_train.trial_status import STATUSES, elapsed, hms
 from se_train.result import Key, Run, Outcome
@@ -40,7 +40,7 @@ def write_report(
         check_server(mlflow, "--mlflow")
     if out is not None:
         storage.check_folder(str(out), "--out")  # before the inputs are read: a wrong --out wastes no time
-    exp, repeats = merge.load(inputs)
+    exp = load(*inputs)  # what a notebook gets from se_train.load: the report and it never disagree
     name = "study" if study else exp.record.name
     if out is None:
         out = Path("results") / name
@@ -54,8 +54,8 @@ def write_report(
     exp.epochs.to_csv(out / "epochs.csv", index=False)
     exp.runs.to_parquet(out / layout.RUNS_TABLE)
     exp.runs.to_csv(out / "runs.csv", index=False)
-    (out / layout.SOURCES_FILE).write_text(layout.sources_json(exp.sources))  # makes `out` an input of a later report
-    lines = _study_header(exp, inputs, repeats, command) if study else _sweep_header(exp, inputs[0], gaps)
+    (out / layout.SOURCES_FILE).write_text(layout.sources_json(exp.sweeps))  # makes `out` an input of a later report
+    lines = _study_header(exp, inputs, command) if study else _sweep_header(exp, inputs[0], gaps)
     if exp.epochs.empty:
         # Every trial failed (or none has run yet): what went wrong is the report.
         lines += ["No trial has reported an epoch: there are no results to tabulate.", ""]
@@ -77,7 +77,7 @@ def write_report(
     return out
 
 
-def _sweep_header(exp: Experiment, location: str, gaps: dict[str, int]) -> list[str]:
+def _sweep_header(exp: Results, location: str, gaps: dict[str, int]) -> list[str]:
     record = exp.record
     return [
         f"# Sweep `{record.name}`",
@@ -94,23 +94,23 @@ def _sweep_header(exp: Experiment, location: str, gaps: dict[str, int]) -> list[
     ]
 
 
-def _study_header(exp: Experiment, inputs: list[str], repeats: list[str], command: str) -> list[str]:
+def _study_header(exp: Results, inputs: list[str], command: str) -> list[str]:
     lines = [
-        f"# Study: {len(exp.sources)} experiments",
+        f"# Study: {len(exp.sweeps)} experiments",
         "",
         f"- command: `{command or 'se-sweep report ' + ' '.join(inputs)}`",
         f"- report written {_now()}",
         f"- trials: {_counts(exp)}; {_devices_line(exp)}",
         "- experiments:",
     ]
-    for record in exp.sources:
+    for record in exp.sweeps:
         runs = exp.runs[exp.runs["experiment"] == record.experiment]
         lines.append(
             f"  - `{record.name}` ({len(runs)} trials): `{record.command or record.sweep_file}`, "
             f"started {_started(record)}, wall time {_wall_time(record, exp)}, "
             f"on {record.hardware.description if record.hardware else 'hardware not recorded'}"
         )
-    lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in repeats), *(f"- left out: {note}" for note in exp.notes), ""]
+    lines += [f"- merge rules: {merge.RULES}", *(f"- counted once: {line}" for line in exp.repeats), *(f"- left out: {note}" for note in exp.notes), ""]
     return lines
 
 
@@ -118,18 +118,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _counts(exp: Experiment) -> str:
+def _counts(exp: Results) -> str:
     counts = exp.runs[Run.STATUS].value_counts()
     return f"{len(exp.runs)} — " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s, 0))
 
 
-def _devices_line(exp: Experiment) -> str:
+def _devices_line(exp: Results) -> str:
     devices = ", ".join(sorted(set(exp.runs[Key.DEVICE].dropna()))) or "?"
     precisions = ", ".join(sorted(set(exp.runs[Key.PRECISION].dropna()))) or "not recorded"
     return f"trial devices: {devices}; precision: {precisions}"
 
 
-def _failures(exp: Experiment, study: bool) -> list[str]:
+def _failures(exp: Results, study: bool) -> list[str]:
     bad = exp.runs[exp.runs[Run.STATUS].isin([Outcome.DIVERGED, Outcome.ERRORED])]
     lines = ["## Diverged and errored trials", ""]
     if bad.empty:
@@ -174,13 +174,13 @@ def _search(chosen: dict, out: Path, pdf: bool) -> list[str]:
     return [*lines, "", "![valid accuracy against the searched value](search.png)", ""]
 
 
-def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
+def _results(exp: Results, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
     """The study's table, effects and plots (files in `out`), and their part of summary.md."""
     table = tables.study_table(exp.runs, exp.axes, chosen["fields"] if chosen else ())
     (out / "table.md").write_text(tables.to_markdown(table) + "\n")
     (out / "table.tex").write_text(tables.to_latex(table))
     table.to_csv(out / "table.csv", index=False)
-    eff, methods, pairs = effects(exp)
+    eff, methods, pairs = exp.effects, exp.methods, exp.pairs
     eff.drop(columns=["looks"]).to_csv(out / "effects.csv", index=False)
     pairs.to_parquet(out / layout.PAIRS_TABLE)  # the per-seed differences every verdict rests on
     pairs.to_csv(out / "pairs.csv", index=False)
@@ -213,7 +213,7 @@ def _results(exp, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
     ]
 
 
-def _mlflow_gaps(exp, gaps: dict[str, int]) -> list[str]:
+def _mlflow_gaps(exp: Results, gaps: dict[str, int]) -> list[str]:
     """The trial runs that did not reach MLflow whole, as the sweep recorded them."""
     if not gaps:
         return []
@@ -226,7 +226,7 @@ def _started(record: layout.SweepRecord) -> str:
     return record.started.isoformat() if record.started else "?"
 
 
-def _wall_time(record: layout.SweepRecord, exp: Experiment) -> str:
+def _wall_time(record: layout.SweepRecord, exp: Results) -> str:
     """From the sweep's start to its last reported epoch, of the experiment `record` describes."""
     own = exp.epochs.loc[exp.epochs["experiment"] == record.experiment, "timestamp"] if "timestamp" in exp.epochs else []
     took = elapsed(record.started, own.max() if len(own) else None)

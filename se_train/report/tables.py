@@ -9,7 +9,7 @@ import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs 0.5 s more to import
 
 from se_train.report import markup
-from se_train.trial_status import hms
+from se_train.trial_status import durations
 from se_train.result import Key, Run, Outcome
 
 ROW_KEYS = ["dataset", "model", "se"]  # a row of the study's table: e.g. SE_ResNet50 / MNIST
@@ -72,7 +72,7 @@ def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> 
             row[f"chosen {field}"] = ", ".join(f"{v:.3g}" for v in sorted(set(group[field]))) or "–"
         for name, column, split, percent in METRICS:  # test_acc is NaN ("–") without a test split
             row[f"{name} {split}"] = seeds_cell(group, column, percent)
-        row["time"] = hms(group[Run.TRAIN_TIME_S].mean())
+        row["time"] = group[Run.TRAIN_TIME_S].mean()
         row["device"] = " ".join([", ".join(sorted(set(group[Key.DEVICE].dropna()))) or "?",
                                   ", ".join(sorted(set(group[Key.PRECISION].dropna()))) or "?"])
         row["epochs done"] = int(group[Run.EPOCHS_DONE].max())
@@ -80,6 +80,8 @@ def study_table(runs: pd.DataFrame, axes: list[str], chosen: list[str] = ()) -> 
         row["_stopped"] = bool((~group[Run.STATUS].isin([Outcome.COMPLETED, Outcome.DIVERGED])).any())
         rows.append(row)
     table = pd.DataFrame(rows)
+    if len(table):
+        table["time"] = durations(table["time"].tolist())
     stopped = table.pop("_stopped").any() if len(table) else False
     return table if stopped else table.drop(columns="epochs done", errors="ignore")  # every run to its end: nothing to say
 

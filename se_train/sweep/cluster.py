@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import sys
 import warnings
 from typing import Any
 
@@ -49,6 +50,10 @@ def connect(address: str | None, num_cpus: int | None = None, py_modules: list[s
             raise UserError("this process started Ray itself (ray.init), without the sweep's plugins; let se-sweep start or join "
                             "Ray, or pass runtime_env={'py_modules': se_train.plugins.py_modules(...)} to ray.init")
         return
+    if not sys.stdout.isatty():
+        # Ray wraps each worker line's "(run_trial pid=…)" in colour codes, terminal or not; in a
+        # pipe or a log file they are raw bytes. A user's own setting wins.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     runtime_env = {"env_vars": JOB_ENVIRONMENT, **({"py_modules": list(py_modules)} if py_modules else {})}
     if joining(address):
         _join(address, runtime_env)

@@ -11,7 +11,7 @@ from datetime import datetime
 from ray import tune
 
 from se_train.result import Outcome
-from se_train.trial_status import elapsed, VIEW_STATES, render, run_status, trial_line
+from se_train.trial_status import elapsed, last_reported, VIEW_STATES, render, run_status, trial_line
 
 FINISHED_SHOWN = 5  # finished trials listed; a 300-trial sweep's view would scroll away otherwise
 _UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
@@ -43,7 +43,9 @@ class CompactReporter(tune.ProgressReporter):
             lines.append(trial_line(t.config, last, state, getattr(self, "named", getattr(self, "searched", ()))))  # older pickles: searched
         seeds = getattr(self, "seeds", None)  # older pickles lack both
         to_come = seeds.to_come() if seeds else max(getattr(self, "planned", 0) - len(lines), 0)
-        took = elapsed(getattr(self, "started", None), self.last) or self.last - self.start  # older pickles lack started
+        # At the end the clock stops at the last report, as `status` counts: both then say one time.
+        until = (done and last_reported([t.last_result or {} for t in trials])) or self.last
+        took = elapsed(getattr(self, "started", None), until) or until - self.start  # older pickles lack started
         block = render(lines, took, to_come, seeds.lines() if seeds else (), finished_shown=FINISHED_SHOWN)
         drawn = getattr(self, "drawn", 0)  # older pickles lack it
         if drawn and sys.stdout.isatty():

@@ -18,7 +18,7 @@ from typing import Any
 from ray import tune
 
 from se_train import experiment as layout
-from se_train import plugins, storage
+from se_train import plugins, storage, wandb_tracking
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
 from se_train.mlflow_runs import check_server
@@ -52,6 +52,8 @@ def run_sweep(
     tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
     if tracking.mlflow:
         check_server(tracking.mlflow, source)
+    if tracking.wandb:
+        wandb_tracking.check(source)
     data_root = storage.normalize(spec.data_root)
     manifests = ready_datasets(spec, source, data_root)
     check_models_build(spec, source, manifests)
@@ -79,7 +81,7 @@ def run_sweep(
     check_gpus(spec.resources, source, on_cluster=joining(address))
     record = layout.SweepRecord(
         spec=spec, sweep_file=source, experiment=experiment, command=command, started=datetime.now(timezone.utc).replace(microsecond=0),
-        data_root=data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow else None, hardware=hardware(),
+        data_root=data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow or tracking.wandb else None, hardware=hardware(),
         plugin_digests={entry: plugins.digest(entry) for entry in spec.plugins},
     )
     layout.write_sweep(record)
@@ -104,14 +106,17 @@ def _check_growth(before: SweepSpec, spec: SweepSpec, source: str, experiment: s
 
 
 def _tracking(record: layout.SweepRecord) -> list[tune.Callback]:
-    """The sweep's MLflow callback, if it tracks to MLflow (a search's tries are not tracked)."""
+    """The sweep's MLflow and W&B callbacks, as it tracks (a search's tries are not tracked)."""
     tracking, spec = record.tracking, record.spec
-    if not tracking:
-        return []
-    from se_train.sweep.mlflow_callback import MlflowTracking
+    callbacks = []
+    if tracking and tracking.mlflow:
+        from se_train.sweep.mlflow_callback import MlflowTracking
 
-    axes = spec.axes() + (["seed"] if spec.seeds else [])  # adaptive seeds: not a grid axis, still a run's tag
-    return [MlflowTracking(tracking.mlflow, tracking.experiment, record.experiment, spec.name, axes)]
+        axes = spec.axes() + (["seed"] if spec.seeds else [])  # adaptive seeds: not a grid axis, still a run's tag
+        callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, record.experiment, spec.name, axes))
+    if tracking and tracking.wandb:
+        callbacks.append(wandb_tracking.callback(tracking.wandb, spec.name, record.experiment))
+    return callbacks
 
 
 def _restorable(spec: SweepSpec, experiment: str) -> bool:
