@@ -55,6 +55,16 @@ def test_every_output_is_written(report):
         assert (report / name).stat().st_size > 0, name
 
 
+def test_the_python_api_opens_the_experiment_as_the_report_wrote_it(diverging_experiment, report):
+    import se_train
+
+    opened = se_train.load(str(diverging_experiment))
+    assert opened.record.name == "div" and opened.record.experiment == str(diverging_experiment)
+    same = lambda frame: frame.reset_index(drop=True).astype(object).where(frame.reset_index(drop=True).notna(), None)  # noqa: E731 - Parquet gives back None for NaN
+    for name, frame in (("runs.parquet", opened.runs), ("epochs.parquet", opened.epochs)):
+        pd.testing.assert_frame_equal(same(frame), same(pd.read_parquet(report / name)), check_dtype=False)
+
+
 def test_runs_table_matches_the_raw_progress_files(diverging_experiment, report):
     runs = pd.read_parquet(report / "runs.parquet")
     raw = _raw_progress(diverging_experiment)

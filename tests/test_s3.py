@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import se_train
 from tests.helpers import S3_CREDENTIALS, s3_server
 
 pytestmark = pytest.mark.ray  # each command starts (and stops) its own local Ray
@@ -79,6 +80,11 @@ def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endp
         assert json.loads((out / "sources.json").read_text())[0]["data_root"] == data_root
         assert len(pd.read_parquet(out / "runs.parquet")) == 2
         assert pd.read_parquet(out / "epochs.parquet")["train_images"].tolist() == [1197, 1197]  # the whole streamed split
+    with pytest.MonkeyPatch.context() as patch:  # the Python API on the bucket, as a notebook opens it
+        for key, value in S3_CREDENTIALS.items():
+            patch.setenv(key, value)
+        opened = se_train.load(experiment)
+    assert opened.record.name == "s3" and len(opened.runs) == 2 and opened.epochs["epoch"].tolist() == [1, 1]
     resumed = _se_sweep(env, "resume", experiment, "--num-cpus", "2", cwd=tmp_path)  # the query form, no variable
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert results() == finished  # read back from the bucket, and nothing finished was rerun
