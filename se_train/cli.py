@@ -96,11 +96,13 @@ def _models(args: argparse.Namespace) -> None:
             shape = (args.in_channels, args.image_size, args.image_size)
             options = ", ".join(f"{o}: {type_name(own[o])}" if o in own else o for o in model.options) or "-"
             try:
-                count = f"{count_parameters(build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.activations[0], se=se)):,}"
+                count = f"{count_parameters(build_model(model.name, num_classes=args.num_classes, input_shape=shape, activation=model.supported()[0], se=se)):,}"
             except Exception as e:  # noqa: BLE001 - a plugin's model may not build for this shape: its row says why, last
                 count, options = "fails", f"{options}  (fails to build: {type(e).__name__}: {first_line(e)})"
-            rows.append(f"{model.name:<14} {str(se):<5} {count:>12}  {', '.join(model.activations):<22} {options}")
-    print(f"{'model':<14} {'se':<5} {'parameters':>12}  {'activations':<22} options", *rows, sep="\n")
+            rows.append((f"{model.name:<14} {str(se):<5} {count:>12}", ", ".join(model.supported()), options))
+    width = max([22, *(len(activations) for _, activations, _ in rows)])  # a plugin's activations widen the column
+    print(f"{'model':<14} {'se':<5} {'parameters':>12}  {'activations':<{width}}  options",
+          *(f"{head}  {activations:<{width}}  {options}" for head, activations, options in rows), sep="\n")
 
 
 def _prepare(args: argparse.Namespace) -> None:

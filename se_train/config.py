@@ -21,7 +21,7 @@ from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAt
                       ValidationError, ValidationInfo, model_serializer, model_validator, create_model)
 
 from se_train.errors import UserError
-from se_train.models.catalog import ACTIVATION_NAMES, get_model, model_names, model_only_options, options_taken, own_options
+from se_train.models.catalog import activation_names, get_model, model_names, model_only_options, options_taken, own_options
 from se_train.result import Key
 from se_train.validation import STRICT, Problems, as_recorded, extras_checked
 
@@ -47,7 +47,7 @@ def _one_of(choices, plugins_add: bool = False) -> AfterValidator:
 
 PlainName = Annotated[str, AfterValidator(_plain_name)]
 ModelName = Annotated[str, _one_of(model_names, plugins_add=True)]  # asked at each check: a plugin may register more
-ActivationName = Annotated[str, _one_of(lambda: list(ACTIVATION_NAMES))]
+ActivationName = Annotated[str, _one_of(activation_names, plugins_add=True)]
 
 
 # A model's own options (a plugin's `width: int = 64`, no trial field) are fields of a trial, a
@@ -529,8 +529,8 @@ def _model_options(spec: SweepSpec, problems: Problems) -> None:
     said, model_only = set(), model_only_options()
     for i, cell in enumerate(spec.cells()):
         model = get_model(cell["model"])
-        wrong = [] if cell["activation"] in model.activations else [
-            f"model {model.name!r} supports activations {', '.join(model.activations)}, not {cell['activation']!r}"]
+        wrong = [] if cell["activation"] in model.supported() else [
+            f"model {model.name!r} supports activations {', '.join(model.supported())}, not {cell['activation']!r}"]
         wrong += [] if model.se or not cell["se"] else [f"model {model.name!r} has no SE blocks: its cells take se: false only"]
         wrong += [f"model {model.name!r} needs option {name!r}: set it in train or as a grid axis"
                   for name in model.required if cell.get(name) is None]

@@ -64,7 +64,35 @@ def test_each_built_in_registers_the_options_its_function_takes():
     for model in catalog.list_models():  # a built-in registers by its place, without importing torch
         taken = tuple(p for p in inspect.signature(model.build()).parameters if p not in catalog.GIVEN)
         assert taken == model.options, model.name
-    assert tuple(layers.ACTIVATIONS) == catalog.ACTIVATION_NAMES
+    built = {name: (catalog.get_activation(name).build(), catalog.get_activation(name).init) for name in catalog.activation_names()[:3]}
+    assert built == {"relu": (nn.ReLU, "he"), "selu": (nn.SELU, "lecun"), "study_selu": (layers.StudySELU, "lecun")}
+
+
+def test_an_activation_of_ones_own_is_built_initialised_as_registered_and_refused_when_unclear(monkeypatch):
+    from se_train.errors import UserError
+    from se_train.models import catalog, register_activation
+    from se_train.models.registry import build_model
+
+    monkeypatch.setattr(catalog, "_ACTIVATIONS", dict(catalog._ACTIVATIONS))  # this test's activations stay its own
+
+    class Shifted(nn.Module):  # a self-normalising unit of one's own: LeCun-initialised layers before it
+        def forward(self, x):
+            return torch.selu(x)
+
+    register_activation(Shifted, init="lecun")
+    assert "shifted" in catalog.activation_names() and "shifted" in catalog.get_model("simple_cnn").supported()
+    torch.manual_seed(0)
+    model = build_model("simple_cnn", num_classes=10, input_shape=(1, 28, 28), activation="shifted", se=False)
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    fan_in = conv.weight[0].numel()
+    assert any(isinstance(m, Shifted) for m in model.modules())
+    assert conv.weight.std().item() == pytest.approx(fan_in ** -0.5, rel=0.15)  # LeCun normal: variance 1/fan_in
+    with pytest.raises(UserError, match="init 'xavier' is not one of he, lecun"):
+        register_activation(nn.GELU, name="gelu2", init="xavier")
+    with pytest.raises(UserError, match="activation 'shifted' is registered twice"):
+        register_activation(nn.GELU, name="shifted")
+    with pytest.raises(UserError, match=r"activations \['swish'\] are not one of .*register_activation them first"):
+        catalog.register_model("x:y", name="needs_swish", activations=("swish",), options=())
 
 
 def test_checking_a_sweep_and_reporting_import_no_torch():

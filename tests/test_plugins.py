@@ -40,7 +40,7 @@ def test_a_plugin_models_name_and_what_it_supports_are_checked_before_ray(tmp_pa
     with pytest.raises(UserError) as e:
         load_sweep(_example(tmp_path, grid=grid, compare=None))
     lines = str(e.value).splitlines()
-    assert any(line.endswith("trial[0]: model 'mlp' supports activations relu, selu, not 'study_selu'") for line in lines), lines
+    assert any(line.endswith("trial[0]: model 'mlp' supports activations relu, selu, gelu, not 'study_selu'") for line in lines), lines
     assert any(line.endswith("trial[0]: model 'mlp' has no SE blocks: its cells take se: false only") for line in lines), lines
 
 
@@ -260,11 +260,13 @@ def test_models_lists_a_plugins_models_with_their_options(tmp_path, capsys):
             raise ValueError(f"depth {depth} needs 64 pixels")
     """))
     assert main(["models", "--plugins", str(EXAMPLES / "my_models.py"), str(tmp_path / "deep_only.py")]) == 0
-    out = capsys.readouterr().out
-    assert "mlp            False      118,282  relu, selu             hidden: int\n" in out and "resnet50       True " in out
+    lines = capsys.readouterr().out.splitlines()
+    cells = {tuple(parts[:2]): parts[2:] for parts in (re.split(r" {2,}", line.strip()) for line in lines[1:])}
+    assert cells["mlp", "False"] == ["118,282", "relu, selu, gelu", "hidden: int"] and ("resnet50", "True") in cells
+    assert cells["simple_cnn", "False"][1] == "relu, selu, study_selu, gelu"  # a built-in model takes a plugin's activation
+    assert {line.find("relu") for line in lines[1:]} == {lines[0].find("activations")}, lines  # one column, however long the lists
     # a model that does not build for the shape asked keeps the columns, and says why last
-    assert ("deep_only      False        fails  relu                   depth: int  (fails to build: ValueError: depth 2 needs 64 pixels)\n"
-            in out), out
+    assert cells["deep_only", "False"] == ["fails", "relu", "depth: int", "(fails to build: ValueError: depth 2 needs 64 pixels)"]
 
 
 @pytest.mark.ray
@@ -279,14 +281,15 @@ def test_the_worked_example_runs_and_reports_a_plugin_model(tmp_path):
                           cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment = tmp_path / "experiments" / "own_model"
-    assert "8 trials: 8 done" in status(str(experiment))  # mlp and simple_cnn, relu and selu, 2 seeds
+    assert "8 trials: 8 done" in status(str(experiment))  # mlp and simple_cnn, selu and the plugin's gelu, 2 seeds
     out = write_report([str(experiment)], tmp_path / "report")
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["model"]) == {"mlp", "simple_cnn"} and (runs["status"] == "completed").all()
     mlp = runs[runs["model"] == "mlp"]
     assert (mlp["params"] == 26_122).all() and (mlp["max_valid_acc"] > 0.7).all()  # 8x8 digits: 64 inputs; it trains on real digits
     effects = pd.read_csv(out / "effects.csv")
-    assert set(effects["effect"]) == {"model: mlp - simple_cnn"} and len(effects) == 2  # one per activation, as compare: asked
+    # as compare: asked: each model comparison per activation, the plugin's activation against SELU per model
+    assert sorted(effects["effect"]) == ["activation: gelu - selu"] * 2 + ["model: mlp - simple_cnn"] * 2, effects["effect"]
 
 
 def test_a_sweep_with_plugins_refuses_a_ray_this_process_started_without_them(tmp_path, ray_cluster):

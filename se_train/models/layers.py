@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from se_train.errors import UserError
+from se_train.models.catalog import activation_names, get_activation
 
 
 class StudySELU(nn.Module):
@@ -23,24 +24,6 @@ class StudySELU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * torch.where(x > 0, x, self.alpha * torch.exp(x) - self.alpha)
-
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    # torch.nn.SELU uses the exact constants of Klambauer et al. 2017
-    # (alpha ~ 1.6732632423543772, lambda ~ 1.0507009873554805).
-    "selu": nn.SELU,
-    "study_selu": StudySELU,
-}
-SELF_NORMALISING = (nn.SELU, StudySELU)  # initialised LeCun normal
-
-
-def activation_layer(name: str) -> type[nn.Module]:
-    """The activation class registered under `name` (one of ACTIVATIONS)."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise UserError(f"activation {name!r} is not one of {', '.join(ACTIVATIONS)}") from None
 
 
 class SqueezeExcite(nn.Module):
@@ -70,16 +53,18 @@ class SqueezeExcite(nn.Module):
 def init_weights(model: nn.Module, act_layer: type[nn.Module]) -> None:
     """Initialise every conv and linear layer for the network's activation.
 
-    ReLU: He/Kaiming normal (fan_out for convs, as torchvision's ResNet). SELU: LeCun normal,
+    As its activation was registered (`catalog.register_activation`'s `init`): "he", e.g. ReLU,
+    He/Kaiming normal (fan_out for convs, as torchvision's ResNet); "lecun", e.g. SELU: LeCun normal,
     variance 1/fan_in, which self-normalisation requires (Klambauer et al. 2017). PyTorch's
     `calculate_gain('selu')` = 3/4 is documented as *not* self-normalising, and PyTorch's default
     (kaiming_uniform with a=sqrt(5), variance 1/(3 fan_in)) shrinks activations layer by layer;
     a SELU net without LeCun init is the first suspect for the 2017 study's NaN runs.
     Biases start at zero; BatchNorm at gamma=1, beta=0.
     """
+    lecun = any(a.init == "lecun" and a.build() is act_layer for a in map(get_activation, activation_names()))
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if act_layer in SELF_NORMALISING:
+            if lecun:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
             else:
                 mode = "fan_out" if isinstance(m, nn.Conv2d) else "fan_in"

@@ -6,8 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from se_train.models.catalog import get_model, options_taken
-from se_train.models.layers import activation_layer
+from se_train.models.catalog import get_activation, get_model, options_taken
 
 
 def build_model(
@@ -17,7 +16,7 @@ def build_model(
     initialises itself for its activation (`init_weights`). `options` are the model's own keywords
     (se_reduction; resnet50: stem, head, zero_init_last_bn); one that is None takes its default."""
     options = options_taken(name, options)
-    return get_model(name).build()(num_classes=num_classes, input_shape=input_shape, act_layer=activation_layer(activation), se=se, **options)
+    return get_model(name).build()(num_classes=num_classes, input_shape=input_shape, act_layer=get_activation(activation).build(), se=se, **options)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -16,10 +16,17 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
 
+from se_train.models.catalog import activation_names  # noqa: E402
 from se_train.report import tables  # noqa: E402
-from se_train.result import Key, Run, Outcome
+from se_train.result import Key, Run, Outcome  # noqa: E402
 
-COLORS = {"relu": "tab:blue", "selu": "tab:orange", "study_selu": "tab:red"}
+
+
+def color(activation: str) -> str | None:
+    """An activation's colour, the same in every figure: matplotlib's cycle in registration order
+    (relu C0, selu C1, study_selu C2, a plugin's next)."""
+    names = activation_names()
+    return f"C{names.index(activation) % 10}" if activation in names else None
 MAX_CURVE_ROWS = 12  # beyond, each model / dataset / SE is drawn at its best setting only
 FEW_POINTS = 5  # a curve with fewer points than this gets markers
 
@@ -71,9 +78,9 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                         continue
                     # a marker where a line has too few points to be seen: one epoch is a dot, not nothing
                     marker = ("s" if split == "train" else "o") if len(agg) < FEW_POINTS else None
-                    (line,) = ax.plot(agg.index, agg["mean"], style, color=COLORS.get(act), marker=marker, ms=4)
+                    (line,) = ax.plot(agg.index, agg["mean"], style, color=color(act), marker=marker, ms=4)
                     styles.setdefault(f"{act} {split}", line)
-                    ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=COLORS.get(act), alpha=0.15)
+                    ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=color(act), alpha=0.15)
             for trial_id in group["trial_id"].unique():
                 if status.get(trial_id) == Outcome.DIVERGED:
                     div = group[group["trial_id"] == trial_id]
@@ -81,7 +88,7 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                     y = last.get(Key.LAST_FINITE_LOSS)
                     y = y if y is not None and math.isfinite(y) else 0
                     label = f"{act} diverged @ epoch {int(last[Key.EPOCH])}"
-                    ax_loss.plot([last[Key.EPOCH]], [y], "x", color=COLORS.get(act), markersize=10, mew=2,
+                    ax_loss.plot([last[Key.EPOCH]], [y], "x", color=color(act), markersize=10, mew=2,
                                  label=None if label in labelled else label)
                     labelled.add(label)
         title = tables.row_title(key)
