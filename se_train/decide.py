@@ -79,7 +79,6 @@ METHODS = (SIGN_FLIP, FIXED_HORIZON, ANYTIME)  # what a `seeds:` block may choos
 # "unresolved at max": an adaptive sweep's effect that max seeds left open; "inconclusive": a grid
 # that listed its seeds, which has no max and no more to come
 VERDICTS = ("better", "worse", "equivalent", "open", "unresolved at max", "inconclusive")
-DECIDED = ("better", "worse", "equivalent")
 FIXED_N_CONFIDENCE = 0.95  # a fixed-seed sweep's interval, per effect, as it always was
 
 

@@ -68,13 +68,14 @@ def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manife
     built-in models are tested; a sweep of only those imports no torch here."""
     from se_train.models.catalog import get_model
 
-    tried, shapes = set(), dict(manifests)
+    tried = set()
+    shapes = {name: (lambda size, m=m: (m.num_classes, m.input_shape(size))) for name, m in manifests.items()}
     for i, cfg in enumerate(spec.trials()):
         if isinstance(get_model(cfg.model).builder, str):
             continue
         if cfg.dataset not in shapes:
             shapes[cfg.dataset] = _as_prepared(cfg.dataset)
-        classes, shape = shapes[cfg.dataset].num_classes, shapes[cfg.dataset].input_shape(cfg.image_size)
+        classes, shape = shapes[cfg.dataset](cfg.image_size)
         key = (cfg.model, shape, cfg.activation, cfg.se, tuple(sorted(cfg.option_fields().items())))
         if key in tried:
             continue
@@ -92,14 +93,13 @@ def check_models_build(spec: SweepSpec, source: str, manifests: dict[str, Manife
                             f"({type(e).__name__}: {first_line(e)})") from None
 
 
-def _as_prepared(name: str) -> Manifest:
-    """The part of the manifest that gives a model its shape (classes, raw images' shape), as
+def _as_prepared(name: str):
+    """What gives a model its shape, image_size -> (classes, (channels, height, width)), as
     `prepare` will record it for a dataset it prepares unattended (digits; Debian's Fashion-MNIST):
-    read from its source as `prepare` reads it, writing nothing. Not a whole manifest (no shards)."""
+    read from its source as `prepare` reads it, writing nothing (`Manifest.input_shape`'s rule)."""
     raw = SOURCES[name].read(SOURCES[name].found())
-    shape = raw.splits["train"].images.shape[1:]
-    return Manifest.model_construct(name=name, num_classes=len(raw.class_names), class_names=raw.class_names,
-                                    image_shape=shape, channels=shape[-1], encoding="raw")
+    height, width, channels = raw.splits["train"].images.shape[1:]
+    return lambda size: (len(raw.class_names), (channels, size or height, size or width))
 
 
 def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:

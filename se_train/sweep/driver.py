@@ -60,7 +60,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
             placement_strategy=res.placement_strategy,
         ),
         datasets=streamed or None,
-        dataset_config=ExactEvaluation(datasets_to_split=["train"]),
+        dataset_config=ExactEvaluation(["train"]),
         run_config=ray.train.RunConfig(
             # Named after the Tune trial, so a restored trial finds its own checkpoints.
             name=ray.tune.get_context().get_trial_id(),
@@ -85,10 +85,14 @@ class ExactEvaluation(ray.train.DataConfig):
     `datasets_to_split`); valid and test must count every image once, and evaluation runs no
     collective before its final sum, so they are split with `equal=False`."""
 
+    def __init__(self, split: list[str]) -> None:
+        super().__init__(datasets_to_split=split)
+        self.split = split
+
     def configure(self, datasets, world_size, worker_handles, worker_node_ids, **kwargs):
         shards = super().configure(datasets, world_size, worker_handles, worker_node_ids, **kwargs)
         for name, ds in datasets.items():
-            if name not in self._datasets_to_split:
+            if name not in self.split:
                 for rank, shard in enumerate(ds.streaming_split(world_size, equal=False)):
                     shards[rank][name] = shard
         return shards

@@ -1,5 +1,5 @@
 """Every use of Ray's private API, in one place: what se-sweep needs that Ray offers no public way
-to do. Each is checked against Ray 2.60 (pinned below 3 in pyproject.toml) and says why it is
+to do. Each is checked against Ray 2.60 (pinned to 2.60.x in pyproject.toml) and says why it is
 needed; a Ray upgrade reviews this module, and the tests that exercise each use fail if one moves.
 """
 
@@ -121,3 +121,11 @@ def driver_staging(experiment_name: str) -> list[Path]:
     from ray.train.constants import _get_ray_train_session_dir
 
     return sorted(Path(_get_ray_train_session_dir()).glob(f"*/{experiment_name}/driver_artifacts"))
+
+
+def reopen_search(generator: Any, at_least: int, more_to_come: bool) -> None:
+    """Ray 2.60, ray.tune.search.search_generator.SearchGenerator: its trial budget
+    (`_total_samples`) and its "finished" flag are saved with Tune's state and have no setter; a
+    restored sweep whose searcher has more to give raises the one and clears the other."""
+    generator._total_samples = max(generator._total_samples, at_least)
+    generator._finished = generator._finished and not more_to_come

@@ -17,8 +17,9 @@ from ray.tune.search import SearchGenerator, Searcher
 from se_train import experiment as layout
 from se_train.config import SweepSpec
 from se_train.decide import IMAGES, Progress, cell_key, comparisons_of
-from se_train.sweep.cluster import NO_CAP
 from se_train.result import Key
+from se_train.sweep import ray_private
+from se_train.sweep.cluster import NO_CAP
 
 KEPT = (Key.VALID_ACC, Key.TEST_ACC, Key.DIVERGED, *IMAGES.values())  # what a run's value and step are made of (`decide.value_of`, `step_of`)
 
@@ -146,5 +147,4 @@ class ReopenedSeeds(SearchGenerator):
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)  # after the searcher's restore_from_dir (Ray 2.60's SearchGenerator.restore_from_dir)
-        self._total_samples = max(self._total_samples, self.searcher.most())
-        self._finished = self._finished and not self.searcher.to_come()
+        ray_private.reopen_search(self, self.searcher.most(), bool(self.searcher.to_come()))
