@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from se_train.decide import cell_key, comparisons_of, effects_of
+from se_train import cell
+from se_train.progress import comparisons_of, effects_of
 from se_train.report.collect import read
 from se_train.report.effects import effects, markdown
 
@@ -23,7 +24,7 @@ def replay(report: str, method: str) -> str:
     record.spec.seeds = record.spec.seeds.model_copy(update={"method": method, "rho": None})
     eff, methods, _ = effects(exp)
     # `effects` lists them in this order; a cell runs as many seeds as the longest of its effects.
-    cells = {cell_key(r, exp.axes): r for r in exp.runs.to_dict("records")}
+    cells = {cell.key(r, exp.axes): r for r in exp.runs.to_dict("records")}
     found = effects_of(list(cells.values()), exp.axes, comparisons_of(record.spec))
     seeds: dict[str, int] = {}
     for effect, taken in zip(found, eff["seeds"]):

@@ -21,6 +21,7 @@ from pydantic import (AfterValidator, BaseModel, Discriminator, Field, PrivateAt
                       ValidationError, ValidationInfo, model_serializer, model_validator, create_model)
 
 from se_train.errors import UserError
+from se_train.cell import key as cell_key
 from se_train.models.catalog import activation_names, get_model, model_names, model_only_options, options_taken, own_options
 from se_train.result import Key
 from se_train.validation import STRICT, Problems, as_recorded, extras_checked
@@ -315,8 +316,8 @@ class Seeds(BaseModel):
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
     metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
-    method: Literal["sign-flip", "fixed-horizon", "anytime"] = "sign-flip"  # as decide.METHODS
-    rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: decide.RHO, measured
+    method: Literal["sign-flip", "fixed-horizon", "anytime"] = "sign-flip"  # as rule.METHODS
+    rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: rule.RHO, measured
 
     @model_validator(mode="after")
     def _max(self) -> "Seeds":
@@ -435,7 +436,7 @@ def _no_trial_twice(spec: SweepSpec, problems: Problems) -> None:
     seen: dict[str, int] = {}
     for g, grid in enumerate(spec.grids()):
         for cell in spec.cells_of(grid):
-            key = json.dumps(cell, sort_keys=True, default=str)
+            key = cell_key(cell)
             if seen.setdefault(key, g) != g:
                 named = ", ".join(f"{a}={cell[a]}" for a in spec.axes() if a in cell)
                 problems.add(spec.grid_loc(g), f"the trial {named} is also in grid[{seen[key]}]; it would run twice")
@@ -476,7 +477,7 @@ def _compare_rules(spec: SweepSpec, problems: Problems) -> None:
     at least two cells that differ only there."""
     if not spec.compare:
         return
-    from se_train.decide import Comparison, effects_of  # numpy and scipy: only for a file that compares
+    from se_train.progress import Comparison, effects_of  # numpy and scipy: only for a file that compares
 
     axes = [a for a in spec.axes() if a != "seed"]
     for i, c in enumerate(spec.compare):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from se_train import cell
+from se_train.cell import NAMED
 from se_train.config import SweepSpec, TrialConfig
 from se_train.result import Key, Outcome
 
@@ -100,7 +102,6 @@ def header(width: int) -> str:
     return f"{'trial':<{width}} {'epoch':^9} {'valid':>6} {'loss':>6} {'img/s':>7}  state"
 
 
-NAMED = ("model", "dataset", "activation", "se", "seed")  # what every trial's name says
 
 
 def named_fields(spec: SweepSpec, searched: Sequence[str] = ()) -> tuple[str, ...]:
@@ -108,21 +109,12 @@ def named_fields(spec: SweepSpec, searched: Sequence[str] = ()) -> tuple[str, ..
     alone would name alike (lr, a model's own option; not the epochs each model of a list of grids
     has), then a search's fields (its tries of one cell differ only in them)."""
     values: dict[str, dict[tuple, set[str]]] = {}
-    for cell in spec.cells():
-        key = tuple(repr(cell.get(n)) for n in NAMED)
+    for config in spec.cells():
+        key = tuple(repr(config.get(n)) for n in NAMED)
         for axis in spec.axes():
-            values.setdefault(axis, {}).setdefault(key, set()).add(repr(cell.get(axis)))
+            values.setdefault(axis, {}).setdefault(key, set()).add(repr(config.get(axis)))
     varied = [a for a in spec.axes() if a not in (*NAMED, *searched) and any(len(v) > 1 for v in values[a].values())]
     return (*varied, *searched)
-
-
-def cell_name(config: dict[str, Any], extra: Sequence[str] = (), seed: bool = True) -> str:
-    """The grid cell in a few words: model, dataset, activation, SE, seed (unless `seed` is
-    False: a cell over its seeds); then the `extra` fields (`named_fields`)."""
-    se = " SE" if config.get("se") else ""
-    tail = "".join(f" {f}={config[f]:.3g}" if isinstance(config[f], float) else f" {f}={config[f]}" for f in extra if f in config)
-    seeded = f" s{config.get('seed', 0)}" if seed else ""
-    return f"{config['model']} {config['dataset']} {config['activation']}{se}{seeded}{tail}"
 
 
 def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: Sequence[str] = ()) -> TrialLine:
@@ -131,7 +123,7 @@ def trial_line(config: dict[str, Any], last: dict[str, Any], state: str, extra: 
     if last.get(Key.DIVERGED):
         state = f"diverged @ {last.get('epoch')}"
     return TrialLine(
-        cell=cell_name(config, extra),
+        cell=cell.name(config, extra),
         epoch=int(last.get(Key.EPOCH, 0)),
         epochs=int(TrialConfig.planned(config, "epochs")),
         valid_acc=float(last.get(Key.VALID_ACC, math.nan)),

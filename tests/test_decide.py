@@ -16,7 +16,10 @@ from se_train.cli import main
 from se_train.sweep_file import parse_sweep
 from scipy import optimize, stats
 
-from se_train.decide import ANYTIME, FIXED_HORIZON, FIXED_N, SIGN_FLIP, Comparison, Progress, Rule, effects_of, half_width, history, look, preview, simulate, value_of
+from se_train.decide import history, look, simulate
+from se_train.method_text import preview
+from se_train.progress import Comparison, Progress, effects_of, value_of
+from se_train.rule import ANYTIME, FIXED_HORIZON, FIXED_N, SIGN_FLIP, Rule, half_width
 from se_train.errors import UserError
 from se_train import sign_flip
 

@@ -347,7 +347,8 @@ def test_heatmap_numbers_are_dark_on_light_cells_and_light_on_dark_ones():
 
 
 def test_each_effect_says_in_how_many_seeds_the_treated_run_was_ahead():
-    from se_train.decide import Rule, paired, probability_of_improvement as _p_improvement
+    from se_train.decide import paired, probability_of_improvement as _p_improvement
+    from se_train.rule import Rule
 
     # treated 3, 1, 5 against control 2, 2, 0: ahead in seeds 0 and 2; of the 9 pairs of runs,
     # treated wins 3>2, 3>2, 3>0, 1>0, 5>2, 5>2, 5>0 = 7 (rliable's probability of improvement)
@@ -359,7 +360,8 @@ def test_each_effect_says_in_how_many_seeds_the_treated_run_was_ahead():
 
 def test_a_trials_name_adds_the_axes_that_tell_it_apart():
     from se_train.sweep_file import parse_sweep
-    from se_train.trial_status import cell_name, named_fields
+    from se_train.cell import name as cell_name
+    from se_train.trial_status import named_fields
 
     cell = {"dataset": ["digits"], "activation": ["relu"], "se": [False]}
     # epochs differ by model only (as in sweeps/smoke.yaml): the model tells those trials apart

@@ -23,7 +23,9 @@ import pandas as pd
 
 from se_train.result import Key, Run, Outcome
 from se_train import experiment as layout
-from se_train.decide import ANYTIME, FIXED_HORIZON, FIXED_N, RHO, SHAPE, SIGN_FLIP, STUDY, Rule, simulate
+from se_train.decide import simulate
+from se_train.progress import STUDY
+from se_train.rule import ANYTIME, FIXED_HORIZON, FIXED_N, RHO, SHAPE, SIGN_FLIP, Rule
 from se_train.errors import UserError
 
 START, MAX, MARGIN, CONFIDENCE, PER_SWEEP = 3, 20, 0.3, 0.95, 4  # PER_SWEEP: effects in the 2 x 2 design

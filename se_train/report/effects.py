@@ -13,7 +13,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from se_train.decide import IMAGES, Rule, cell_key, comparisons_of, effects_of, history, method_text, paired_seeds, probability_of_improvement
+from se_train import cell
+from se_train.decide import history, paired_seeds, probability_of_improvement
+from se_train.method_text import method_text
+from se_train.progress import IMAGES, comparisons_of, effects_of
+from se_train.rule import Rule
 from se_train.report import markup
 from se_train.report.collect import Experiment
 from se_train.errors import UserError
@@ -36,7 +40,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     order = sorted(records, key=lambda e: (records[e].started is None, records[e].started or 0, e))
     rank = {e: i for i, e in enumerate(order)}
     rows = sorted(exp.runs.to_dict("records"), key=lambda r: rank.get(r["experiment"], len(rank)))
-    cells = {cell_key(r, exp.axes): r for r in rows}
+    cells = {cell.key(r, exp.axes): r for r in rows}
     found = effects_of(list(cells.values()), exp.axes, list(dict.fromkeys(c for e in order for c in comparisons[e])))
     own, texts_of = {}, {}  # experiment -> its rule (an adaptive sweep's, as it decided) and its paragraph
     for name, record in records.items():
@@ -47,7 +51,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             texts_of[name] = method_text(own[name], count, spec.seeds.confidence)
     ran: dict[str, set[str]] = {}
     for r in rows:
-        ran.setdefault(r["experiment"], set()).add(cell_key(r, exp.axes))
+        ran.setdefault(r["experiment"], set()).add(cell.key(r, exp.axes))
     table, pairs, texts = [], [], {}
     by_decider: dict[str | None, tuple] = {}  # each decider's runs as values and steps, read once
     for effect in found:
@@ -66,14 +70,14 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
         seeds = paired_seeds(treated, control, rule, last.seeds if last else 0)
         chosen = [(treated[s], control[s]) for s in seeds]
         where = {k: v for k, v in effect.where.items() if k not in ("model", "dataset")}
-        cell = ", ".join(f"{k}={v}" for k, v in where.items())
+        where_text = ", ".join(f"{k}={v}" for k, v in where.items())
         diffs = [t - c for t, c in chosen]
         table.append({
             "effect": effect.name,
             # a comparison of models (or datasets) has none of its own: the two compared stand there
             "model": effect.where.get("model", _pair(effect, "model")),
             "dataset": effect.where.get("dataset", _pair(effect, "dataset")),
-            "cell": cell,
+            "cell": where_text,
             "n": last.n if last else 0,
             "seeds": last.seeds if last else 0,
             "mean": last.mean if last else math.nan,
@@ -91,7 +95,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             "step": step,
             "looks": [(lk.seeds, lk.mean, lk.low, lk.high) for lk in looks],
         })
-        pairs += [{"effect": effect.name, "model": table[-1]["model"], "dataset": table[-1]["dataset"], "cell": cell,
+        pairs += [{"effect": effect.name, "model": table[-1]["model"], "dataset": table[-1]["dataset"], "cell": where_text,
                    # as text: one column holds every axis's values (True, "selu", 0.001)
                    "treated": str(effect.comparison.treated), "control": str(effect.comparison.control), "seed": s,
                    "treated_value": treated[s], "control_value": control[s], "difference": treated[s] - control[s]} for s in seeds]
@@ -133,13 +137,13 @@ def _values(rows: list[dict], axes: list[str], metric: str, records: Mapping, or
     values: dict[str, dict[int, float | None]] = {}
     steps: dict[str, float] = {}
     for r in sorted(rows, key=lambda r: -rank.get(r["experiment"], 0)):  # the first in order written last, so it wins
-        key, seed = cell_key(r, axes), int(r["seed"])
-        cell = values.setdefault(key, {})
+        key, seed = cell.key(r, axes), int(r["seed"])
+        ran = values.setdefault(key, {})
         if r[Run.STATUS] in (Outcome.DIVERGED, Outcome.ERRORED):
-            cell[seed] = None
+            ran[seed] = None
         elif r[Run.STATUS] == Outcome.COMPLETED:
             value = r.get(column)
-            cell[seed] = None if value is None or pd.isna(value) else 100 * float(value)
+            ran[seed] = None if value is None or pd.isna(value) else 100 * float(value)
         images = r.get(IMAGES[Key(metric)])
         if images is None or pd.isna(images):
             images = records[r["experiment"]].datasets.get(r.get("dataset"), {}).get(SPLIT[Key(metric)]) if r["experiment"] in records else None

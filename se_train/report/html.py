@@ -22,7 +22,7 @@ import pandas as pd
 
 from se_train.report import markup
 from se_train.result import Outcome, Run
-from se_train.trial_status import cell_name
+from se_train import cell
 
 EFFECTS = "## Effects, paired by seed"
 
@@ -165,17 +165,17 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
     """A strip plot as inline SVG: x the cell, y max valid accuracy (%); each point's <title> names
     its run (trial, cell, seed, value), the browser's own tooltip."""
     rows = runs.to_dict("records")
-    others = [a for a in axes if a not in ("model", "dataset", "activation", "se", "seed")]
-    cell_of = {id(r): " ".join([cell_name(r, seed=False), *(f"{a}={r[a]}" for a in others)]) for r in rows}
-    cells = list(dict.fromkeys(cell_of.values()))
+    extra = cell.varied(rows, axes)
+    cell_of = {id(r): cell.name(r, extra, seed=False) for r in rows}
+    labels = list(dict.fromkeys(cell_of.values()))
     values = [100 * r[Run.MAX_VALID_ACC] for r in rows if r[Run.STATUS] != Outcome.DIVERGED and _finite(r[Run.MAX_VALID_ACC])]
     ticks = _ticks(*((min(values), max(values)) if values else (0.0, 100.0)))
     low, high = ticks[0], ticks[-1]  # the axis ends on a tick at both ends, every point inside
     # A cell's label, at 30°, ends under its column and reaches left about 5 px a character: the
     # first column starts far enough right that its label is not cut at the figure's edge.
-    longest = max((len(c) for c in cells), default=0)
-    left = max(LEFT, 5 * longest - (WIDTH - LEFT - 10) / max(len(cells), 1) / 2)
-    step = (WIDTH - left - 10) / max(len(cells), 1)
+    longest = max((len(c) for c in labels), default=0)
+    left = max(LEFT, 5 * longest - (WIDTH - LEFT - 10) / max(len(labels), 1) / 2)
+    step = (WIDTH - left - 10) / max(len(labels), 1)
     y = lambda v: TOP + ROW * (high - v) / (high - low)  # noqa: E731
     marks = []
     for tick in ticks:
@@ -183,9 +183,9 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
                      f'<text x="{left - 6:.1f}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
     seen: dict[str, int] = {}
     for r in rows:
-        cell = cell_of[id(r)]
-        k = cells.index(cell)
-        n = seen[cell] = seen.get(cell, -1) + 1
+        label = cell_of[id(r)]
+        k = labels.index(label)
+        n = seen[label] = seen.get(label, -1) + 1
         x = left + step * (k + 0.5) + (n % 7 - 3) * min(step / 10, 4)  # a little jitter, so seeds do not hide each other
         run = f"{r['trial_id']}: {cell}, seed {r.get('seed', 0)}"
         if r[Run.STATUS] == Outcome.DIVERGED:
@@ -195,10 +195,10 @@ def runs_svg(runs: pd.DataFrame, axes: list[str]) -> str:
             v = 100 * r[Run.MAX_VALID_ACC]
             marks.append(f'<circle cx="{x:.1f}" cy="{y(v):.1f}" r="4" fill="#2c7fb8" fill-opacity="0.75">'
                          f'<title>{html.escape(run)}: {v:.2f}% ({r[Run.STATUS]})</title></circle>')
-    for k, cell in enumerate(cells):
+    for k, label in enumerate(labels):
         x = left + step * (k + 0.5)
-        marks.append(f'<text transform="translate({x:.1f},{TOP + ROW + 16}) rotate(-30)" text-anchor="end" font-size="11">{html.escape(cell)}</text>')
-    height = TOP + ROW + 24 + 4 * max((len(c) for c in cells), default=0)  # labels at 30°, ending under their column
+        marks.append(f'<text transform="translate({x:.1f},{TOP + ROW + 16}) rotate(-30)" text-anchor="end" font-size="11">{html.escape(label)}</text>')
+    height = TOP + ROW + 24 + 4 * max((len(c) for c in labels), default=0)  # labels at 30°, ending under their column
     return (f'<svg class="runs" id="runs" width="{WIDTH}" height="{height}" font-size="12" '
             f'role="img" aria-label="every run\'s best valid accuracy by cell">'
             f'<text x="12" y="{TOP + ROW / 2}" transform="rotate(-90 12 {TOP + ROW / 2})" text-anchor="middle">max valid accuracy (%)</text>'

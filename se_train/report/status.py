@@ -9,7 +9,7 @@ from se_train.result import Outcome
 from se_train import experiment as layout
 from se_train import storage
 from se_train.config import SweepSpec
-from se_train.decide import Progress, comparisons_of
+from se_train.progress import Progress, comparisons_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
 from se_train.report.collect import trial_states
 from se_train.trial_status import elapsed, last_reported, VIEW_STATES, named_fields, render, run_status, trial_line

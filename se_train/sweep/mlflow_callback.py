@@ -27,7 +27,7 @@ from se_train import storage
 from se_train.experiment import GAPS_FILE, read_gaps
 from se_train.errors import first_line
 from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, parent_run
-from se_train.trial_status import cell_name
+from se_train import cell
 from se_train.result import Key
 
 # Tune's own bookkeeping in every result (and the tags), left out of the metrics
@@ -97,7 +97,7 @@ class MlflowTracking(tune.Callback):
         else:
             tags = {"mlflow.parentRunId": self._parent, TRIAL_TAG: trial.trial_id, "sweep": self.sweep,
                     **{f"grid.{a}": str(trial.config.get(a)) for a in self.axes}}
-            run_id = self._client.create_run(self._exp_id, run_name=cell_name(trial.config), tags=tags).info.run_id
+            run_id = self._client.create_run(self._exp_id, run_name=cell.name(trial.config), tags=tags).info.run_id
             for key, value in trial.config.items():
                 self._client.log_param(run_id, key, value)
         self._runs[trial.trial_id] = run_id

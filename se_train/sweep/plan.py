@@ -111,7 +111,9 @@ class Plan:
                 "then the comparison, each cell at its chosen setting:",
             ]
         if spec.seeds:
-            from se_train.decide import Rule, comparisons_of, effects_of, preview
+            from se_train.method_text import preview
+            from se_train.progress import comparisons_of, effects_of
+            from se_train.rule import Rule
 
             s, axes = spec.seeds, spec.axes()
             effects = effects_of(spec.cells(), axes, comparisons_of(spec))
@@ -125,7 +127,7 @@ class Plan:
             lines += [f"  {e.label()}" for e in effects]
             lines += preview(rule, len(effects), spread)
         elif spec.compare:  # the grid lists its seeds: each effect a fixed-n interval over them
-            from se_train.decide import comparisons_of, effects_of
+            from se_train.progress import comparisons_of, effects_of
 
             effects = effects_of(spec.cells(), spec.axes(), comparisons_of(spec))
             lines.append(f"effects: {len(effects)}, each a 95% t-interval over the seeds the grid lists (fixed n)")

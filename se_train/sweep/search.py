@@ -19,8 +19,8 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from se_train import cell, storage
 from se_train import experiment as layout
-from se_train import storage
 from se_train.config import SweepSpec
 from se_train.trial_status import run_status
 from se_train.result import Key, Outcome
@@ -97,11 +97,11 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
         reported = result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
         ok = [r[Key.VALID_ACC] for r in reported if not r.get(Key.DIVERGED)]
         outcome = run_status("ERROR" if result.error else "TERMINATED", result.config, reported)
-        key = json.dumps(cell_of(result.config, spec), sort_keys=True, default=str)
+        key = cell.key(cell_of(result.config, spec))
         scored.setdefault(key, []).append({**{f: result.config[f] for f in fields}, "acc": max(ok, default=math.nan), "outcome": outcome})
     cells = []
-    for cell in _cells(spec):
-        mine = pd.DataFrame(scored.get(json.dumps(cell, sort_keys=True, default=str), []), columns=[*fields, "acc", "outcome"])
+    for values in _cells(spec):
+        mine = pd.DataFrame(scored.get(cell.key(values), []), columns=[*fields, "acc", "outcome"])
         tries_of_cell = []
         for values, group in mine.groupby(fields, sort=True):
             values = values if isinstance(values, tuple) else (values,)
@@ -110,7 +110,7 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
                                   "seeds": len(group), "statuses": sorted(set(group["outcome"])),
                                   "eligible": bool((group["outcome"] == Outcome.COMPLETED).all())})
         best = pick(tries_of_cell)
-        cells.append({"cell": cell, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries_of_cell})
+        cells.append({"cell": values, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries_of_cell})
     record = {
         "protocol": PROTOCOL.format(fields=", ".join(fields), samples=spec.search.samples, epochs=spec.search.epochs, seeds=spec.search.seeds),
         "fields": fields,
@@ -129,16 +129,16 @@ def pick(tries: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _cells(spec: SweepSpec) -> list[dict[str, Any]]:
-    return list({json.dumps(c, sort_keys=True, default=str): c for c in (cell_of(cfg, spec) for cfg in spec.cells())}.values())
+    return list({cell.key(c): c for c in (cell_of(cfg, spec) for cfg in spec.cells())}.values())
 
 
 def comparison_spec(spec: SweepSpec, chosen: dict[str, Any]) -> SweepSpec:
     """The comparison stage: every cell of the grid at its chosen setting (a cell whose every try
     failed is left out, and chosen.json says so), on the grid's seeds and epochs."""
-    picks = {json.dumps(c["cell"], sort_keys=True, default=str): c["chosen"] for c in chosen["cells"]}
+    picks = {cell.key(c["cell"]): c["chosen"] for c in chosen["cells"]}
     grids = []
     for cfg in spec.cells():
-        pick = picks.get(json.dumps(cell_of(cfg, spec), sort_keys=True, default=str))
+        pick = picks.get(cell.key(cell_of(cfg, spec)))
         if pick:
             grids.append({k: [v] for k, v in {**cfg, **pick}.items()})
     return _stage(spec, grid=grids, train={}, search=None)

@@ -16,7 +16,8 @@ from ray.tune.search import SearchGenerator, Searcher
 
 from se_train import experiment as layout
 from se_train.config import SweepSpec
-from se_train.decide import IMAGES, Progress, cell_key, comparisons_of
+from se_train import cell
+from se_train.progress import IMAGES, Progress, comparisons_of
 from se_train.result import Key
 from se_train.sweep import ray_private
 from se_train.sweep.cluster import NO_CAP
@@ -114,7 +115,7 @@ class AdaptiveSeeds(Searcher):
         self.running.clear()
         for trial, runtime in layout.read_state(self.experiment):
             config = trial["config"]
-            key, seed = cell_key(config, self.progress.axes), int(config["seed"])
+            key, seed = cell.key(config, self.progress.axes), int(config["seed"])
             if key not in self.cells:
                 continue
             self.trials[trial["trial_id"]] = (key, seed)

@@ -19,7 +19,8 @@ from se_train.sweep.live_view import CompactReporter
 from se_train.sweep.plan import Stage
 from se_train.sweep.seeds import AdaptiveSeeds
 from se_train.sweep.stopper import DivergenceStopper
-from se_train.trial_status import cell_name, named_fields
+from se_train import cell
+from se_train.trial_status import named_fields
 
 TUNE_ENVIRONMENT = {
     # Tune snapshots its state after every checkpoint when num_to_keep is set, and warns when that
@@ -32,7 +33,7 @@ TUNE_ENVIRONMENT = {
 
 def trial_dirname(trial) -> str:
     """The trial's folder: its cell as the live view names it, e.g. simple_cnn-digits-relu-SE-s0-<id>."""
-    return f"{cell_name(trial.config).replace(' ', '-')}-{trial.trial_id}"
+    return f"{cell.name(trial.config).replace(' ', '-')}-{trial.trial_id}"
 
 
 def make_trainable(record: SweepRecord, stage: Stage):
