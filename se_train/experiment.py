@@ -6,7 +6,7 @@ of the wrong shape is refused in one line that names it and says what to do, so 
 <storage>/<sweep name>/           the experiment (Tune's experiment folder)
     sweep.json                    the validated spec, the command, the data and the hardware
     experiment_state-*.json       Tune's state: each trial's status, config and folder
-    <trial folder>/result.json    one JSON line per reported epoch
+    <trial folder>/result.json    one JSON line per reported epoch (read by `tune_files`)
     search/                       with `search:`: the search stage, an experiment of its own
     chosen.json                   with `search:`: each cell's chosen setting, every try's score
     mlflow_gaps.json              trial id -> MLflow calls that failed
@@ -17,7 +17,6 @@ results/<name>/                   a report: runs.parquet, epochs.parquet, source
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,7 +28,6 @@ from se_train import plugins, storage
 from se_train.config import SweepSpec, Tracking
 from se_train.errors import UserError, first_line
 from se_train.validation import AS_RECORDED, invalid
-from se_train.result import Key, is_record
 
 SWEEP_FILE = "sweep.json"
 SEARCH_DIR = "search"
@@ -203,54 +201,3 @@ def read_table(folder: str, name: str) -> pd.DataFrame:
         return storage.read_parquet(path).to_pandas()
     except (pyarrow.ArrowException, OSError) as e:
         raise UserError(f"{path}: not a Parquet table se-sweep wrote ({first_line(e)}); {RERUN_REPORT}") from None
-
-
-def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
-    """Every complete line of a trial's result.json (one JSON object per reported epoch); none
-    before its first report. A process killed while Tune wrote it leaves the last line cut short:
-    that line is left out, and said so in `notes`."""
-    path = storage.join(experiment, folder, RESULT_FILE)
-    if not folder or not storage.exists(path):
-        return []
-    advice = "the trial's log is damaged; `se-sweep resume` cannot repair it, run the cell again"
-    try:
-        lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
-    except (IsADirectoryError, pyarrow.ArrowInvalid, OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot be read ({first_line(e)}); {advice}") from None
-    results = []
-    for i, line in enumerate(lines):
-        try:
-            result = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i < len(lines) - 1:
-                raise UserError(f"{path}: line {i + 1} is not JSON ({e}); {advice}") from None
-            notes.append(f"{folder}/{RESULT_FILE}: its last line is incomplete (a killed write?) and was left out; "
-                         f"the {len(results)} complete epoch(s) before it are kept")
-            continue
-        if not is_record(result):
-            raise UserError(f"{path}: line {i + 1} is not an epoch's result; {advice}")
-        results.append(result)
-    # A trial resumed from a checkpoint older than its last report runs those epochs again:
-    # each epoch counts once, as it was last reported.
-    by_epoch = {r[Key.EPOCH]: r for r in results}
-    again = sorted(epoch for epoch, times in Counter(r[Key.EPOCH] for r in results).items() if times > 1)
-    if again:
-        notes.append(f"{folder}/{RESULT_FILE}: epoch(s) {', '.join(map(str, again))} reported again after a resume; each counted once, as last reported")
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def read_state(experiment: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Tune's newest experiment state: (trial, runtime) per trial; empty before Tune saved one."""
-    states = sorted(n for n in storage.list_names(experiment) if n.startswith(STATE_PREFIX))
-    if not states:
-        return []
-    path = storage.join(experiment, states[-1])
-    advice = "Tune's state of the sweep is damaged; run the sweep again into another --storage"
-    raw = read_json(path, dict, advice)
-    try:
-        pairs = [(json.loads(trial), json.loads(runtime)) for trial, runtime in raw["trial_data"]]
-    except (KeyError, TypeError, ValueError):
-        pairs = None
-    if pairs is None or not all(isinstance(t, dict) and isinstance(r, dict) and {"trial_id", "status", "config"} <= t.keys() for t, r in pairs):
-        raise UserError(f"{path}: not the trial list Tune writes; {advice}")
-    return pairs

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from se_train.data.manifest import PixelStats
+from se_train.data.pixel_stats import PixelStats
 from se_train.data.shards import shard_path, write_shard
 from se_train.errors import UserError
 

@@ -25,12 +25,12 @@ from se_train.data.manifest import (
     FORMAT_VERSION,
     MANIFEST,
     Manifest,
-    PixelStats,
     SplitInfo,
     load_manifest,
     shard_info,
     write_manifest,
 )
+from se_train.data.pixel_stats import PixelStats
 from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
 from se_train import storage
 from se_train.config import PLAIN_NAME

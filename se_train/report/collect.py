@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from se_train import experiment as layout
+from se_train import tune_files
 from se_train import storage
 from se_train.config import SweepSpec, TrialConfig
 from se_train.errors import UserError
@@ -79,7 +80,7 @@ def _axes(spec: SweepSpec) -> list[str]:
 
 def trial_states(experiment: str) -> list[dict[str, Any]]:
     trials = []
-    for trial, runtime in layout.read_state(experiment):
+    for trial, runtime in tune_files.read_state(experiment):
         trials.append(
             {
                 "trial_id": trial["trial_id"],
@@ -113,7 +114,7 @@ def collect(experiment: str) -> Experiment:
     epoch_rows, run_rows, notes = [], [], []
     for t in trials:
         cfg = t["config"]
-        results = layout.read_results(experiment, t["folder"], notes)
+        results = tune_files.read_results(experiment, t["folder"], notes)
         settings = _settings(cfg, record)
         cell = {"trial_id": t["trial_id"], "experiment": record.experiment, **{a: settings[a] for a in axes}}
         for r in results:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from se_train.result import Outcome
 from se_train import experiment as layout
+from se_train import tune_files
 from se_train import storage
 from se_train.config import SweepSpec
 from se_train.progress import Progress, comparisons_of
@@ -35,7 +36,7 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
     lines, rerun, notes, runs = [], [], [], []
     for t in trials:
-        results = layout.read_results(experiment, t["folder"], notes)
+        results = tune_files.read_results(experiment, t["folder"], notes)
         run = run_status(t["tune_status"], t["config"], results)
         runs.append((t["config"], run, results))
         line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], named_fields(record.spec, record.searched))
@@ -68,7 +69,7 @@ def errored(experiment: str) -> list[str]:
     lines = []
     for folder in (f for f in folders if layout.is_experiment(f)):
         for t in trial_states(folder):
-            results = layout.read_results(folder, t["folder"], [])
+            results = tune_files.read_results(folder, t["folder"], [])
             if run_status(t["tune_status"], t["config"], results) == Outcome.ERRORED:
                 lines.append(trial_line(t["config"], results[-1] if results else {}, "").cell)
     return lines

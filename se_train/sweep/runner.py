@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 
 from se_train import experiment as layout
+from se_train import tune_files
 from se_train import plugins, storage, wandb_tracking
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
@@ -152,7 +153,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
     if tune.Tuner.can_restore(folder):
         # Tune restarts a sweep from scratch, rerunning every trial, when its state cannot be read:
         # a damaged state is refused in one line instead.
-        layout.read_state(folder)
+        tune_files.read_state(folder)
         for line in repair(folder, storage.join(record.experiment, layout.TRAIN_RUNS_DIR)):
             print(f"resume: {line}")
         tuner = tune.Tuner.restore(folder, trainable=make_trainable(record, stage), resume_unfinished=True, resume_errored=True)
@@ -174,7 +175,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
     # Tune returns, its state saved, when Ctrl-C (or SIGUSR1) stops it: trials left unfinished,
     # or more to come from the searcher, mean the sweep did not reach its end.
     more = search_alg.to_come() if isinstance(search_alg, AdaptiveSeeds) else not search_alg.is_finished()
-    if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in layout.read_state(folder)):
+    if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in tune_files.read_state(folder)):
         raise Interrupted(record.experiment)
     return results
 

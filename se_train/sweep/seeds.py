@@ -14,9 +14,8 @@ from typing import Any
 
 from ray.tune.search import SearchGenerator, Searcher
 
-from se_train import experiment as layout
+from se_train import cell, tune_files
 from se_train.config import SweepSpec
-from se_train import cell
 from se_train.progress import IMAGES, Progress, comparisons_of
 from se_train.result import Key
 from se_train.sweep import ray_private
@@ -113,7 +112,7 @@ class AdaptiveSeeds(Searcher):
         synced them to storage yet."""
         self.trials.clear()
         self.running.clear()
-        for trial, runtime in layout.read_state(self.experiment):
+        for trial, runtime in tune_files.read_state(self.experiment):
             config = trial["config"]
             key, seed = cell.key(config, self.progress.axes), int(config["seed"])
             if key not in self.cells:
