@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from se_train.cli import TRIAL_ERRORED, _finished, main
+from se_train.cli import main
+from se_train.commands import TRIAL_ERRORED, _finished
 from se_train.errors import UserError
 from se_train.report import tables
 from se_train.report.collect import Experiment, collect
