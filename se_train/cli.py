@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from se_train import commands
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.errors import Interrupted, UserError
 
 

@@ -25,7 +25,8 @@ import pyarrow
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from se_train import plugins, storage
-from se_train.config import SweepSpec, Tracking
+from se_train.blocks import Tracking
+from se_train.config import SweepSpec
 from se_train.errors import UserError, first_line
 from se_train.validation import AS_RECORDED, invalid
 

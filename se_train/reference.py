@@ -1,5 +1,5 @@
 """The sweep file's reference, as markdown, from the pydantic models that check a sweep file
-(`config.py`): every block, field, type, default and bound, and the comment beside each field in
+(`config.py`, `blocks.py`, `trial_config.py`): every block, field, type, default and bound, and the comment beside each field in
 the source. The docs site's "Sweep file reference" page is this (`docs/hooks.py`), so the reference
 is never written twice and cannot fall behind the models."""
 
@@ -13,20 +13,20 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from se_train import config
+from se_train import blocks, config, trial_config
 
 # The blocks in the order a sweep file has them, each with its place in the file.
 BLOCKS: list[tuple[str, type[BaseModel]]] = [
     ("the file's top level", config.SweepSpec),
-    ("a trial's fields: each a `grid:` axis (a list of values) or a `train:` setting (one value)", config.TrialConfig),
-    ("`resources:`", config.Resources),
-    ("`stopping:`", config.Stopping),
-    ("`stopping.asha:`", config.Asha),
-    ("`tracking:`", config.Tracking),
-    ("`search:`", config.Search),
-    ("a `search:` field's distribution", config.Distribution),
-    ("`seeds:`", config.Seeds),
-    ("each of `compare:`", config.Compare),
+    ("a trial's fields: each a `grid:` axis (a list of values) or a `train:` setting (one value)", trial_config.TrialConfig),
+    ("`resources:`", blocks.Resources),
+    ("`stopping:`", blocks.Stopping),
+    ("`stopping.asha:`", blocks.Asha),
+    ("`tracking:`", blocks.Tracking),
+    ("`search:`", blocks.Search),
+    ("a `search:` field's distribution", blocks.Distribution),
+    ("`seeds:`", blocks.Seeds),
+    ("each of `compare:`", blocks.Compare),
 ]
 _FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#\n]*#\s*(.+)$")
 

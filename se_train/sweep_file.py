@@ -11,7 +11,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from se_train.config import MAX_CELLS, SEARCHABLE, Asha, Compare, Distribution, Resources, Search, Seeds, Stopping, SweepSpec, TrialConfig, Tracking
+from se_train.blocks import Asha, Compare, Distribution, Resources, Search, SEARCHABLE, Seeds, Stopping, Tracking
+
+from se_train.config import SweepSpec
+
+from se_train.sweep_rules import MAX_CELLS
+
+from se_train.trial_config import TrialConfig
 from se_train import plugins
 from se_train.errors import UserError
 from se_train.models.catalog import own_options

@@ -20,7 +20,8 @@ from typing import Any
 
 from se_train import cell
 from se_train.cell import NAMED
-from se_train.config import SweepSpec, TrialConfig
+from se_train.config import SweepSpec
+from se_train.trial_config import TrialConfig
 from se_train.result import Key, Outcome
 
 STATUSES = tuple(Outcome)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, get_args
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError, ValidationInfo, model_serializer, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from se_train.errors import UserError
@@ -134,3 +134,27 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class Given(BaseModel):
+    """A block of which only the fields given count, in the file's order: a grid's axes, the train
+    settings, a search's fields. It writes back (to sweep.json) exactly what was given."""
+
+    model_config = STRICT
+    _order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_order(cls, data: Any, handler):
+        block = handler(data)
+        if isinstance(data, dict):
+            block._order = list(data)
+        return block
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler) -> dict[str, Any]:
+        dumped = handler(self)
+        return {k: dumped[k] for k in self._order}
+
+    def given(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._order}

@@ -288,7 +288,7 @@ def _strict_cases():
         if loc[0] in ("grid", "compare", "name", "data_root", "storage") or (loc[0] not in blocks):
             continue
         cases += [(loc, value) for value in _other_type(kind)]
-    from se_train.config import TrialConfig
+    from se_train.trial_config import TrialConfig
 
     for name in TrialConfig.model_fields:  # every axis of a grid, from the trial's own fields
         cases += [(("grid", name), value) for value in _other_type(_kind(TrialConfig.model_fields[name].annotation))]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from se_train.bench.loops import PackedSeeds, _model
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import read_split
 from se_train.data.prepare import prepare

@@ -13,7 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from se_train.config import Resources, TrialConfig
+from se_train.blocks import Resources
+
+from se_train.trial_config import TrialConfig
 from se_train.data.prepare import prepare
 from se_train.train.loop import fit
 from se_train.train.session import Session

@@ -48,7 +48,7 @@ def test_forward_backward(name, activation, se, shape):
 
 
 def test_every_built_in_model_option_is_a_training_field():
-    from se_train.config import TrialConfig
+    from se_train.trial_config import TrialConfig
     from se_train.models.catalog import list_models
 
     options = {o for model in list_models() if isinstance(model.builder, str) for o in model.options}

@@ -14,7 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from se_train.config import Resources, TrialConfig
+from se_train.blocks import Resources
+
+from se_train.trial_config import TrialConfig
 from se_train.sweep_file import parse_sweep
 from se_train.data.prepare import prepare
 from se_train.errors import UserError

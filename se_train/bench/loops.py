@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, read_split
 from se_train.models.registry import build_model

@@ -19,7 +19,7 @@ import torch
 
 from se_train.bench import machine
 from se_train.bench.loops import plain_loop
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.data.prepare import prepare
 from se_train.errors import UserError
 from se_train.sweep import cluster, runner

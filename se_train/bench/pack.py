@@ -19,7 +19,7 @@ import torch
 from se_train.bench import machine, refuse_beyond
 from se_train.bench.loops import packed_loop, plain_loop
 from se_train.bench.overhead import device_for, timed_sweep
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.data.manifest import load_manifest
 from se_train.data.prepare import prepare
 

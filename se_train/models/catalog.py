@@ -119,7 +119,7 @@ def register_model(fn: Callable | None = None, *, name: str | None = None, activ
 def _own_options(key: str, builder: Callable, names: list[str]) -> dict[str, Any]:
     """The types of a model function's options that are no trial field, from its annotations; one
     unannotated, or typed otherwise than another model's option of its name, is refused."""
-    from se_train.config import TrialConfig  # the trial's own fields (config imports this module)
+    from se_train.trial_config import TrialConfig  # the trial's own fields (config imports this module)
 
     names = [n for n in names if n not in TrialConfig.model_fields]
     try:

@@ -18,7 +18,8 @@ import pandas as pd
 from se_train import experiment as layout
 from se_train import tune_files
 from se_train import storage
-from se_train.config import SweepSpec, TrialConfig
+from se_train.config import SweepSpec
+from se_train.trial_config import TrialConfig
 from se_train.errors import UserError
 from se_train.trial_status import run_status
 from se_train.result import Key, Run, Outcome

@@ -19,7 +19,9 @@ from typing import Any
 import ray
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from se_train.config import Resources, SweepSpec
+from se_train.blocks import Resources
+
+from se_train.config import SweepSpec
 from se_train.errors import UserError
 from se_train.sweep import ray_private
 

@@ -13,7 +13,9 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from se_train.config import Resources, TrialConfig
+from se_train.blocks import Resources
+
+from se_train.trial_config import TrialConfig
 from se_train.data import remote
 from se_train.data.manifest import load_manifest
 from se_train.data.pipeline import open_split

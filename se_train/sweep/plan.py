@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from se_train import storage
-from se_train.config import Asha, SweepSpec, TrialConfig
+from se_train.blocks import Asha
+from se_train.config import SweepSpec
+from se_train.trial_config import TrialConfig
 from se_train.sweep.search import SEARCH, comparison_spec, search_spec
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from se_train.config import TrialConfig
+from se_train.trial_config import TrialConfig
 from se_train.result import Key
 
 

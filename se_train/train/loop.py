@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from se_train.config import Resources, TrialConfig
+from se_train.blocks import Resources
+
+from se_train.trial_config import TrialConfig
 from se_train.errors import UserError
 from se_train.data.manifest import Manifest, load_manifest
 from se_train.data.pipeline import BatchTransform, EpochBatches, read_split
