@@ -10,6 +10,7 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, model_validator
 
+from se_train.models import catalog
 from se_train.models.catalog import activation_names, get_model, model_names, own_options
 from se_train.validation import STRICT, as_recorded, extras_checked
 
@@ -105,6 +106,9 @@ class TrialConfig(BaseModel):
     def option_fields(self) -> dict[str, Any]:
         """The options of this trial's model, for `build_model`; None takes its default."""
         return {name: getattr(self, name, None) for name in get_model(self.model).options}
+
+
+catalog.know_trial_fields(TrialConfig.model_fields)
 
 
 def field_type(name: str) -> Any:

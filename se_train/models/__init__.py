@@ -5,3 +5,7 @@ package imports no torch; a plugin writes `from se_train.models import register_
 from se_train.models.catalog import activation_names, list_models, register_activation, register_model
 
 __all__ = ["activation_names", "list_models", "register_activation", "register_model"]
+
+# The trial's fields, which tell a model's own options from the trial's, are known before any
+# plugin registers a model (`catalog.know_trial_fields`).
+import se_train.trial_config  # noqa: E402, F401

@@ -68,6 +68,10 @@ def _resolve(place: Any) -> Any:
 
 
 _MODELS: dict[str, Model] = {}
+# The trial's own fields (`TrialConfig`'s), told by `trial_config` as it defines them: an option of
+# one of these names receives that field; any other is a model's own. `se_train.models` imports
+# `trial_config`, so they are known before any plugin registers a model.
+_TRIAL_FIELDS: frozenset[str] = frozenset()
 _ACTIVATIONS: dict[str, Activation] = {}
 _OWN: dict[str, tuple[Any, str]] = {}  # a model's own option (no trial field) -> its type, and the model declaring it
 
@@ -119,9 +123,7 @@ def register_model(fn: Callable | None = None, *, name: str | None = None, activ
 def _own_options(key: str, builder: Callable, names: list[str]) -> dict[str, Any]:
     """The types of a model function's options that are no trial field, from its annotations; one
     unannotated, or typed otherwise than another model's option of its name, is refused."""
-    from se_train.trial_config import TrialConfig  # the trial's own fields (config imports this module)
-
-    names = [n for n in names if n not in TrialConfig.model_fields]
+    names = [n for n in names if n not in _TRIAL_FIELDS]
     try:
         hints = typing.get_type_hints(builder, include_extras=True) if names else {}
     except Exception as e:  # noqa: BLE001 - an annotation naming what its module does not define
@@ -135,6 +137,11 @@ def _own_options(key: str, builder: Callable, names: list[str]) -> dict[str, Any
             raise UserError(f"model {key!r}: option {name!r} is {type_name(hints[name])} here but {type_name(kind)} in "
                             f"model {by!r}; one option name has one type")
     return {name: hints[name] for name in names}
+
+
+def know_trial_fields(names: Any) -> None:
+    global _TRIAL_FIELDS
+    _TRIAL_FIELDS = frozenset(names)
 
 
 def type_name(kind: Any) -> str:
