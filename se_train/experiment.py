@@ -158,17 +158,46 @@ def check_sweep(raw: Any, path: str) -> SweepRecord:
         raise UserError(f"{first}" + (f" (and {len(more)} more)" if more else "") + f"; {SWEEP_ADVICE}") from None
 
 
-def read_chosen(experiment: str) -> dict[str, Any] | None:
+class Try(BaseModel):
+    """One setting a search tried for a cell, over its seeds; its searched fields (lr, ...) by name."""
+
+    model_config = ConfigDict(extra="allow")
+    valid_acc: float | None  # mean over its seeds of their best valid accuracy; None if none reported
+    seeds: int
+    statuses: list[str]
+    eligible: bool  # every seed completed: only such a try can be chosen
+
+    def value(self, field: str) -> float:
+        return getattr(self, field)
+
+
+class CellChoice(BaseModel):
+    cell: dict[str, Any]  # the cell's axes, without its seed and the searched fields
+    chosen: dict[str, float] | None  # None: every try diverged or failed; the cell is left out
+    tries: list[Try]
+
+
+class Chosen(BaseModel):
+    """chosen.json: the search's protocol, its fields and space, and each cell's choice."""
+
+    model_config = ConfigDict(extra="forbid")
+    protocol: str
+    fields: list[str]
+    space: dict[str, Any]
+    cells: list[CellChoice]
+
+
+def read_chosen(experiment: str) -> Chosen | None:
     """chosen.json of a sweep with a search (in its experiment folder, or in its report's); None
     before the search has chosen."""
     path = storage.join(experiment, CHOSEN_FILE)
     if not storage.exists(path):
         return None
-    chosen = read_json(path, dict, "delete it and `se-sweep resume` chooses again from the search's tries")
-    for key, kind in (("cells", list), ("fields", list), ("protocol", str)):
-        if not isinstance(chosen.get(key), kind):
-            raise UserError(f"{path}: no {key!r} {kind.__name__}; delete it and `se-sweep resume` chooses again from the search's tries")
-    return chosen
+    advice = "delete it and `se-sweep resume` chooses again from the search's tries"
+    try:
+        return Chosen.model_validate(read_json(path, dict, advice))
+    except ValidationError as e:
+        raise UserError(f"{first_line(invalid(path, e))}; {advice}") from None
 
 
 def read_gaps(experiment: str) -> dict[str, int]:

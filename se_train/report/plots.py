@@ -204,29 +204,29 @@ def seeds_plot(eff: pd.DataFrame, out: Path, pdf: bool = False) -> list[Path]:
     return _save(fig, out, "seeds", pdf)
 
 
-def search_plot(chosen: dict, out: Path, pdf: bool = False) -> list[Path]:
+def search_plot(chosen, out: Path, pdf: bool = False) -> list[Path]:
     """Valid accuracy of each try against the (first) searched value, one panel per cell; the
     chosen setting starred, a try that diverged or failed marked x at the panel's floor."""
-    field = chosen["fields"][0]
-    cells = chosen["cells"]
+    field = chosen.fields[0]
+    cells = chosen.cells
     cols = min(4, len(cells))
     rows = math.ceil(len(cells) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
-    log = "loguniform" in chosen["space"][field]
-    for ax, cell in zip(axes.flat, cells):
-        tries = [t for t in cell["tries"] if t[Key.VALID_ACC] is not None and t["eligible"]]
-        failed = [t for t in cell["tries"] if t not in tries]
-        ax.plot([t[field] for t in tries], [t[Key.VALID_ACC] * 100 for t in tries], "o-", color="tab:blue")
+    log = "loguniform" in chosen.space[field]
+    for ax, choice in zip(axes.flat, cells):
+        tries = [t for t in choice.tries if t.valid_acc is not None and t.eligible]
+        failed = [t for t in choice.tries if t not in tries]
+        ax.plot([t.value(field) for t in tries], [t.valid_acc * 100 for t in tries], "o-", color="tab:blue")
         if failed:
-            floor = min((t[Key.VALID_ACC] * 100 for t in tries), default=0)
-            ax.plot([t[field] for t in failed], [floor] * len(failed), "x", color="tab:red", markersize=8, label="diverged / failed")
+            floor = min((t.valid_acc * 100 for t in tries), default=0)
+            ax.plot([t.value(field) for t in failed], [floor] * len(failed), "x", color="tab:red", markersize=8, label="diverged / failed")
             ax.legend(fontsize=7)
-        if cell["chosen"]:
-            best = next(t for t in tries if t[field] == cell["chosen"][field])
-            ax.plot([best[field]], [best[Key.VALID_ACC] * 100], "*", color="tab:orange", markersize=14)
+        if choice.chosen:
+            best = next(t for t in tries if t.value(field) == choice.chosen[field])
+            ax.plot([best.value(field)], [best.valid_acc * 100], "*", color="tab:orange", markersize=14)
         if log:
             ax.set_xscale("log")
-        ax.set_title(", ".join(f"{v}" if k != "se" else ("SE" if v else "no SE") for k, v in cell["cell"].items()), fontsize=8)
+        ax.set_title(", ".join(f"{v}" if k != "se" else ("SE" if v else "no SE") for k, v in choice.cell.items()), fontsize=8)
         ax.set_xlabel(field)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:

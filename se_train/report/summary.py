@@ -3,7 +3,6 @@ one experiment or for a study made of many (experiments, or earlier reports)."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 from datetime import datetime, timezone
@@ -154,29 +153,29 @@ def _known(value: Any, spec: str) -> str:
     return format(int(value) if spec == "d" else value, spec)
 
 
-def _search(chosen: dict, out: Path, pdf: bool) -> list[str]:
+def _search(chosen: layout.Chosen, out: Path, pdf: bool) -> list[str]:
     """How each cell's setting was chosen: the protocol, every try, the plot."""
-    (out / layout.CHOSEN_FILE).write_text(json.dumps(chosen, indent=2) + "\n")  # the report's folder is an input too
+    (out / layout.CHOSEN_FILE).write_text(chosen.model_dump_json(indent=2) + "\n")  # the report's folder is an input too
     plots.search_plot(chosen, out, pdf)
-    fields = chosen["fields"]
-    lines = ["## The search: each cell at its own best", "", chosen["protocol"], "",
+    fields = chosen.fields
+    lines = ["## The search: each cell at its own best", "", chosen.protocol, "",
              "| cell | " + " | ".join(f"chosen {f}" for f in fields) + " | valid acc % of each try (" + ", ".join(fields) + ") |",
              "|---|" + "---|" * (len(fields) + 1)]
-    for cell in chosen["cells"]:
-        name = ", ".join(f"{k}={v}" for k, v in cell["cell"].items())
-        picked = [f"{cell['chosen'][f]:.3g}" if cell["chosen"] else "none: every try failed" for f in fields]
+    for choice in chosen.cells:
+        name = ", ".join(f"{k}={v}" for k, v in choice.cell.items())
+        picked = [f"{choice.chosen[f]:.3g}" if choice.chosen else "none: every try failed" for f in fields]
         tries = "; ".join(
-            f"{'/'.join(f'{t[f]:.3g}' for f in fields)}: " + (f"{t[Key.VALID_ACC] * 100:.2f}" if t[Key.VALID_ACC] is not None else "–")
-            + ("" if t["eligible"] else f" ({', '.join(t['statuses'])})")
-            for t in cell["tries"]
+            f"{'/'.join(f'{t.value(f):.3g}' for f in fields)}: " + (f"{t.valid_acc * 100:.2f}" if t.valid_acc is not None else "–")
+            + ("" if t.eligible else f" ({', '.join(t.statuses)})")
+            for t in choice.tries
         )
         lines.append(f"| {markup.text(name)} | " + " | ".join(picked) + f" | {markup.text(tries)} |")
     return [*lines, "", "![valid accuracy against the searched value](search.png)", ""]
 
 
-def _results(exp: Results, out: Path, chosen: dict | None, pdf: bool) -> list[str]:
+def _results(exp: Results, out: Path, chosen: layout.Chosen | None, pdf: bool) -> list[str]:
     """The study's table, effects and plots (files in `out`), and their part of summary.md."""
-    table = tables.study_table(exp.runs, exp.axes, chosen["fields"] if chosen else ())
+    table = tables.study_table(exp.runs, exp.axes, chosen.fields if chosen else ())
     (out / "table.md").write_text(tables.to_markdown(table) + "\n")
     (out / "table.tex").write_text(tables.to_latex(table))
     table.to_csv(out / "table.csv", index=False)

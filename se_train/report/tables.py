@@ -136,7 +136,8 @@ def to_latex(table: pd.DataFrame) -> str:
 def devices(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """Cells that ran on more than one device (or precision) with every other setting the same:
     the difference in best valid accuracy (points) from the first device's runs, against what the
-    seeds' spread explains (Welch's 95% interval)."""
+    seeds' spread explains (Welch's 95% interval). Not an effect of the engine: the runs are not
+    paired by seed and nothing is decided at a stated rate; docs/statistics.md says so."""
     keys = [a for a in axes if a not in ("seed", *OWN_COLUMNS)] + ["activation"]
     keys = list(dict.fromkeys(keys))
     rows = []

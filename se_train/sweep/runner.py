@@ -138,8 +138,8 @@ def _run_stages(record: layout.SweepRecord, cap: int, callbacks: list[tune.Callb
                                                          "searched": list(stage.searched)}))
             print(f"search: {len(stage.spec.cells())} tries of {plan.spec.search.epochs} epoch(s), then the comparison")
             chosen = search.choose(record.experiment, plan.spec, _tune(record, stage, cap, []))
-        for cell in chosen["cells"]:
-            print(f"chosen for {cell['cell']}: {cell['chosen'] or 'nothing: every try diverged or failed; left out of the comparison'}")
+        for choice in chosen.cells:
+            print(f"chosen for {choice.cell}: {choice.chosen or 'nothing: every try diverged or failed; left out of the comparison'}")
     _tune(record, plan.comparison(chosen), cap, callbacks)
 
 

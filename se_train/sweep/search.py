@@ -86,7 +86,7 @@ def cell_of(config: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
     return {a: config.get(a) for a in spec.axes() if a not in ("seed", "epochs", *searched)}
 
 
-def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str, Any]:
+def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> layout.Chosen:
     """Each cell's best setting from the search stage's `tries` (Tune's results of every try,
     restored ones included), written to chosen.json with every try's valid accuracy."""
     import pandas as pd  # half a second to import: the plan and --dry-run read this module without it
@@ -100,8 +100,8 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
         key = cell.key(cell_of(result.config, spec))
         scored.setdefault(key, []).append({**{f: result.config[f] for f in fields}, "acc": max(ok, default=math.nan), "outcome": outcome})
     cells = []
-    for values in _cells(spec):
-        mine = pd.DataFrame(scored.get(cell.key(values), []), columns=[*fields, "acc", "outcome"])
+    for this in _cells(spec):
+        mine = pd.DataFrame(scored.get(cell.key(this), []), columns=[*fields, "acc", "outcome"])
         tries_of_cell = []
         for values, group in mine.groupby(fields, sort=True):
             values = values if isinstance(values, tuple) else (values,)
@@ -110,14 +110,11 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> dict[str
                                   "seeds": len(group), "statuses": sorted(set(group["outcome"])),
                                   "eligible": bool((group["outcome"] == Outcome.COMPLETED).all())})
         best = pick(tries_of_cell)
-        cells.append({"cell": values, "chosen": {f: best[f] for f in fields} if best else None, "tries": tries_of_cell})
-    record = {
-        "protocol": PROTOCOL.format(fields=", ".join(fields), samples=spec.search.samples, epochs=spec.search.epochs, seeds=spec.search.seeds),
-        "fields": fields,
-        "space": spec.search.space(),
-        "cells": cells,
-    }
-    storage.write_text(storage.join(experiment, CHOSEN), json.dumps(record, indent=2))
+        cells.append(layout.CellChoice(cell=this, chosen={f: best[f] for f in fields} if best else None,
+                                       tries=[layout.Try(**t) for t in tries_of_cell]))
+    record = layout.Chosen(protocol=PROTOCOL.format(fields=", ".join(fields), samples=spec.search.samples, epochs=spec.search.epochs,
+                                                    seeds=spec.search.seeds), fields=fields, space=spec.search.space(), cells=cells)
+    storage.write_text(storage.join(experiment, CHOSEN), record.model_dump_json(indent=2))
     return record
 
 
@@ -132,10 +129,10 @@ def _cells(spec: SweepSpec) -> list[dict[str, Any]]:
     return list({cell.key(c): c for c in (cell_of(cfg, spec) for cfg in spec.cells())}.values())
 
 
-def comparison_spec(spec: SweepSpec, chosen: dict[str, Any]) -> SweepSpec:
+def comparison_spec(spec: SweepSpec, chosen: layout.Chosen) -> SweepSpec:
     """The comparison stage: every cell of the grid at its chosen setting (a cell whose every try
     failed is left out, and chosen.json says so), on the grid's seeds and epochs."""
-    picks = {cell.key(c["cell"]): c["chosen"] for c in chosen["cells"]}
+    picks = {cell.key(c.cell): c.chosen for c in chosen.cells}
     grids = []
     for cfg in spec.cells():
         pick = picks.get(cell.key(cell_of(cfg, spec)))
