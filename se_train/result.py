@@ -44,6 +44,10 @@ class Run(StrEnum):
     beside them the table has the cell's axes, every trial setting, and the keys above that a run
     has once (test_acc, device, ...). Documented for readers of runs.parquet in the README."""
 
+    TRIAL_ID = "trial_id"  # Tune's, unique within its experiment
+    EXPERIMENT = "experiment"  # the experiment folder or URI the run is in: with trial_id, a run's identity in a study
+    SWEEP = "sweep"  # the sweep's name
+    TRAIN_ROWS = "train_rows"  # the training split's rows, as the sweep recorded its dataset
     STATUS = "status"  # an Outcome
     EPOCHS_DONE = "epochs_done"
     EPOCHS_PLANNED = "epochs_planned"

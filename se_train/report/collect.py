@@ -65,8 +65,8 @@ def read_report(folder: str) -> Experiment:
     """The tables an earlier `se-sweep report` wrote, with the grid axes of its experiments."""
     sources = layout.read_sources(folder)
     runs, epochs = layout.read_table(folder, layout.RUNS_TABLE), layout.read_table(folder, layout.EPOCHS_TABLE)
-    for table, name, needed in ((runs, layout.RUNS_TABLE, ("trial_id", "experiment", "status", *CELL, "seed", *SETTINGS)),
-                                (epochs, layout.EPOCHS_TABLE, ("trial_id", Key.EPOCH))):
+    for table, name, needed in ((runs, layout.RUNS_TABLE, (Run.TRIAL_ID, Run.EXPERIMENT, Run.STATUS, *CELL, "seed", *SETTINGS)),
+                                (epochs, layout.EPOCHS_TABLE, (Run.TRIAL_ID, Key.EPOCH))):
         missing = [c for c in needed if c not in table]
         if missing:
             raise UserError(f"{storage.join(folder, name)}: no column {', '.join(missing)}; {layout.RERUN_REPORT}")
@@ -117,7 +117,7 @@ def collect(experiment: str) -> Experiment:
         cfg = t["config"]
         results = tune_files.read_results(experiment, t["folder"], notes)
         settings = _settings(cfg, record)
-        cell = {"trial_id": t["trial_id"], "experiment": record.experiment, **{a: settings[a] for a in axes}}
+        cell = {Run.TRIAL_ID: t["trial_id"], Run.EXPERIMENT: record.experiment, **{a: settings[a] for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
         run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(record)})
@@ -133,12 +133,12 @@ def _settings(cfg: dict[str, Any], record: layout.SweepRecord) -> dict[str, Any]
     a run's is the one it reported (`auto` is bf16 on a GPU, fp32 on a CPU)."""
     settings = {f: cfg.get(f, field.default) for f, field in TrialConfig.model_fields.items() if f != "precision"}
     settings.update({name: cfg.get(name) for name in record.spec.own_options()})
-    settings["train_rows"] = record.datasets.get(settings["dataset"], {}).get("train")
+    settings[Run.TRAIN_ROWS] = record.datasets.get(settings["dataset"], {}).get("train")
     return settings
 
 
 def _provenance(record: layout.SweepRecord) -> dict[str, Any]:
-    return {"sweep": record.name, "hardware": record.hardware.description if record.hardware else None}
+    return {Run.SWEEP: record.name, "hardware": record.hardware.description if record.hardware else None}
 
 
 def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:

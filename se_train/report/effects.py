@@ -39,7 +39,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     # earliest first, then by name: the order askers are tried in and effects are listed in, whatever order the study lists them
     order = sorted(records, key=lambda e: (records[e].started is None, records[e].started or 0, e))
     rank = {e: i for i, e in enumerate(order)}
-    rows = sorted(exp.runs.to_dict("records"), key=lambda r: rank.get(r["experiment"], len(rank)))
+    rows = sorted(exp.runs.to_dict("records"), key=lambda r: rank.get(r[Run.EXPERIMENT], len(rank)))
     cells = {cell.key(r, exp.axes): r for r in rows}
     found = effects_of(list(cells.values()), exp.axes, list(dict.fromkeys(c for e in order for c in comparisons[e])))
     own, texts_of = {}, {}  # experiment -> its rule (an adaptive sweep's, as it decided) and its paragraph
@@ -51,7 +51,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             texts_of[name] = method_text(own[name], count, spec.seeds.confidence)
     ran: dict[str, set[str]] = {}
     for r in rows:
-        ran.setdefault(r["experiment"], set()).add(cell.key(r, exp.axes))
+        ran.setdefault(r[Run.EXPERIMENT], set()).add(cell.key(r, exp.axes))
     table, pairs, texts = [], [], {}
     by_decider: dict[str | None, tuple] = {}  # each decider's runs as values and steps, read once
     for effect in found:
@@ -61,7 +61,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
         rule = own[decider] if decider else Rule.fixed_n()
         texts.setdefault(rule, texts_of[decider] if decider else method_text(rule, 0, 0))
         if decider not in by_decider:
-            by_decider[decider] = _values([r for r in rows if decider is None or r["experiment"] == decider], exp.axes, rule.metric, records, order)
+            by_decider[decider] = _values([r for r in rows if decider is None or r[Run.EXPERIMENT] == decider], exp.axes, rule.metric, records, order)
         values, steps = by_decider[decider]
         step = max(steps.get(effect.treated, 0.0), steps.get(effect.control, 0.0))
         treated, control = values.get(effect.treated, {}), values.get(effect.control, {})
@@ -136,7 +136,7 @@ def _values(rows: list[dict], axes: list[str], metric: str, records: Mapping, or
     column, rank = RUN_VALUE[Key(metric)], {e: i for i, e in enumerate(order)}
     values: dict[str, dict[int, float | None]] = {}
     steps: dict[str, float] = {}
-    for r in sorted(rows, key=lambda r: -rank.get(r["experiment"], 0)):  # the first in order written last, so it wins
+    for r in sorted(rows, key=lambda r: -rank.get(r[Run.EXPERIMENT], 0)):  # the first in order written last, so it wins
         key, seed = cell.key(r, axes), int(r["seed"])
         ran = values.setdefault(key, {})
         if r[Run.STATUS] in (Outcome.DIVERGED, Outcome.ERRORED):
@@ -146,7 +146,7 @@ def _values(rows: list[dict], axes: list[str], metric: str, records: Mapping, or
             ran[seed] = None if value is None or pd.isna(value) else 100 * float(value)
         images = r.get(IMAGES[Key(metric)])
         if images is None or pd.isna(images):
-            images = records[r["experiment"]].datasets.get(r.get("dataset"), {}).get(SPLIT[Key(metric)]) if r["experiment"] in records else None
+            images = records[r[Run.EXPERIMENT]].datasets.get(r.get("dataset"), {}).get(SPLIT[Key(metric)]) if r[Run.EXPERIMENT] in records else None
         if images:
             steps[key] = max(steps.get(key, 0.0), 100 / float(images))
     return values, steps

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from se_train.report.collect import CELL, SETTINGS, Experiment, read
+from se_train.result import Run
 
 def identity(options: list[str]) -> list[str]:
     """What identifies a run, with the models' own options the inputs set."""
@@ -44,7 +45,7 @@ def load(locations: list[str]) -> tuple[Experiment, list[str]]:
     if not epochs.empty:
         # Only the kept runs' epochs, each with every axis of its run (a setting that varies
         # across inputs is a column of runs only, until here).
-        by_run = ["experiment", "trial_id"]
+        by_run = [Run.EXPERIMENT, Run.TRIAL_ID]
         epochs = epochs.drop(columns=[a for a in axes if a in epochs]).merge(runs[[*by_run, *axes]], on=by_run)
     sources = list({(r.experiment, r.started): r for _, exp in parts for r in exp.sources}.values())
     notes = [n for _, exp in parts for n in exp.notes]

@@ -63,7 +63,7 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
         epochs = _best_settings(epochs, runs, keys)
     cells = [(dict(zip(keys, values)), cell) for values, cell in epochs.groupby(keys, sort=True, dropna=False)]
     fig, axes = plt.subplots(len(cells), 2, figsize=(10, 2.6 * len(cells)), squeeze=False)
-    status = runs.set_index("trial_id")[Run.STATUS]
+    status = runs.set_index(Run.TRIAL_ID)[Run.STATUS]
     styles = {}  # one legend for the line styles, which are the same in every panel: a legend per
     # panel was most of the drawing time of a many-row figure
     for row, (key, cell) in enumerate(cells):
@@ -81,9 +81,9 @@ def curves(epochs: pd.DataFrame, runs: pd.DataFrame, grid_axes: list[str], out: 
                     (line,) = ax.plot(agg.index, agg["mean"], style, color=color(act), marker=marker, ms=4)
                     styles.setdefault(f"{act} {split}", line)
                     ax.fill_between(agg.index, agg["mean"] - agg["std"], agg["mean"] + agg["std"], color=color(act), alpha=0.15)
-            for trial_id in group["trial_id"].unique():
+            for trial_id in group[Run.TRIAL_ID].unique():
                 if status.get(trial_id) == Outcome.DIVERGED:
-                    div = group[group["trial_id"] == trial_id]
+                    div = group[group[Run.TRIAL_ID] == trial_id]
                     last = div[div[Key.DIVERGED].astype(bool)].iloc[-1]
                     y = last.get(Key.LAST_FINITE_LOSS)
                     y = y if y is not None and math.isfinite(y) else 0

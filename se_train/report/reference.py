@@ -101,7 +101,7 @@ def _ours(runs: pd.DataFrame, study, metric: tuple) -> tuple[str, str, dict]:
 def _data_note(group: pd.DataFrame, study) -> str:
     """How our runs' data and budget differ from the study's row."""
     notes = []
-    rows = set(group["train_rows"].dropna().astype(int))
+    rows = set(group[Run.TRAIN_ROWS].dropna().astype(int))
     if rows and rows != {study.train_images}:
         notes.append(f"{', '.join(f'{r:,}' for r in sorted(rows))} train images (study {study.train_images:,})")
     elif not rows:

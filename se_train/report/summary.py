@@ -103,7 +103,7 @@ def _study_header(exp: Results, inputs: list[str], command: str) -> list[str]:
         "- experiments:",
     ]
     for record in exp.sweeps:
-        runs = exp.runs[exp.runs["experiment"] == record.experiment]
+        runs = exp.runs[exp.runs[Run.EXPERIMENT] == record.experiment]
         lines.append(
             f"  - `{record.name}` ({len(runs)} trials): `{record.command or record.sweep_file}`, "
             f"started {_started(record)}, wall time {_wall_time(record, exp)}, "
@@ -135,7 +135,7 @@ def _failures(exp: Results, study: bool) -> list[str]:
         lines.append("None.")
     for r in bad.to_dict("records"):
         cell = ", ".join(f"{a}={r[a]}" for a in exp.axes)
-        where = f"`{r['trial_id']}`" + (f" of `{r['sweep']}`" if study else "")
+        where = f"`{r[Run.TRIAL_ID]}`" + (f" of `{r[Run.SWEEP]}`" if study else "")
         if r[Run.STATUS] == Outcome.DIVERGED:
             lines.append(
                 f"- {where} ({cell}): diverged at epoch {_known(r['diverged_epoch'], 'd')}, step {_known(r[Key.DIVERGED_STEP], 'd')}; "
@@ -216,7 +216,7 @@ def _mlflow_gaps(exp: Results, gaps: dict[str, int]) -> list[str]:
     """The trial runs that did not reach MLflow whole, as the sweep recorded them."""
     if not gaps:
         return []
-    missed = exp.runs[exp.runs["trial_id"].isin(gaps)]
+    missed = exp.runs[exp.runs[Run.TRIAL_ID].isin(gaps)]
     cells = ", ".join(f"`{r.trial_id}` ({', '.join(f'{a}={getattr(r, a)}' for a in exp.axes)})" for r in missed.itertuples())
     return [f"- MLflow: {len(gaps)} trial run(s) missed some results (tagged {INCOMPLETE_TAG}): {cells}"]
 
@@ -227,6 +227,6 @@ def _started(record: layout.SweepRecord) -> str:
 
 def _wall_time(record: layout.SweepRecord, exp: Results) -> str:
     """From the sweep's start to its last reported epoch, of the experiment `record` describes."""
-    own = exp.epochs.loc[exp.epochs["experiment"] == record.experiment, "timestamp"] if "timestamp" in exp.epochs else []
+    own = exp.epochs.loc[exp.epochs[Run.EXPERIMENT] == record.experiment, "timestamp"] if "timestamp" in exp.epochs else []
     took = elapsed(record.started, own.max() if len(own) else None)
     return "?" if took is None else hms(took)

@@ -42,7 +42,7 @@ def runs(runs: pd.DataFrame, axes: list[str]) -> str:
         k = labels.index(label)
         n = seen[label] = seen.get(label, -1) + 1
         x = left + step * (k + 0.5) + (n % 7 - 3) * min(step / 10, 4)  # a little jitter, so seeds do not hide each other
-        run = f"{r['trial_id']}: {cell}, seed {r.get('seed', 0)}"
+        run = f"{r[Run.TRIAL_ID]}: {cell}, seed {r.get('seed', 0)}"
         if r[Run.STATUS] == Outcome.DIVERGED:
             marks.append(f'<text x="{x:.1f}" y="{TOP + ROW + 4}" text-anchor="middle" fill="#c0392b"><title>{html.escape(run)}: diverged at epoch '
                          f'{r.get(Run.DIVERGED_EPOCH)}</title>×</text>')
@@ -81,7 +81,7 @@ def parallel(runs: pd.DataFrame, axes: list[str]) -> str:
     for r, value in zip(records, acc):
         points = [(left + i * gap, at(a, r[a])) for i, a in enumerate(varying)] + [(left + len(varying) * gap, top + height * (high - value) / span)]
         shade = int(200 - 170 * (value - low) / span)  # darker for better
-        run = f"{r['trial_id']}: " + ", ".join(f"{a}={r[a]}" for a in varying) + f", seed {r.get('seed', 0)}: {value:.2f}%"
+        run = f"{r[Run.TRIAL_ID]}: " + ", ".join(f"{a}={r[a]}" for a in varying) + f", seed {r.get('seed', 0)}: {value:.2f}%"
         marks.append(f'<polyline fill="none" stroke="rgb({shade},{shade},{min(255, shade + 60)})" stroke-width="1.5" '
                      f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"><title>{html.escape(run)}</title></polyline>')
     for i, a in enumerate([*varying, "max valid acc (%)"]):

@@ -96,7 +96,7 @@ def test_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         key = dict(zip(keys, values))
         rows.append({
             **{k: v for k, v in key.items() if k not in OWN_COLUMNS},
-            "train images": ", ".join(f"{int(r):,}" for r in sorted(set(group["train_rows"].dropna()))) or "?",
+            "train images": ", ".join(f"{int(r):,}" for r in sorted(set(group[Run.TRAIN_ROWS].dropna()))) or "?",
             "epochs": int(group["epochs"].max()),
             **{f"{act}{' + SE' if se else ''}": seeds_cell(group[(group["activation"] == act) & (group["se"] == se)], Key.TEST_ACC, True)
                for se in (False, True) for act in activations},
