@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from se_train.result import Key
+from se_train.result import CHOOSABLE, Key, Method
 from se_train.trial_config import Seed, field_type
 from se_train.validation import STRICT, Given, Problems
 
@@ -127,7 +127,7 @@ class Seeds(BaseModel):
     margin: float = Field(gt=0, le=100)
     confidence: float = Field(0.95, gt=0, lt=1)
     metric: SeedMetric = Key.VALID_ACC.value  # best valid accuracy over the epochs, or the final model's test accuracy
-    method: Literal["sign-flip", "fixed-horizon", "anytime"] = "sign-flip"  # as rule.METHODS
+    method: Literal[CHOOSABLE] = CHOOSABLE[0]  # the engine's methods (`result.Method`)
     rho: float | None = Field(None, gt=0, le=100)  # anytime only: the t-mixture's prior precision; None: rule.RHO, measured
 
     @model_validator(mode="after")
@@ -135,7 +135,7 @@ class Seeds(BaseModel):
         problems = Problems()
         if self.max < self.start:
             problems.add(("max",), f"{self.max} is below start ({self.start}); no cell runs more than max seeds", self.max)
-        if self.rho is not None and self.method != "anytime":
+        if self.rho is not None and self.method != Method.ANYTIME:
             problems.add(("rho",), f"acts only under method: anytime (the t-mixture's prior precision); this sweep's method is "
                                    f"{self.method}: remove rho or set method: anytime", self.rho)
         problems.raise_any("Seeds")

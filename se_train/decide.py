@@ -28,11 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from se_train import sign_flip
-from se_train.rule import SIGN_FLIP, Rule
+from se_train.result import Method, Verdict
+from se_train.rule import Rule
 
-# "unresolved at max": an adaptive sweep's effect that max seeds left open; "inconclusive": a grid
-# that listed its seeds, which has no max and no more to come
-VERDICTS = ("better", "worse", "equivalent", "open", "unresolved at max", "inconclusive")
 
 
 def verdict(low, high, margin: float, final):
@@ -44,7 +42,7 @@ def verdict(low, high, margin: float, final):
 
 def _verdicts(better, worse, equivalent, final):
     chosen = np.select([better, worse, equivalent, np.broadcast_to(final, np.shape(better))],
-                       ["better", "worse", "equivalent", "unresolved at max"], "open")
+                       [Verdict.BETTER, Verdict.WORSE, Verdict.EQUIVALENT, Verdict.UNRESOLVED], Verdict.OPEN)
     return str(chosen) if chosen.ndim == 0 else chosen
 
 
@@ -66,7 +64,7 @@ def look(diffs: Sequence[float], seeds: int, rule: Rule, final: bool | None = No
     mean = float(np.mean(diffs)) if len(diffs) else math.nan
     low, high = rule.interval(diffs)
     said = verdict(low, high, rule.margin, seeds >= rule.max if final is None else final)
-    return Look(seeds, len(diffs), mean, low, high, "inconclusive" if said == "unresolved at max" and not rule.adaptive else said)
+    return Look(seeds, len(diffs), mean, low, high, Verdict.INCONCLUSIVE if said == Verdict.UNRESOLVED and not rule.adaptive else said)
 
 
 def history(treated: Mapping[int, float | None], control: Mapping[int, float | None], rule: Rule) -> list[Look]:
@@ -86,7 +84,7 @@ def history(treated: Mapping[int, float | None], control: Mapping[int, float | N
             diffs.append(treated[seed] - control[seed])
         if seed + 1 >= rule.looks_from or seed + 1 == rule.max:
             looks.append(look(diffs, seed + 1, rule))
-            if looks[-1].verdict != "open":
+            if looks[-1].verdict != Verdict.OPEN:
                 break
     return looks
 
@@ -125,18 +123,18 @@ def simulate(diffs: np.ndarray, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     mean = total / n
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = np.maximum(np.sqrt(np.maximum(squares - n * mean**2, 0) / (n - 1)), rule.step / 2)
-    verdicts = np.full(paths, "open", dtype=object)
+    verdicts = np.full(paths, Verdict.OPEN.value, dtype=object)
     seeds = np.full(paths, rule.max)
     for k in range(min(rule.looks_from, rule.max), rule.max + 1):
-        still = np.flatnonzero(verdicts == "open")
-        if rule.method == SIGN_FLIP:
+        still = np.flatnonzero(verdicts == Verdict.OPEN)
+        if rule.method == Method.SIGN_FLIP:
             now = _sign_flip_verdicts(diffs[still, :k], rule, k >= rule.max)
         else:
             factor = rule.factor(k)
             half = np.full(len(still), math.inf) if math.isinf(factor) else factor * sd[still, k - 1]
             now = verdict(mean[still, k - 1] - half, mean[still, k - 1] + half, rule.margin, k >= rule.max)
-        fresh = still[now != "open"]
-        verdicts[fresh], seeds[fresh] = now[now != "open"], k
+        fresh = still[now != Verdict.OPEN]
+        verdicts[fresh], seeds[fresh] = now[now != Verdict.OPEN], k
     return verdicts.astype(str), seeds
 
 

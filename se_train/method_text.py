@@ -11,10 +11,11 @@ import numpy as np
 
 from se_train import sign_flip
 from se_train.decide import simulate
-from se_train.rule import ANYTIME, FIXED_HORIZON, SIGN_FLIP, Rule, boundary
+from se_train.result import DECIDED, Method, Verdict
+from se_train.rule import Rule, boundary
 
 INTERVALS = {
-    SIGN_FLIP: "a group-sequential sign-flip interval for the planned looks at {looks_from}..{max} seeds: each look's "
+    Method.SIGN_FLIP: "a group-sequential sign-flip interval for the planned looks at {looks_from}..{max} seeds: each look's "
                "interval inverts Fisher's one-sample randomisation test (the subset means of the differences, Hartigan 1969), "
                "exact for any distribution of differences symmetric about its mean, with no normality and no variance to "
                "estimate; the looks spend the error along a Wang–Tsiatis boundary C·(n/{max})^({exponent:g}), C = {c:.3f} "
@@ -22,12 +23,12 @@ INTERVALS = {
                "level, are not taken. Each end is widened by half the metric's step (100/N points for N images), so ties "
                "never give a zero-width interval. The error across looks is that of the normal boundary, measured at or "
                "below it on real and simulated accuracy data (results/bench/decide.md); max is fixed once the sweep starts",
-    FIXED_HORIZON: "repeated t-intervals for the planned looks at {start}..{max} seeds (Jennison & Turnbull 1989), each "
+    Method.FIXED_HORIZON: "repeated t-intervals for the planned looks at {start}..{max} seeds (Jennison & Turnbull 1989), each "
                    "look's t statistic on the normal scale against a Wang–Tsiatis boundary C·(n/{max})^({exponent:g}), C = {c:.3f} "
                    "set by Monte Carlo of Student t statistics "
                    "so that the intervals of every look hold the true mean together: exact for normal differences of any "
                    "variance, for these planned looks (max is fixed once the sweep starts)",
-    ANYTIME: "an anytime-valid t-mixture confidence sequence (Lai 1976; Howard et al., Ann. Stat. 2021; mixture precision "
+    Method.ANYTIME: "an anytime-valid t-mixture confidence sequence (Lai 1976; Howard et al., Ann. Stat. 2021; mixture precision "
              "ρ = {rho}): it holds the true mean at every number of seeds at once, so a sweep may look after every seed and "
              "grow past its max without inflating its error rate",
 }
@@ -51,7 +52,7 @@ def method_text(rule: Rule, effects: int, confidence: float) -> str:
     """A rule's paragraph for a report."""
     if not rule.adaptive:
         return FIXED_METHOD
-    c = boundary(rule.looks_from, rule.max, rule.alpha, rule.shape) if rule.method != ANYTIME and rule.looks_from <= rule.max else math.inf
+    c = boundary(rule.looks_from, rule.max, rule.alpha, rule.shape) if rule.method != Method.ANYTIME and rule.looks_from <= rule.max else math.inf
     intervals = INTERVALS[rule.method].format(start=rule.start, looks_from=rule.looks_from, max=rule.max, rho=rule.rho,
                                               exponent=rule.shape - 0.5, c=c)
     return ADAPTIVE_METHOD.format(metric=rule.metric.replace("_", " "), intervals=intervals, confidence=confidence, k=effects,
@@ -65,8 +66,8 @@ def outlook(rule: Rule, effect: float, paths: int = 2000) -> tuple[float, float]
     """For an effect of `effect` σ with normal differences (by simulation, a fixed seed): the median
     seeds to a verdict (inf when most sweeps reach none) and the chance of the right one by max."""
     verdicts, seeds = simulate(effect + np.random.default_rng(0).standard_normal((paths, rule.max)), rule)
-    right = verdicts == ("better" if effect > 0 else "equivalent")
-    decided = np.isin(verdicts, ("better", "worse", "equivalent"))
+    right = verdicts == (Verdict.BETTER if effect > 0 else Verdict.EQUIVALENT)
+    decided = np.isin(verdicts, DECIDED)
     return float(np.median(np.where(decided, seeds, math.inf))), float(right.mean())
 
 
@@ -81,7 +82,7 @@ def preview(rule: Rule, effects: int, spread: float | None = None) -> list[str]:
              + (f"a verdict is possible from {first} seeds" if first else f"no look up to {rule.max} seeds can decide anything")]
     if first is None:
         return lines + ["warning: raise max, lower confidence or compare fewer effects"]
-    if rule.method == SIGN_FLIP and rule.max > sign_flip.EXACT_UP_TO:  # beyond, each look draws 2^18 subsets: too slow to simulate here
+    if rule.method == Method.SIGN_FLIP and rule.max > sign_flip.EXACT_UP_TO:  # beyond, each look draws 2^18 subsets: too slow to simulate here
         return lines + [f"  (the table of seeds per effect size is simulated for sweeps of up to {sign_flip.EXACT_UP_TO} seeds)"]
     unit = spread or 1.0
     scaled = replace(rule, margin=rule.margin / unit if spread else 0.0, step=0.0)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from se_train import cell
-from se_train.decide import VERDICTS, Look, history
-from se_train.result import Key
+from se_train.decide import Look, history
+from se_train.result import Key, Verdict
 from se_train.rule import Rule
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Progress:
 
     def state(self, effect: Effect) -> str:
         looks = self.looks(effect)
-        return looks[-1].verdict if looks else "open"
+        return looks[-1].verdict if looks else Verdict.OPEN
 
     def grow(self, seeds: Any) -> None:
         """Continue under a `seeds:` block whose max was raised (anytime only: its intervals hold
@@ -138,7 +138,7 @@ class Progress:
         names = cell.names(self.cells, self.axes)
         seeds = ", ".join(f"{names[k]} {len(v)}" for k, v in self.values.items())
         states = [self.state(e) for e in self.effects]
-        counts = ", ".join(f"{states.count(v)} {v}" for v in VERDICTS if v != "open" and states.count(v))
-        still = [e.label() for e, state in zip(self.effects, states) if state == "open"]
+        counts = ", ".join(f"{states.count(v)} {v}" for v in Verdict if v != Verdict.OPEN and states.count(v))
+        still = [e.label() for e, state in zip(self.effects, states) if state == Verdict.OPEN]
         return [f"seeds finished per cell: {seeds or 'none yet'}",
                 f"effects: {len(self.effects)}" + (f" ({counts})" if counts else "") + "; open: " + ("; ".join(still) or "none")]

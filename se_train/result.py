@@ -93,3 +93,32 @@ def record(**values: Any) -> dict[str, Any]:
 def is_record(value: Any) -> bool:
     """Whether a parsed result.json line is an epoch record (what readers refuse otherwise)."""
     return isinstance(value, dict) and isinstance(value.get(Key.EPOCH), TYPES[Key.EPOCH])
+
+
+class Verdict(StrEnum):
+    """Where an effect stands, one set of words for every method: decided (better, worse,
+    equivalent), or not: open while more seeds may come, unresolved at max when an adaptive
+    sweep's max left it open, inconclusive for a grid that listed its seeds (no max, no more to come)."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    EQUIVALENT = "equivalent"
+    OPEN = "open"
+    UNRESOLVED = "unresolved at max"
+    INCONCLUSIVE = "inconclusive"
+
+
+DECIDED = (Verdict.BETTER, Verdict.WORSE, Verdict.EQUIVALENT)
+
+
+class Method(StrEnum):
+    """How an effect's intervals are made and looked at (`rule.py`): the three a `seeds:` block may
+    choose (`CHOOSABLE`), and the fixed-n interval of a grid that lists its seeds."""
+
+    SIGN_FLIP = "sign-flip"
+    FIXED_HORIZON = "fixed-horizon"
+    ANYTIME = "anytime"
+    FIXED_N = "fixed n"
+
+
+CHOOSABLE = (Method.SIGN_FLIP.value, Method.FIXED_HORIZON.value, Method.ANYTIME.value)  # seeds.method's choices, its default first

@@ -46,7 +46,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit  # normal and Student t; scipy.stats costs 0.5 s more to import
 
 from se_train import sign_flip
-from se_train.result import Key
+from se_train.result import Key, Method
 
 # The anytime sequence's prior precision, measured (`se-sweep bench decide`, results/bench): at 4
 # effects and 95%, ρ = 0.3 decides 67% of 1σ effects by 20 seeds against 61% at ρ = 0.1 (the value
@@ -60,8 +60,6 @@ RHO = 0.3
 # of the first at nearly the cost of the second, so 1/4.
 SHAPE = 0.25
 BOUNDARY_SAMPLES = 400_000  # Monte Carlo paths per boundary: ~2 s once per process and rule
-SIGN_FLIP, ANYTIME, FIXED_HORIZON, FIXED_N = "sign-flip", "anytime", "fixed-horizon", "fixed n"
-METHODS = (SIGN_FLIP, FIXED_HORIZON, ANYTIME)  # what a `seeds:` block may choose, its default first
 FIXED_N_CONFIDENCE = 0.95  # a fixed-seed sweep's interval, per effect, as it always was
 
 
@@ -135,11 +133,11 @@ class Rule:
     @classmethod
     def fixed_n(cls) -> Rule:
         """A fixed-seed sweep's: the seeds it ran are all it gets."""
-        return cls(FIXED_N, 2, 0, 0.0, 1 - FIXED_N_CONFIDENCE)
+        return cls(Method.FIXED_N, 2, 0, 0.0, 1 - FIXED_N_CONFIDENCE)
 
     @property
     def adaptive(self) -> bool:
-        return self.method != FIXED_N
+        return self.method != Method.FIXED_N
 
     def at_step(self, step: float) -> Rule:
         """This rule for an effect whose metric moves in steps of `step` points."""
@@ -149,7 +147,7 @@ class Rule:
     def looks_from(self) -> int:
         """The first look taken. Sign-flip: the first at which its level is reachable at all (a look
         before it could decide nothing, so it spends no α); else `start`."""
-        return _sign_flip_start(self.start, self.max, self.alpha, self.shape) if self.method == SIGN_FLIP else self.start
+        return _sign_flip_start(self.start, self.max, self.alpha, self.shape) if self.method == Method.SIGN_FLIP else self.start
 
     def level(self, n: int) -> float:
         """Sign-flip: the two-sided error of the interval after n usable pairs, 2(1 − Φ(c_n)) on the
@@ -165,7 +163,7 @@ class Rule:
         if len(d) == 0:
             return math.nan, math.nan
         mean = float(d.mean())
-        if self.method == SIGN_FLIP:
+        if self.method == Method.SIGN_FLIP:
             low, high = sign_flip.interval(d, self.level(len(d)))
             return low - self.step / 2, high + self.step / 2
         factor = self.factor(len(d))
@@ -177,9 +175,9 @@ class Rule:
         while it is unbounded."""
         if n < 2:
             return math.inf
-        if self.method == ANYTIME:
+        if self.method == Method.ANYTIME:
             return half_width(n, 1.0, self.alpha, self.rho)
-        if self.method == FIXED_N:
+        if self.method == Method.FIXED_N:
             return float(stdtrit(n - 1, 1 - self.alpha / 2)) / math.sqrt(n)
         if n < self.start:  # a diverged pair can leave a look with fewer pairs than any the design planned
             return math.inf
@@ -188,13 +186,13 @@ class Rule:
 
     def first_decisive(self) -> int | None:
         """The first look (seeds) whose interval is bounded, so at which anything can be decided."""
-        if self.method == SIGN_FLIP:
+        if self.method == Method.SIGN_FLIP:
             return self.looks_from if self.looks_from <= self.max else None
         return next((n for n in range(max(self.start, 2), self.max + 1) if math.isfinite(self.factor(n))), None)
 
     def describe(self) -> str:
         """The method in a line, for tables: e.g. "sign-flip, seeds 3-20, 0.9875 each"."""
-        if self.method == FIXED_N:
+        if self.method == Method.FIXED_N:
             return f"fixed n, t-interval {1 - self.alpha:.0%}"
         return f"{self.method}, seeds {self.start}-{self.max}, {1 - self.alpha:.4g} each"
 

@@ -19,13 +19,14 @@ from scipy import optimize, stats
 from se_train.decide import history, look, simulate
 from se_train.method_text import preview
 from se_train.progress import Comparison, Progress, effects_of, value_of
-from se_train.rule import ANYTIME, FIXED_HORIZON, FIXED_N, SIGN_FLIP, Rule, half_width
+from se_train.rule import Rule, half_width
+from se_train.result import Method
 from se_train.errors import UserError
 from se_train import sign_flip
 
 
 def anytime(start: int, max: int, margin: float, alpha: float, rho: float = 0.1) -> Rule:
-    return Rule(ANYTIME, start, max, margin, alpha, rho=rho)
+    return Rule(Method.ANYTIME, start, max, margin, alpha, rho=rho)
 
 
 def mixture(diffs: list[float], m: float, rho: float = 0.1) -> float:
@@ -66,7 +67,7 @@ def test_fixed_horizon_intervals_cover_the_true_mean_at_every_look_together(star
     # An independent simulation: other seed, other σ and mean, scipy.stats' t instead of the
     # boundary's own arithmetic. The share of sweeps in which some look's interval misses the
     # true mean is α (Monte Carlo: 60,000 paths, 4.5 standard errors of tolerance).
-    rule = Rule(FIXED_HORIZON, start, last, 0.0, alpha)
+    rule = Rule(Method.FIXED_HORIZON, start, last, 0.0, alpha)
     rng = np.random.default_rng(7)
     mu, sigma, paths = 3.0, 2.5, 60_000
     x = mu + sigma * rng.standard_normal((paths, last))
@@ -122,17 +123,17 @@ def test_sign_flip_intervals_cover_the_true_mean_of_short_tailed_and_tied_differ
         assert missed / paths < level + 4.5 * math.sqrt(level * (1 - level) / paths)
 
 
-@pytest.mark.parametrize("method", [SIGN_FLIP, FIXED_HORIZON, ANYTIME, FIXED_N])
+@pytest.mark.parametrize("method", [Method.SIGN_FLIP, Method.FIXED_HORIZON, Method.ANYTIME, Method.FIXED_N])
 def test_three_equal_differences_do_not_decide_at_three_seeds(method):
     # Accuracy on 1,000 images moves in steps of 0.1 points: +0.1 three times is a tie, not an sd of 0.
-    rule = (Rule.fixed_n() if method == FIXED_N else Rule(method, 3, 20, 0.5, 0.0125)).at_step(0.1)
+    rule = (Rule.fixed_n() if method == Method.FIXED_N else Rule(method, 3, 20, 0.5, 0.0125)).at_step(0.1)
     for value in (0.1, 0.0, -0.1):
         got = look([value] * 3, 3, rule, final=False)
         assert got.verdict == "open" and got.high - got.low > 0, (value, got)
 
 
 def test_sign_flip_takes_no_look_that_cannot_decide_and_a_dry_run_says_from_which_seed():
-    rule = Rule(SIGN_FLIP, 3, 20, 0.3, 0.0125)
+    rule = Rule(Method.SIGN_FLIP, 3, 20, 0.3, 0.0125)
     first = rule.looks_from
     assert sign_flip.extremes(first, rule.level(first)) >= 1  # its first look can decide
     assert all(rule.level(n) == 0 for n in range(3, first))  # no earlier one is taken
@@ -141,8 +142,8 @@ def test_sign_flip_takes_no_look_that_cannot_decide_and_a_dry_run_says_from_whic
     assert f"a verdict is possible from {first} seeds" in preview(rule, 4)[0]
 
 
-@pytest.mark.parametrize("rule", [anytime(3, 12, 0.3, 0.0125, 0.3), Rule(FIXED_HORIZON, 3, 12, 0.3, 0.0125), Rule(FIXED_HORIZON, 4, 6, 0.5, 0.05),
-                                  Rule(SIGN_FLIP, 3, 14, 0.3, 0.05), Rule(SIGN_FLIP, 3, 14, 0.3, 0.05, step=0.2)])
+@pytest.mark.parametrize("rule", [anytime(3, 12, 0.3, 0.0125, 0.3), Rule(Method.FIXED_HORIZON, 3, 12, 0.3, 0.0125), Rule(Method.FIXED_HORIZON, 4, 6, 0.5, 0.05),
+                                  Rule(Method.SIGN_FLIP, 3, 14, 0.3, 0.05), Rule(Method.SIGN_FLIP, 3, 14, 0.3, 0.05, step=0.2)])
 def test_the_vectorised_simulation_decides_as_the_searchers_history(rule):
     rng = np.random.default_rng(3)
     diffs = rng.standard_normal((300, rule.max)) + rng.choice([0.0, 0.5, 1.5], (300, 1))
@@ -192,7 +193,7 @@ def test_effects_pair_cells_that_differ_only_in_the_effect_axis():
         ("SELU - ReLU", str({"model": "m", "dataset": "d", "se": False, "lr": 0.1})),
         ("SELU - ReLU", str({"model": "m", "dataset": "d", "se": True, "lr": 0.1})),
     ])
-    seeds = type("S", (), {"start": 3, "max": 9, "margin": 0.3, "confidence": 0.95, "metric": "valid_acc", "method": FIXED_HORIZON, "rho": None})()
+    seeds = type("S", (), {"start": 3, "max": 9, "margin": 0.3, "confidence": 0.95, "metric": "valid_acc", "method": Method.FIXED_HORIZON, "rho": None})()
     assert Rule.of(seeds, len(found)).alpha == pytest.approx(0.0125)
     models = effects_of(cells + [{**cells[0], "model": "n"}], axes, [Comparison("model", "n", "m")])
     assert [(e.name, e.where) for e in models] == [("model: n - m", {"dataset": "d", "activation": "relu", "se": False, "lr": 0.1})]
@@ -209,7 +210,7 @@ def test_a_run_value_is_its_best_valid_accuracy_or_its_test_accuracy_in_points()
 def test_progress_names_the_open_effects():
     axes = ["model", "dataset", "activation", "se", "seed"]
     runs = [{"model": "m", "dataset": "d", "activation": a, "se": False, "seed": s} for a in ("relu", "selu") for s in (0, 1)]
-    seeds = type("Seeds", (), {"start": 3, "max": 5, "margin": 0.1, "confidence": 0.95, "metric": "valid_acc", "method": ANYTIME, "rho": None})()
+    seeds = type("Seeds", (), {"start": 3, "max": 5, "margin": 0.1, "confidence": 0.95, "metric": "valid_acc", "method": Method.ANYTIME, "rho": None})()
     state = Progress.of(runs, axes, seeds)  # two cells over two seeds each: one effect, at α 0.05
     assert len(state.effects) == 1 and state.rule.alpha == pytest.approx(0.05)
     for run in runs:
@@ -327,15 +328,15 @@ def test_a_dry_run_lists_the_named_comparisons_and_previews_their_power(tmp_path
     out = capsys.readouterr().out
     # two effects (one per activation), sign-flip at 97.5% each, seeds 3..10
     assert "model: resnet50 - simple_cnn, dataset=digits, activation=relu, se=False" in out
-    rule = Rule(SIGN_FLIP, 3, 10, 0.3, 0.025)
+    rule = Rule(Method.SIGN_FLIP, 3, 10, 0.3, 0.025)
     assert f"power (sign-flip, 2 effect(s), 0.975 each): a verdict is possible from {rule.looks_from} seeds" in out
     # the table in points at a spread of 0.5: an effect of 1 point is 2σ; its chance by 10 seeds, checked on fresh draws
     chance = float(re.search(r"^  1 \| (?:\d+|> 10) \| (\d+)%$", out, re.M).group(1)) / 100
     verdicts, _ = simulate(2.0 + np.random.default_rng(11).standard_normal((20_000, 10)), rule.at_step(0.0))
     assert (verdicts == "better").mean() == pytest.approx(chance, abs=0.03)
     assert "warning: margin 0.3 points is too narrow for 10 seeds at a spread of 0.5 points" in out
-    assert preview(Rule(SIGN_FLIP, 3, 5, 0.3, 0.0125), 4)[0] == "power (sign-flip, 4 effect(s), 0.9875 each): no look up to 5 seeds can decide anything"
-    thirty = Rule(SIGN_FLIP, 3, 30, 0.3, 0.0125)
+    assert preview(Rule(Method.SIGN_FLIP, 3, 5, 0.3, 0.0125), 4)[0] == "power (sign-flip, 4 effect(s), 0.9875 each): no look up to 5 seeds can decide anything"
+    thirty = Rule(Method.SIGN_FLIP, 3, 30, 0.3, 0.0125)
     long = preview(thirty, 4)  # past 20 seeds the subsets are drawn, not simulated here
     assert long[0].endswith(f"a verdict is possible from {thirty.looks_from} seeds") and "up to 20 seeds" in long[-1]
 

@@ -197,9 +197,10 @@ def test_the_default_sign_flip_runs_every_seed_before_its_first_look_at_once_and
     # One effect at 95%, seeds 3-8: no sign pattern of fewer than 7 seeds reaches its level, so the
     # sweep queues seeds 0-6 of both cells at once (no look before could stop anything) and SELU's
     # ~19-point lead after an epoch, ahead on every seed, is decided at 7.
-    from se_train.rule import SIGN_FLIP, Rule
+    from se_train.result import Method
+    from se_train.rule import Rule
 
-    first = Rule(SIGN_FLIP, 3, 8, 1.0, 0.05).looks_from
+    first = Rule(Method.SIGN_FLIP, 3, 8, 1.0, 0.05).looks_from
     assert first == 7
     path = _sweep(tmp_path, "signs", grid={**CELL, "activation": ["relu", "selu"], "se": [False], "lr": [1e-3]},
                   seeds={"start": 3, "max": 8, "margin": 1.0})

@@ -21,20 +21,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from se_train.result import Key, Run, Outcome
+from se_train.result import DECIDED, Key, Method, Outcome, Run, Verdict
 from se_train import experiment as layout
 from se_train.decide import simulate
 from se_train.progress import STUDY
-from se_train.rule import ANYTIME, FIXED_HORIZON, FIXED_N, RHO, SHAPE, SIGN_FLIP, Rule
+from se_train.rule import RHO, SHAPE, Rule
 from se_train.errors import UserError
 
 START, MAX, MARGIN, CONFIDENCE, PER_SWEEP = 3, 20, 0.3, 0.95, 4  # PER_SWEEP: effects in the 2 x 2 design
 ALPHA = (1 - CONFIDENCE) / PER_SWEEP
 METHODS = {  # name: rule; the default first, then what it was chosen against
-    f"sign-flip (default, shape {SHAPE})": Rule(SIGN_FLIP, START, MAX, MARGIN, ALPHA),
-    f"fixed-horizon t (default before, shape {SHAPE})": Rule(FIXED_HORIZON, START, MAX, MARGIN, ALPHA),
-    f"anytime (ρ {RHO})": Rule(ANYTIME, START, MAX, MARGIN, ALPHA),
-    "naive: 95% t-interval after every seed": Rule(FIXED_N, START, MAX, MARGIN, 0.05),
+    f"sign-flip (default, shape {SHAPE})": Rule(Method.SIGN_FLIP, START, MAX, MARGIN, ALPHA),
+    f"fixed-horizon t (default before, shape {SHAPE})": Rule(Method.FIXED_HORIZON, START, MAX, MARGIN, ALPHA),
+    f"anytime (ρ {RHO})": Rule(Method.ANYTIME, START, MAX, MARGIN, ALPHA),
+    "naive: 95% t-interval after every seed": Rule(Method.FIXED_N, START, MAX, MARGIN, 0.05),
 }
 COLUMNS = ["method", "scenario", "effect_sigma", "wrong_per_effect", "wrong_per_sweep", "mc_se", "decided_by_max", "mean_seeds"]
 AA_POOL = Path("results/bench/aa_digits")
@@ -112,7 +112,7 @@ def measure(rule: Rule, noise: np.ndarray, effect: float) -> dict[str, float]:
         "wrong_per_effect": float(wrong.mean()),
         "wrong_per_sweep": per_sweep,
         "mc_se": math.sqrt(per_sweep * (1 - per_sweep) / len(noise)),
-        "decided_by_max": float(np.isin(verdicts, ("better", "worse", "equivalent")).mean()),
+        "decided_by_max": float(np.isin(verdicts, DECIDED).mean()),
         "mean_seeds": float(seeds.mean()),
     }
 
@@ -121,8 +121,8 @@ def _wrong(verdicts: np.ndarray, effect: float) -> np.ndarray:
     """A zero effect called better or worse; an effect beyond the margin called equivalent or the
     wrong way."""
     if effect == 0:
-        return np.isin(verdicts, ("better", "worse"))
-    return np.isin(verdicts, ("equivalent", "worse" if effect > 0 else "better"))
+        return np.isin(verdicts, (Verdict.BETTER, Verdict.WORSE))
+    return np.isin(verdicts, (Verdict.EQUIVALENT, Verdict.WORSE if effect > 0 else Verdict.BETTER))
 
 
 def _continuous(draw):

@@ -21,7 +21,7 @@ from se_train.rule import Rule
 from se_train.report import markup
 from se_train.report.collect import Experiment
 from se_train.errors import UserError
-from se_train.result import Key, Run, Outcome
+from se_train.result import Key, Outcome, Run, Verdict
 
 RUN_VALUE = {Key.VALID_ACC: Run.MAX_VALID_ACC, Key.TEST_ACC: Key.TEST_ACC}  # a metric's column in the runs table
 SPLIT = {Key.VALID_ACC: "valid", Key.TEST_ACC: "test"}
@@ -83,7 +83,7 @@ def effects(exp: Experiment) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             "mean": last.mean if last else math.nan,
             "ci_low": last.low if last else math.nan,
             "ci_high": last.high if last else math.nan,
-            "verdict": last.verdict if last else "open",
+            "verdict": last.verdict if last else Verdict.OPEN,
             "pairs_with_divergence": (last.seeds - last.n) if last else 0,
             "ahead": sum(t > c for t, c in chosen),  # seeds whose treated run beat its control
             "p_improvement": probability_of_improvement(chosen),

@@ -17,7 +17,7 @@ from ray.tune.search import SearchGenerator, Searcher
 from se_train import cell, tune_files
 from se_train.config import SweepSpec
 from se_train.progress import IMAGES, Progress, comparisons_of
-from se_train.result import Key
+from se_train.result import Key, Verdict
 from se_train.sweep import ray_private
 from se_train.sweep.cluster import NO_CAP
 
@@ -75,7 +75,7 @@ class AdaptiveSeeds(Searcher):
             shared = min(self.planned[k] for k in pair)
             if shared >= rule.max or any(s not in values[k] for k in pair for s in range(shared)):
                 continue
-            if self.progress.state(effect) != "open":
+            if self.progress.state(effect) != Verdict.OPEN:
                 continue
             for k in pair:
                 if self.planned[k] == shared:  # the other cell may run that seed already, for another effect
