@@ -96,21 +96,22 @@ def run(args: argparse.Namespace) -> int:
     if args.spread is not None and not args.dry_run:
         raise UserError("--spread: acts only with --dry-run (it sizes the power preview); add --dry-run or remove it")
     spec = load_sweep(args.sweep)  # before torch and Ray are imported: a mistake costs a second, not six
-    from se_train import storage
-    from se_train.sweep.checks import check_models_build, ready_datasets, check_storage
+    from se_train.sweep import ray_log
+
+    ray_log.plain_when_piped()
+    from se_train.sweep.checks import preflight
     from se_train.sweep.plan import Plan
 
     if args.dry_run:  # refuses what `run` would refuse, short of preparing data and starting Ray
-        manifests = ready_datasets(spec, str(args.sweep), storage.normalize(spec.data_root), prepare_missing=False)
-        check_models_build(spec, str(args.sweep), manifests)
-        root = check_storage(spec, str(args.sweep), args.storage)
+        checked = preflight(spec, str(args.sweep), storage_uri=args.storage, address=args.address, num_cpus=args.num_cpus,
+                            mlflow=args.mlflow, prepare_missing=False)
         spread = args.spread
         if isinstance(spread, str):
             from se_train.report.effects import spread_of
 
             spread, said = spread_of(spread)
             print(f"spread: {spread:.3g} points, {said}")
-        print(Plan(spec, storage.join(root, spec.name)).describe(spread))
+        print(Plan(spec, checked.experiment).describe(spread))
         return 0
     from se_train.sweep.runner import run_sweep
 
@@ -127,6 +128,9 @@ def resume(args: argparse.Namespace) -> int:
     from se_train import storage
 
     layout.read_sweep(storage.normalize(args.path))  # before torch and Ray are imported: a wrong path costs a second
+    from se_train.sweep import ray_log
+
+    ray_log.plain_when_piped()
     from se_train.sweep.runner import resume_sweep
 
     experiment = resume_sweep(

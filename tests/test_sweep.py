@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from se_train import tune_files
 from se_train.cli import main
 from se_train.sweep_file import load_sweep, parse_sweep
 from se_train.report.collect import collect
@@ -325,6 +326,22 @@ def test_dry_run_refuses_what_run_refuses(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "data").exists()  # nothing prepared by a dry run
 
 
+@pytest.mark.parametrize("flags, resources, message", [
+    (["--num-cpus", "2"], {"cpus_per_worker": 3}, "resources: a trial asks for 3 CPU (1 worker(s) x 3 cpus_per_worker), but a local Ray here has 2"),
+    (["--mlflow", "http://127.0.0.1:9"], {}, "MLflow tracking URI http://127.0.0.1:9 does not answer"),
+])
+def test_run_and_dry_run_make_the_same_checks_before_ray(tmp_path, capsys, monkeypatch, flags, resources, message):
+    # One preflight: what `run` refuses before Ray (a trial bigger than the local Ray, a tracking
+    # server that does not answer), `--dry-run` refuses in the same words.
+    path = sweep_file(tmp_path, "same", {}, resources=resources)
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    said = []
+    for dry in ([], ["--dry-run"]):
+        assert main(["run", str(path), *flags, *dry]) == 2
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1] and said[0].count("\n") == 1 and message in said[0], said
+
+
 def test_shipped_sweeps_validate():
     for path in sorted(Path("sweeps").glob("*.yaml")):
         spec = load_sweep(path)  # the loader `run` uses: a key given twice is refused
@@ -560,7 +577,7 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     # on the same machine, Tune finds the killed driver's staged logs; on another, none.
     address = ray_cluster.address_info["address"]
     resources = {"max_concurrent_trials": 1} | ({"workers_per_trial": 2, "cpus_per_worker": 0.5} if workers == 2 else {})
-    path = sweep_file(tmp_path, "cut", {}, train={"epochs": 8}, resources=resources)
+    path = sweep_file(tmp_path, "cut", {}, train={"epochs": 20}, resources=resources)
     experiment = tmp_path / "experiments" / "cut"
     proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -571,6 +588,7 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
     time.sleep(3)  # a Ray Train run's workers and controller end after the trial's process
     (trial,) = [p for p in experiment.glob("simple_cnn-*") if p.is_dir()]
+    assert [t["status"] for t, _ in tune_files.read_state(str(experiment))] != ["TERMINATED"], "the trial ended before the kill"
     lines = (trial / "result.json").read_text().splitlines(keepends=True)
     (trial / "result.json").write_text("".join(lines[:-2]))
     rows = (trial / "progress.csv").read_text().splitlines(keepends=True)
@@ -581,6 +599,6 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     recorded = [json.loads(line)["epoch"] for line in (trial / "result.json").read_text().splitlines()]
-    assert recorded == list(range(1, 9)), (recorded, done.stdout)
+    assert recorded == list(range(1, 21)), (recorded, done.stdout)
     assert "\x1b[" not in done.stdout + done.stderr  # no colour code in a pipe: Ray's worker-line prefixes included
-    assert trial_progress(experiment)[trial.name]["epoch"].tolist() == list(range(1, 9))
+    assert trial_progress(experiment)[trial.name]["epoch"].tolist() == list(range(1, 21))

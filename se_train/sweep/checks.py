@@ -4,19 +4,52 @@ settings."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from se_train import storage
+from se_train import storage, wandb_tracking
+from se_train.blocks import Resources, Tracking
 from se_train.config import SweepSpec
 from se_train.data import remote
 from se_train.data.manifest import Manifest, load_manifest, verify_split
 from se_train.data.sources import SOURCES
 from se_train.errors import UserError, first_line
+from se_train.mlflow_runs import check_server
 from se_train.validation import where
 
 # Local splits up to this size are hashed whole before Ray starts. A URI's are not: that would
 # download them to the driver; the object store checks its own transfers.
 CHECKSUM_MAX_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before Ray found, for the sweep to start from."""
+
+    experiment: str  # the experiment's folder or URI: <storage>/<name>
+    data_root: str  # normalised
+    manifests: dict[str, Manifest]  # each dataset's, as prepared (a dry run: those already prepared)
+    tracking: Tracking  # the file's, with --mlflow and the MLflow experiment's default name
+
+
+def preflight(spec: SweepSpec, source: str, *, storage_uri: str | None = None, address: str | None = None,
+              num_cpus: int | None = None, mlflow: str | None = None, prepare_missing: bool = True) -> Preflight:
+    """Every check `run` makes before Ray starts, the cheap ones first (storage, CPUs, the trackers),
+    then the datasets (a missing one prepared, unless a dry run: `prepare_missing` False) and each
+    plugin model built on torch's meta device. `run` and `--dry-run` both call this: a dry run
+    refuses what `run` would."""
+    root = check_storage(spec, source, storage_uri)
+    check_local_cpus(spec.resources, source, address, num_cpus)
+    tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
+    if tracking.mlflow:
+        check_server(tracking.mlflow, source)
+    if tracking.wandb:
+        wandb_tracking.check(source)
+    data_root = storage.normalize(spec.data_root)
+    manifests = ready_datasets(spec, source, data_root, prepare_missing)
+    check_models_build(spec, source, manifests)
+    return Preflight(storage.join(root, spec.name), data_root, manifests, tracking)
 
 
 def ready_datasets(spec: SweepSpec, source: str, data_root: str, prepare_missing: bool = True) -> dict[str, Manifest]:
@@ -134,3 +167,21 @@ def _dataset_field(spec: SweepSpec, name: str) -> str:
         if name in grid["dataset"]:
             return where((*spec.grid_loc(g), "dataset", grid["dataset"].index(name)))
     return "grid.dataset"
+
+
+def joining(address: str | None) -> bool:
+    return bool(address or os.environ.get("RAY_ADDRESS"))
+
+
+def check_local_cpus(res: Resources, source: str, address: str | None, num_cpus: int | None) -> None:
+    """A trial asking for more CPUs than a local Ray will have would wait forever: refused before
+    Ray starts. A cluster may have (or add) bigger nodes: not checked there."""
+    if joining(address):
+        return
+    have = num_cpus or os.cpu_count() or 1
+    need = res.workers_per_trial * res.cpus_per_worker
+    if need > have:
+        raise UserError(
+            f"{source}: resources: a trial asks for {need:g} CPU ({res.workers_per_trial} worker(s) x "
+            f"{res.cpus_per_worker:g} cpus_per_worker), but a local Ray here has {have}; lower it or join a cluster"
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import sys
 import warnings
 from typing import Any
 
@@ -24,6 +23,7 @@ from se_train.blocks import Resources
 from se_train.config import SweepSpec
 from se_train.errors import UserError
 from se_train.sweep import ray_private
+from se_train.sweep.checks import joining
 
 # CPUs kept free for Ray Data's read and decode tasks, when some split streams, when a local Ray's
 # concurrency is chosen for the user. Splits held in memory are read without Ray Data.
@@ -37,10 +37,6 @@ NO_CAP = 0  # BasicVariantGenerator's "no maximum"
 JOB_ENVIRONMENT = {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", str(7 * 24 * 3600))}
 
 
-def joining(address: str | None) -> bool:
-    return bool(address or os.environ.get("RAY_ADDRESS"))
-
-
 def connect(address: str | None, num_cpus: int | None = None, py_modules: list[str] = ()) -> None:
     """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray with `num_cpus`
     logical CPUs (default: the machine's). `py_modules`: the sweep's plugins, shipped to every
@@ -52,10 +48,6 @@ def connect(address: str | None, num_cpus: int | None = None, py_modules: list[s
             raise UserError("this process started Ray itself (ray.init), without the sweep's plugins; let se-sweep start or join "
                             "Ray, or pass runtime_env={'py_modules': se_train.plugins.py_modules(...)} to ray.init")
         return
-    if not sys.stdout.isatty():
-        # Ray wraps each worker line's "(run_trial pid=…)" in colour codes, terminal or not; in a
-        # pipe or a log file they are raw bytes. A user's own setting wins.
-        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     runtime_env = {"env_vars": JOB_ENVIRONMENT, **({"py_modules": list(py_modules)} if py_modules else {})}
     if joining(address):
         _join(address, runtime_env)
@@ -130,20 +122,6 @@ def check_gpus(res: Resources, source: str, on_cluster: bool) -> None:
         if not on_cluster:
             raise UserError(message + "; set gpus_per_worker: 0 to train on CPU")
         warnings.warn(message + "; trials wait until the cluster adds one", stacklevel=2)
-
-
-def check_local_cpus(res: Resources, source: str, address: str | None, num_cpus: int | None) -> None:
-    """A trial asking for more CPUs than a local Ray will have would wait forever: refused before
-    Ray starts. A cluster may have (or add) bigger nodes: not checked there."""
-    if joining(address):
-        return
-    have = num_cpus or os.cpu_count() or 1
-    need = res.workers_per_trial * res.cpus_per_worker
-    if need > have:
-        raise UserError(
-            f"{source}: resources: a trial asks for {need:g} CPU ({res.workers_per_trial} worker(s) x "
-            f"{res.cpus_per_worker:g} cpus_per_worker), but a local Ray here has {have}; lower it or join a cluster"
-        )
 
 
 def max_concurrent(spec: SweepSpec, override: int | None, streams: bool, on_cluster: bool) -> int:

@@ -28,12 +28,11 @@ from se_train.experiment import GAPS_FILE, read_gaps
 from se_train.errors import first_line
 from se_train.mlflow_runs import INCOMPLETE_TAG, TRIAL_TAG, client_for, parent_run
 from se_train import cell
-from se_train.result import Key
+from se_train.result import TYPES, Key
 
-# Tune's own bookkeeping in every result (and the tags), left out of the metrics
-NOT_METRICS = {"config", "trial_id", "experiment_id", "date", "hostname", "node_ip", "pid", "done", "timestamp",
-               "training_iteration", "time_this_iter_s", "time_total_s", "time_since_restore",
-               "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", Key.DEVICE, Key.DIVERGED}
+# What an epoch's record declares numeric (`result.TYPES`); Tune's own bookkeeping in the same
+# result (its iteration, clocks, host) is not the trial's to log, and the device and divergence are tags.
+METRICS = tuple(k for k, kind in TYPES.items() if kind in (int, float))
 
 
 logger = logging.getLogger(__name__)
@@ -121,9 +120,9 @@ class MlflowTracking(tune.Callback):
         self._mark_if_incomplete(trial.trial_id, run_id)
         step, now = int(result.get(Key.EPOCH, 0)), int(time.time() * 1000)
         metrics = [
-            Metric(k, float(v), now, step)
-            for k, v in result.items()
-            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            Metric(str(k), float(v), now, step)
+            for k, v in ((k, result.get(k)) for k in METRICS)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ]
         tags = [RunTag(Key.DEVICE, str(result.get(Key.DEVICE))), RunTag(Key.DIVERGED, str(bool(result.get(Key.DIVERGED))))]
         if result.get(Key.DIVERGED):

@@ -5,6 +5,8 @@ line or Tune's state-sync lines. `--verbose` keeps them on the terminal."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,17 @@ def where(experiment: str, name: str) -> Path:
     if storage.is_uri(experiment):
         return Path(tempfile.gettempdir()) / f"se-sweep-{name}-{FILE}"
     return Path(experiment) / FILE
+
+
+def plain_when_piped() -> None:
+    """In a pipe or a log file (CI, `ray job logs`, `| tee`), the trials' lines Ray streams to the
+    driver come without colour codes, which are raw bytes there: Ray wraps each line's "(run_trial
+    pid=…)" in them, and its "[repeated 19x across cluster]" note too, terminal or not, so its
+    deduplication is off as well (every line shown once, as a log file wants). Read by Ray as it is
+    imported: called before. A user's own setting wins."""
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
 def to_file(path: Path) -> None:

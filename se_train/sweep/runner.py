@@ -22,9 +22,8 @@ from se_train import tune_files
 from se_train import plugins, storage, wandb_tracking
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
-from se_train.mlflow_runs import check_server
-from se_train.sweep.checks import check_models_build, check_storage, load_manifests, ready_datasets, split_rows, streams
-from se_train.sweep.cluster import check_gpus, check_local_cpus, connect, hardware, joining, max_concurrent
+from se_train.sweep.checks import check_local_cpus, joining, load_manifests, preflight, split_rows, streams
+from se_train.sweep.cluster import check_gpus, connect, hardware, max_concurrent
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
 from se_train.sweep import ray_log, ray_private, search
@@ -47,18 +46,8 @@ def run_sweep(
 ) -> str:
     """Check, then run the whole grid; return the experiment path. `mlflow`: a tracking URI
     (overrides the file's `tracking.mlflow`); `verbose`: Ray's own log on the terminal too."""
-    # The cheap checks first: preparing a missing dataset is the first work done.
-    root = check_storage(spec, source, storage_uri)
-    check_local_cpus(spec.resources, source, address, num_cpus)
-    tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
-    if tracking.mlflow:
-        check_server(tracking.mlflow, source)
-    if tracking.wandb:
-        wandb_tracking.check(source)
-    data_root = storage.normalize(spec.data_root)
-    manifests = ready_datasets(spec, source, data_root)
-    check_models_build(spec, source, manifests)
-    experiment = storage.join(root, spec.name)
+    checked = preflight(spec, source, storage_uri=storage_uri, address=address, num_cpus=num_cpus, mlflow=mlflow)
+    experiment, manifests, tracking = checked.experiment, checked.manifests, checked.tracking
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
         previous = layout.read_sweep(experiment)
@@ -82,7 +71,7 @@ def run_sweep(
     check_gpus(spec.resources, source, on_cluster=joining(address))
     record = layout.SweepRecord(
         spec=spec, sweep_file=source, experiment=experiment, command=command, started=datetime.now(timezone.utc).replace(microsecond=0),
-        data_root=data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow or tracking.wandb else None, hardware=hardware(),
+        data_root=checked.data_root, datasets=split_rows(manifests), tracking=tracking if tracking.mlflow or tracking.wandb else None, hardware=hardware(),
         plugin_digests={entry: plugins.digest(entry) for entry in spec.plugins},
     )
     layout.write_sweep(record)
