@@ -224,14 +224,14 @@ def test_a_sweep_whose_every_trial_errored_is_reported_with_its_errors(tmp_path,
     # reading it, and the report lists them instead of refusing.
     from se_train.data.manifest import load_manifest
     from se_train.data.prepare import prepare
-    from se_train.sweep import runner
+    from se_train.sweep import checks
     from tests.helpers import run_with_hang_guard, sweep_file
 
     path = sweep_file(tmp_path, "broken", {"activation": ["relu", "selu"]}, resources={"max_failures": 0})
     shard = prepare("digits", tmp_path / "data") / "train" / "part-00000.parquet"
     shard.write_bytes(b"not parquet")
     manifests = {"digits": load_manifest(shard.parent.parent)}  # what the skipped checks would have read
-    monkeypatch.setattr(runner, "ready_datasets", lambda *a: manifests)
+    monkeypatch.setattr(checks, "ready_datasets", lambda *a: manifests)
     experiment = run_with_hang_guard(path)
     out = write_report([str(experiment)], tmp_path / "out")
     summary = (out / "summary.md").read_text()
