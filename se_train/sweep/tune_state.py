@@ -150,7 +150,7 @@ def _cut(text: str, name: str, last: int) -> tuple[str, bool]:
     column = rows[0].index(Key.EPOCH.value)
     kept = [rows[0]] + [row for row in rows[1:] if len(row) == len(rows[0]) and row[column] and int(float(row[column])) <= last]
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(kept)
+    csv.writer(out).writerows(kept)  # the dialect Tune appends in (csv.DictWriter's default): one line ending throughout
     return out.getvalue(), len(kept) < len(rows)
 
 
