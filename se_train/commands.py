@@ -20,7 +20,8 @@ def _command_line(fallback: str) -> str:
 
 def models(args: argparse.Namespace) -> None:
     from se_train import plugins
-    from se_train.models.catalog import list_models, own_options, type_name
+    from se_train.models.catalog import list_models, type_name
+    from se_train.trial_config import own_options
     from se_train.models.registry import build_model, count_parameters
 
     plugins.load(plugins.resolve(args.plugins, Path.cwd()), "--plugins")

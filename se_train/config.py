@@ -20,8 +20,8 @@ from pydantic import BaseModel, Discriminator, Field, Tag, ValidationInfo, creat
 from se_train import sweep_rules
 from se_train.blocks import Compare, Resources, Search, Seeds, Stopping, Tracking
 from se_train.blocks import Asha, Distribution  # noqa: F401 - a sweep's pickled searcher (tuner.pkl) from before blocks.py names them here
-from se_train.trial_config import GRID_AXES_REQUIRED, OPEN, PlainName, TrialConfig, _own_fields, field_type
-from se_train.validation import STRICT, Given, Problems, as_recorded
+from se_train.trial_config import GRID_AXES_REQUIRED, OPEN, TrialConfig, _own_fields, field_type
+from se_train.validation import STRICT, Given, PlainName, Problems, as_recorded
 
 
 class _Axes(Given):

@@ -28,6 +28,7 @@ from se_train import plugins, storage
 from se_train.blocks import Tracking
 from se_train.config import SweepSpec
 from se_train.errors import UserError, first_line
+from se_train.result import Method
 from se_train.validation import AS_RECORDED, invalid
 
 SWEEP_FILE = "sweep.json"
@@ -103,7 +104,7 @@ class SweepRecord(BaseModel):
         if isinstance(seeds, dict) and "method" not in seeds:
             # Written before seeds.method: that sweep decided by the anytime sequence at ρ = 0.1, and
             # its reports and resumes go on deciding as it did.
-            raw = {**raw, "spec": {**raw["spec"], "seeds": {**seeds, "method": "anytime", "rho": 0.1}}}
+            raw = {**raw, "spec": {**raw["spec"], "seeds": {**seeds, "method": Method.ANYTIME.value, "rho": 0.1}}}
         return raw
 
     @property

@@ -19,6 +19,8 @@ import sysconfig
 from pathlib import Path
 
 from se_train.errors import UserError, first_line
+from se_train.models.catalog import forget_models, model_names
+from se_train.trial_config import own_options
 
 _loaded: dict[str, str] = {}  # entry -> the module name it was imported as
 
@@ -37,13 +39,22 @@ def load(entries: list[str], where: str = "plugins") -> None:
             continue
         if _is_file(entry):
             _check_file(entry, entries[:i], f"{where}[{i}]")
+        before = set(model_names())
         try:
-            _loaded[entry] = _import(entry)
+            name = _import(entry)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises as it imports
             hint = ""
             if isinstance(e, ModuleNotFoundError) and _is_file(entry) and (Path(entry).parent / f"{e.name}.py").is_file():
                 hint = f"; {e.name}.py beside it is a plugin too: list it under plugins before this one, so trials get it"
             raise UserError(f"{where}[{i}]: {entry}: cannot be imported ({type(e).__name__}: {first_line(e)}){hint}") from None
+        try:
+            own_options()  # its models' own options typed, one type per name: refused as they register
+        except UserError as e:
+            # Undone as a failed import is: neither its models nor its module left to fail every later check.
+            forget_models(set(model_names()) - before)
+            sys.modules.pop(name, None)
+            raise UserError(f"{where}[{i}]: {entry}: {e}") from None
+        _loaded[entry] = name
 
 
 def in_trial(entries: list[str]) -> list[str]:

@@ -62,6 +62,19 @@ class Run(StrEnum):
     ERROR = "error"  # an errored trial's exception, in one line
 
 
+class TuneStatus(StrEnum):
+    """A trial's status as Tune keeps it (`Trial.status`, and in its saved state)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    TERMINATED = "TERMINATED"
+    ERROR = "ERROR"
+
+
+FINISHED = (TuneStatus.TERMINATED, TuneStatus.ERROR)
+
+
 class Outcome(StrEnum):
     """What a trial came to (`trial_status.run_status`)."""
 

@@ -17,10 +17,9 @@ from se_train.config import SweepSpec
 
 from se_train.sweep_rules import MAX_CELLS
 
-from se_train.trial_config import TrialConfig
+from se_train.trial_config import TrialConfig, own_options
 from se_train import plugins
 from se_train.errors import UserError
-from se_train.models.catalog import own_options
 from se_train.validation import invalid
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from se_train.blocks import Resources
 from se_train.cell import key as cell_key
 from se_train.errors import UserError
-from se_train.models.catalog import get_model, model_only_options, options_taken
+from se_train.models.catalog import get_model, options_taken
 from se_train.result import Key
-from se_train.trial_config import TrialConfig
+from se_train.trial_config import TrialConfig, model_only_options
 from se_train.validation import Problems
 
 if TYPE_CHECKING:

@@ -5,23 +5,14 @@ search's bounds take exactly a field's type (`field_type`). Free of torch and Ra
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, model_validator
 
-from se_train.models import catalog
-from se_train.models.catalog import activation_names, get_model, model_names, own_options
-from se_train.validation import STRICT, as_recorded, extras_checked
-
-
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
-
-
-def _plain_name(value: str) -> str:
-    if not PLAIN_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a plain name (letters, digits, _ . -; not starting with a dot)")
-    return value
+from se_train.models.catalog import Model, activation_names, get_model, list_models, model_names, type_name
+from se_train.errors import UserError
+from se_train.validation import STRICT, PlainName, as_recorded, extras_checked
 
 
 def _one_of(choices, plugins_add: bool = False) -> AfterValidator:
@@ -33,7 +24,6 @@ def _one_of(choices, plugins_add: bool = False) -> AfterValidator:
     return AfterValidator(check)
 
 
-PlainName = Annotated[str, AfterValidator(_plain_name)]
 ModelName = Annotated[str, _one_of(model_names, plugins_add=True)]  # asked at each check: a plugin may register more
 ActivationName = Annotated[str, _one_of(activation_names, plugins_add=True)]
 
@@ -108,7 +98,34 @@ class TrialConfig(BaseModel):
         return {name: getattr(self, name, None) for name in get_model(self.model).options}
 
 
-catalog.know_trial_fields(TrialConfig.model_fields)
+def own_options() -> dict[str, Any]:
+    """The options that are some model's own (an option named as a trial field receives that
+    field), and their types; one unannotated, or typed otherwise than another model's option of
+    its name, is refused, naming the model."""
+    return _own_options(tuple(list_models()))
+
+
+@functools.cache  # once per set of registered models: every trial config's check asks
+def _own_options(models: tuple[Model, ...]) -> dict[str, Any]:
+    own: dict[str, tuple[Any, str]] = {}  # option -> its type, and the model that first declared it
+    for model in models:
+        names = [n for n in model.options if n not in TrialConfig.model_fields]
+        types = model.option_types() if names and not isinstance(model.builder, str) else {}
+        for name in names:
+            if name not in types:
+                raise UserError(f"model {model.name!r}: option {name!r} has no type; annotate it, e.g. {name}: int = 64, "
+                                "so a sweep file's values are checked as the trial's own fields are")
+            kind, by = own.setdefault(name, (types[name], model.name))
+            if kind != types[name]:
+                raise UserError(f"model {model.name!r}: option {name!r} is {type_name(types[name])} here but {type_name(kind)} "
+                                f"in model {by!r}; one option name has one type")
+    return {name: kind for name, (kind, _) in own.items()}
+
+
+def model_only_options() -> set[str]:
+    """The options only a model reads (the built-ins' and the models' own; not a trial field that
+    some model also takes, such as image_size): a cell whose model does not take one leaves it unset."""
+    return {p for model in list_models() if isinstance(model.builder, str) for p in model.options} | set(own_options())
 
 
 def field_type(name: str) -> Any:

@@ -22,19 +22,19 @@ from se_train import cell
 from se_train.cell import NAMED
 from se_train.config import SweepSpec
 from se_train.trial_config import TrialConfig
-from se_train.result import Key, Outcome
+from se_train.result import Key, Outcome, TuneStatus
 
 STATUSES = tuple(Outcome)
 
 
-def run_status(tune_status: str, cfg: dict, results: list[dict]) -> str:
+def run_status(tune_status: TuneStatus, cfg: dict, results: list[dict]) -> str:
     """One of STATUSES, from Tune's status of the trial and what it reported."""
     last = results[-1] if results else {}
     if last.get(Key.DIVERGED):
         return Outcome.DIVERGED
-    if tune_status == "ERROR":
+    if tune_status == TuneStatus.ERROR:
         return Outcome.ERRORED
-    if tune_status == "TERMINATED":
+    if tune_status == TuneStatus.TERMINATED:
         planned = TrialConfig.planned(cfg, "epochs")
         return Outcome.COMPLETED if last.get(Key.EPOCH) == planned else Outcome.STOPPED_EARLY
     return Outcome.UNFINISHED

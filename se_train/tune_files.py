@@ -9,11 +9,12 @@ from collections import Counter
 from typing import Any
 
 import pyarrow
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from se_train import storage
 from se_train.errors import UserError, first_line
 from se_train.experiment import RESULT_FILE, STATE_PREFIX, read_json
-from se_train.result import Key, is_record
+from se_train.result import FINISHED, Key, TuneStatus, is_record
 
 
 def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[str, Any]]:
@@ -50,8 +51,27 @@ def read_results(experiment: str, folder: str, notes: list[str]) -> list[dict[st
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
-def read_state(experiment: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Tune's newest experiment state: (trial, runtime) per trial; empty before Tune saved one."""
+class SavedTrial(BaseModel):
+    """One trial of Tune's saved state, as se-sweep reads it: the trial's own JSON (id, status,
+    config, folder) joined with its runtime JSON (error file, what Tune kept of its results)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    trial_id: str
+    status: TuneStatus
+    config: dict[str, Any]
+    folder: str = Field("", alias="relative_logdir")  # "" until the trial first ran
+    error_file: str | None = Field(None, alias="error_filename")
+    last_result: dict[str, Any] = {}
+    metric_analysis: dict[str, Any] = {}
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def read_state(experiment: str) -> list[SavedTrial]:
+    """Tune's newest experiment state, one `SavedTrial` per trial; empty before Tune saved one."""
     states = sorted(n for n in storage.list_names(experiment) if n.startswith(STATE_PREFIX))
     if not states:
         return []
@@ -59,9 +79,13 @@ def read_state(experiment: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     advice = "Tune's state of the sweep is damaged; run the sweep again into another --storage"
     raw = read_json(path, dict, advice)
     try:
-        pairs = [(json.loads(trial), json.loads(runtime)) for trial, runtime in raw["trial_data"]]
-    except (KeyError, TypeError, ValueError):
-        pairs = None
-    if pairs is None or not all(isinstance(t, dict) and isinstance(r, dict) and {"trial_id", "status", "config"} <= t.keys() for t, r in pairs):
-        raise UserError(f"{path}: not the trial list Tune writes; {advice}")
-    return pairs
+        return [saved_trial(trial, runtime) for trial, runtime in raw["trial_data"]]
+    except (KeyError, TypeError, ValueError, ValidationError):
+        raise UserError(f"{path}: not the trial list Tune writes; {advice}") from None
+
+
+def saved_trial(trial_json: str, runtime_json: str) -> SavedTrial:
+    """One trial of Tune's saved state from its two JSON texts. Tune writes null for what a trial
+    has not got yet (a folder, a result): read as the default."""
+    parts = [{k: v for k, v in json.loads(text).items() if v is not None} for text in (runtime_json, trial_json)]
+    return SavedTrial.model_validate(parts[0] | parts[1])

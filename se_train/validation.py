@@ -5,9 +5,10 @@ Free of torch and Ray, so a bad file is refused before either is imported."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, get_args
+import re
+from typing import Annotated, Any, Callable, get_args
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError, ValidationInfo, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError, ValidationInfo, model_serializer, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from se_train.errors import UserError
@@ -16,6 +17,17 @@ from se_train.errors import UserError
 STRICT = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
 
 Loc = tuple[str | int, ...]
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no separator, no leading dot: never a path
+
+
+def _plain_name(value: str) -> str:
+    if not PLAIN_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a plain name (letters, digits, _ . -; not starting with a dot)")
+    return value
+
+
+PlainName = Annotated[str, AfterValidator(_plain_name)]  # a dataset's, a sweep's: a folder's name
 
 # The validation context of a sweep.json read where its plugins cannot be imported (a report or
 # `status` on another machine): the sweep was checked as it started, and reading its results

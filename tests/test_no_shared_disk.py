@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from se_train import tune_files
+from se_train.result import TuneStatus
 from se_train.report.collect import collect
 from se_train.report.status import status
 from se_train.report.summary import write_report
@@ -166,8 +167,8 @@ def test_a_driver_killed_at_four_points_resumes_each_time_to_every_epoch_exactly
         outputs.append(proc.communicate()[0])
         assert proc.returncode == -signal.SIGKILL, f"the sweep ended before the kill {what}: " + outputs[-1][-3000:]
         # What Tune's durable state calls finished must not run again.
-        finished.update({t["relative_logdir"]: _etag(s3, prefix + t["relative_logdir"] + "/result.json")
-                         for t, _ in tune_files.read_state(experiment) if t["status"] == "TERMINATED" and t["relative_logdir"] not in finished})
+        finished.update({t.folder: _etag(s3, prefix + t.folder + "/result.json")
+                         for t in tune_files.read_state(experiment) if t.status == TuneStatus.TERMINATED and t.folder not in finished})
         command = ["resume", experiment, "--address", c.address]
     done = _se_sweep(env, driver, *command)
     assert done.returncode == 0, "\n".join(outputs) + done.stdout[-3000:] + done.stderr[-3000:]

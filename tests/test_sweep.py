@@ -342,6 +342,30 @@ def test_run_and_dry_run_make_the_same_checks_before_ray(tmp_path, capsys, monke
     assert said[0] == said[1] and said[0].count("\n") == 1 and message in said[0], said
 
 
+@pytest.mark.parametrize("blocks, flags, message", [
+    ({"resources": {"cpus_per_worker": 3}}, ["--num-cpus", "2"], "resources: a trial asks for 3 CPU (1 worker(s) x 3 cpus_per_worker), but a local Ray here has 2"),
+    ({"tracking": {"wandb": "se-sweep-tests"}}, [], "tracking.wandb: no W&B credentials here: run `wandb login`"),
+])
+def test_resume_makes_the_checks_run_makes_before_ray(tmp_path, capsys, monkeypatch, blocks, flags, message):
+    # The same preflight again: what changed since the sweep started (the machine: a local Ray of
+    # 2 CPUs for a trial asking 3; W&B's credentials gone) is refused in run's words, before Ray.
+    import numpy as np
+
+    from se_train.bench.report import fake_experiment
+
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # where `wandb login` would have stored a key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    folder = tmp_path / "experiments" / "again"
+    fake_experiment(folder, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0), **blocks)
+    (folder / "tuner.pkl").write_bytes(b"")  # Tune's mark of a restorable sweep; never read: refused before
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["resume", str(folder), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
 def test_shipped_sweeps_validate():
     for path in sorted(Path("sweeps").glob("*.yaml")):
         spec = load_sweep(path)  # the loader `run` uses: a key given twice is refused
@@ -588,7 +612,7 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
     time.sleep(3)  # a Ray Train run's workers and controller end after the trial's process
     (trial,) = [p for p in experiment.glob("simple_cnn-*") if p.is_dir()]
-    assert [t["status"] for t, _ in tune_files.read_state(str(experiment))] != ["TERMINATED"], "the trial ended before the kill"
+    assert not tune_files.read_state(str(experiment))[0].finished, "the trial ended before the kill"
     lines = (trial / "result.json").read_text().splitlines(keepends=True)
     (trial / "result.json").write_text("".join(lines[:-2]))
     rows = (trial / "progress.csv").read_text().splitlines(keepends=True)

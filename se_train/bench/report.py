@@ -18,7 +18,8 @@ from se_train.bench import machine
 from se_train.errors import UserError
 from se_train import experiment as layout
 from se_train.sweep_file import parse_sweep
-from se_train.result import Key
+from se_train.result import Key, TuneStatus
+from se_train.tune_files import SavedTrial
 
 
 STARTED = datetime(2026, 11, 30, tzinfo=timezone.utc)  # each fake epoch is reported a second after the last
@@ -51,8 +52,8 @@ def fake_experiment(folder: Path, grid: dict | list[dict], epochs: int, rng: np.
             for e in range(epochs)
         ]
         (folder / logdir / layout.RESULT_FILE).write_text("\n".join(lines) + "\n")
-        trial = {"trial_id": trial_id, "status": "TERMINATED", "config": cfg, "relative_logdir": logdir}
-        trial_data.append([json.dumps(trial), json.dumps({"error_filename": None})])
+        trial = SavedTrial(trial_id=trial_id, status=TuneStatus.TERMINATED, config=cfg, folder=logdir)
+        trial_data.append([trial.model_dump_json(by_alias=True), "{}"])
     (folder / f"{layout.STATE_PREFIX}2026-11-30_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
     return len(trial_data)
 

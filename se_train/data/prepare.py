@@ -33,7 +33,7 @@ from se_train.data.manifest import (
 from se_train.data.pixel_stats import PixelStats
 from se_train.data.shards import DEFAULT_SHARD_BYTES, write_array_split
 from se_train import storage
-from se_train.trial_config import PLAIN_NAME
+from se_train.validation import PLAIN_NAME
 from se_train.data.sources import FOLDER_TREE, IMAGE_FOLDER, SOURCES, Source
 from se_train.errors import UserError
 

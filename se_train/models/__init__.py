@@ -6,6 +6,3 @@ from se_train.models.catalog import activation_names, list_models, register_acti
 
 __all__ = ["activation_names", "list_models", "register_activation", "register_model"]
 
-# The trial's fields, which tell a model's own options from the trial's, are known before any
-# plugin registers a model (`catalog.know_trial_fields`).
-import se_train.trial_config  # noqa: E402, F401

@@ -42,6 +42,17 @@ class Model:
     def build(self) -> Callable[..., Any]:
         return _resolve(self.builder)
 
+    def option_types(self) -> dict[str, Any]:
+        """Its options' annotated types (a built-in registered by its place declares none: its
+        options are all trial fields)."""
+        if isinstance(self.builder, str):
+            return {}
+        try:
+            hints = typing.get_type_hints(self.builder, include_extras=True)
+        except Exception as e:  # noqa: BLE001 - an annotation naming what its module does not define
+            raise UserError(f"model {self.name!r}: cannot read its options' types ({type(e).__name__}: {e})") from None
+        return {name: hints[name] for name in self.options if name in hints}
+
     def supported(self) -> list[str]:
         return list(self.activations) if self.activations is not None else activation_names()
 
@@ -68,12 +79,7 @@ def _resolve(place: Any) -> Any:
 
 
 _MODELS: dict[str, Model] = {}
-# The trial's own fields (`TrialConfig`'s), told by `trial_config` as it defines them: an option of
-# one of these names receives that field; any other is a model's own. `se_train.models` imports
-# `trial_config`, so they are known before any plugin registers a model.
-_TRIAL_FIELDS: frozenset[str] = frozenset()
 _ACTIVATIONS: dict[str, Activation] = {}
-_OWN: dict[str, tuple[Any, str]] = {}  # a model's own option (no trial field) -> its type, and the model declaring it
 
 
 def register_activation(layer: type | str | None = None, *, name: str | None = None, init: str = "he"):
@@ -112,36 +118,10 @@ def register_model(fn: Callable | None = None, *, name: str | None = None, activ
             return builder
         params = [p for p in inspect.signature(builder).parameters.values()
                   if p.name not in GIVEN and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        own = _own_options(key, builder, [p.name for p in params])
         _MODELS[key] = Model(key, builder, tuple(p.name for p in params), kept, se, tuple(p.name for p in params if p.default is p.empty))
-        _OWN.update({name: (kind, key) for name, kind in own.items()})
         return builder
 
     return add(fn) if fn is not None else add
-
-
-def _own_options(key: str, builder: Callable, names: list[str]) -> dict[str, Any]:
-    """The types of a model function's options that are no trial field, from its annotations; one
-    unannotated, or typed otherwise than another model's option of its name, is refused."""
-    names = [n for n in names if n not in _TRIAL_FIELDS]
-    try:
-        hints = typing.get_type_hints(builder, include_extras=True) if names else {}
-    except Exception as e:  # noqa: BLE001 - an annotation naming what its module does not define
-        raise UserError(f"model {key!r}: cannot read its options' types ({type(e).__name__}: {e})") from None
-    for name in names:
-        if name not in hints:
-            raise UserError(f"model {key!r}: option {name!r} has no type; annotate it, e.g. {name}: int = 64, so a sweep file's "
-                            "values are checked as the trial's own fields are")
-        kind, by = _OWN.get(name, (hints[name], key))
-        if by != key and kind != hints[name]:
-            raise UserError(f"model {key!r}: option {name!r} is {type_name(hints[name])} here but {type_name(kind)} in "
-                            f"model {by!r}; one option name has one type")
-    return {name: hints[name] for name in names}
-
-
-def know_trial_fields(names: Any) -> None:
-    global _TRIAL_FIELDS
-    _TRIAL_FIELDS = frozenset(names)
 
 
 def type_name(kind: Any) -> str:
@@ -183,6 +163,12 @@ def model_names() -> list[str]:
     return list(_MODELS)
 
 
+def forget_models(names: set[str]) -> None:
+    """Unregister models: a plugin's that was refused (`plugins.load`)."""
+    for name in names:
+        del _MODELS[name]
+
+
 def activation_names() -> list[str]:
     """Every registered activation, built-in ones first, in registration order."""
     return list(_ACTIVATIONS)
@@ -200,17 +186,6 @@ def get_model(name: str) -> Model:
         return _MODELS[name]
     except KeyError:
         raise UserError(f"model {name!r} is not one of {', '.join(_MODELS)}") from None
-
-
-def own_options() -> dict[str, Any]:
-    """The options that are some model's own, no trial field, and their types."""
-    return {name: kind for name, (kind, _) in _OWN.items()}
-
-
-def model_only_options() -> set[str]:
-    """The options only a model reads (the built-ins' and the models' own; not a trial field that
-    some model also takes, such as image_size): a cell whose model does not take one leaves it unset."""
-    return {p for model in _MODELS.values() if isinstance(model.builder, str) for p in model.options} | set(_OWN)
 
 
 def options_taken(name: str, options: dict[str, Any]) -> dict[str, Any]:

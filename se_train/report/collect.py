@@ -29,7 +29,7 @@ CELL = ["dataset", "model", "se", "activation"]
 # only its speed, `test_split` only whether the test split is evaluated, `keep_optimizer_state`
 # only what its last checkpoint holds), and the training split's row count: with the cell and the
 # device they say what a run measured, so a merged report pools runs only where all of them agree.
-SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile", "test_split", "keep_optimizer_state")] + ["train_rows"]
+SETTINGS = [f for f in TrialConfig.model_fields if f not in (*CELL, "seed", "compile", "test_split", "keep_optimizer_state")] + [Run.TRAIN_ROWS]
 
 
 @dataclass
@@ -79,21 +79,6 @@ def _axes(spec: SweepSpec) -> list[str]:
     return axes if "seed" in axes else [*axes, "seed"]  # one seed: still a column, so runs pair and group the same way
 
 
-def trial_states(experiment: str) -> list[dict[str, Any]]:
-    trials = []
-    for trial, runtime in tune_files.read_state(experiment):
-        trials.append(
-            {
-                "trial_id": trial["trial_id"],
-                "tune_status": trial["status"],
-                "config": trial["config"],
-                "folder": trial.get("relative_logdir") or "",
-                "error_file": runtime.get("error_filename"),
-            }
-        )
-    return trials
-
-
 def _error_line(experiment: str, folder: str, error_file: str | None) -> str:
     path = storage.join(experiment, folder, error_file or "error.txt")
     if not storage.exists(path):
@@ -108,16 +93,16 @@ def collect(experiment: str) -> Experiment:
     experiment = storage.normalize(experiment)
     record = layout.read_sweep(experiment)
     axes = _axes(record.spec)
-    trials = trial_states(experiment)
+    trials = tune_files.read_state(experiment)
     if not trials:
         raise UserError(f"{experiment}: the experiment has no trials yet (Tune saved no state); nothing to report")
 
     epoch_rows, run_rows, notes = [], [], []
     for t in trials:
-        cfg = t["config"]
-        results = tune_files.read_results(experiment, t["folder"], notes)
+        cfg = t.config
+        results = tune_files.read_results(experiment, t.folder, notes)
         settings = _settings(cfg, record)
-        cell = {Run.TRIAL_ID: t["trial_id"], Run.EXPERIMENT: record.experiment, **{a: settings[a] for a in axes}}
+        cell = {Run.TRIAL_ID: t.trial_id, Run.EXPERIMENT: record.experiment, **{a: settings[a] for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
         run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(record)})
@@ -141,11 +126,11 @@ def _provenance(record: layout.SweepRecord) -> dict[str, Any]:
     return {Run.SWEEP: record.name, "hardware": record.hardware.description if record.hardware else None}
 
 
-def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
+def _summarise(t: tune_files.SavedTrial, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
     planned = TrialConfig.planned(cfg, "epochs")
     ok = [r for r in results if not r.get(Key.DIVERGED)]
     last = results[-1] if results else {}
-    status = run_status(t["tune_status"], cfg, results)
+    status = run_status(t.status, cfg, results)
     nan = float("nan")
     # Plain Python, not a DataFrame per trial: a 2,000-trial study spent 2 s building them.
     best = max(ok, key=lambda r: r[Key.VALID_ACC]) if ok else {}
@@ -172,5 +157,5 @@ def _summarise(t: dict, cfg: dict, results: list[dict], experiment: str) -> dict
         Key.DIVERGED_STEP: last.get(Key.DIVERGED_STEP) if status == Outcome.DIVERGED else None,
         Key.LAST_FINITE_LOSS: last.get(Key.LAST_FINITE_LOSS) if status == Outcome.DIVERGED else None,
         Key.GRAD_NORM: last.get(Key.GRAD_NORM) if status == Outcome.DIVERGED else None,
-        Run.ERROR: _error_line(experiment, t["folder"], t["error_file"]) if status == Outcome.ERRORED else None,
+        Run.ERROR: _error_line(experiment, t.folder, t.error_file) if status == Outcome.ERRORED else None,
     }

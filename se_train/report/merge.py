@@ -16,11 +16,11 @@ from __future__ import annotations
 import pandas as pd
 
 from se_train.report.collect import CELL, SETTINGS, Experiment, read
-from se_train.result import Run
+from se_train.result import Key, Run
 
 def identity(options: list[str]) -> list[str]:
     """What identifies a run, with the models' own options the inputs set."""
-    return [*CELL, *SETTINGS, *options, "device"]
+    return [*CELL, *SETTINGS, *options, Key.DEVICE]
 
 
 RULES = (

@@ -14,7 +14,7 @@ from importlib import resources
 
 import pandas as pd
 
-from se_train.result import Run, Outcome
+from se_train.result import Key, Run, Outcome
 from se_train.report import tables
 from se_train.trial_status import hms
 
@@ -60,8 +60,8 @@ def compare(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[str
                 row.append(cell)
                 diffs.append(diff)
                 tidy.append({"study_row": name, "ours": tables.row_title(key), **found})
-            rows.append(row_of("", f"ours: {tables.row_title(key)}", row, (hms(group['train_time_s'].mean()),
-                               ", ".join(sorted(set(group["device"].dropna()))), int(group["epochs"].max()), _data_note(group, study))))
+            rows.append(row_of("", f"ours: {tables.row_title(key)}", row, (hms(group[Run.TRAIN_TIME_S].mean()),
+                               ", ".join(sorted(set(group[Key.DEVICE].dropna()))), int(group["epochs"].max()), _data_note(group, study))))
             rows.append(row_of("", "ours − study", diffs))
     table = pd.DataFrame(rows, columns=COLUMNS)
     return pd.DataFrame(tidy), tables.to_markdown(table, bold=table[""] == "study").splitlines(), left_out

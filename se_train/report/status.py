@@ -12,7 +12,6 @@ from se_train import storage
 from se_train.config import SweepSpec
 from se_train.progress import Progress, comparisons_of
 from se_train.mlflow_runs import INCOMPLETE_TAG
-from se_train.report.collect import trial_states
 from se_train.trial_status import elapsed, last_reported, VIEW_STATES, named_fields, render, run_status, trial_line
 
 RERUN = (Outcome.UNFINISHED, Outcome.ERRORED)  # what `se-sweep resume` continues (resume_unfinished, resume_errored)
@@ -31,15 +30,15 @@ def status(experiment: str) -> str:
 
 
 def _view(experiment: str, record: layout.SweepRecord) -> str:
-    trials = trial_states(experiment)
+    trials = tune_files.read_state(experiment)
     if not trials:
         return f"{experiment}: no trials yet (Tune has saved no state)\n"
     lines, rerun, notes, runs = [], [], [], []
     for t in trials:
-        results = tune_files.read_results(experiment, t["folder"], notes)
-        run = run_status(t["tune_status"], t["config"], results)
-        runs.append((t["config"], run, results))
-        line = trial_line(t["config"], results[-1] if results else {}, VIEW_STATES[run], named_fields(record.spec, record.searched))
+        results = tune_files.read_results(experiment, t.folder, notes)
+        run = run_status(t.status, t.config, results)
+        runs.append((t.config, run, results))
+        line = trial_line(t.config, results[-1] if results else {}, VIEW_STATES[run], named_fields(record.spec, record.searched))
         lines.append(line)
         if run in RERUN:
             rerun.append(line.cell)
@@ -55,7 +54,7 @@ def _view(experiment: str, record: layout.SweepRecord) -> str:
         out.append("resume would rerun nothing: every trial has finished")
     gaps = layout.read_gaps(experiment)
     if gaps:
-        cells = [trial_line(t["config"], {}, "").cell for t in trials if t["trial_id"] in gaps]
+        cells = [trial_line(t.config, {}, "").cell for t in trials if t.trial_id in gaps]
         out.append(f"MLflow missed results of {len(gaps)} trial run(s), tagged {INCOMPLETE_TAG}: {', '.join(cells)}")
     out += notes
     return "\n".join(out) + "\n"
@@ -68,10 +67,10 @@ def errored(experiment: str) -> list[str]:
     folders = [experiment, storage.join(experiment, layout.SEARCH_DIR)]
     lines = []
     for folder in (f for f in folders if layout.is_experiment(f)):
-        for t in trial_states(folder):
-            results = tune_files.read_results(folder, t["folder"], [])
-            if run_status(t["tune_status"], t["config"], results) == Outcome.ERRORED:
-                lines.append(trial_line(t["config"], results[-1] if results else {}, "").cell)
+        for t in tune_files.read_state(folder):
+            results = tune_files.read_results(folder, t.folder, [])
+            if run_status(t.status, t.config, results) == Outcome.ERRORED:
+                lines.append(trial_line(t.config, results[-1] if results else {}, "").cell)
     return lines
 
 

@@ -138,7 +138,7 @@ def _failures(exp: Results, study: bool) -> list[str]:
         where = f"`{r[Run.TRIAL_ID]}`" + (f" of `{r[Run.SWEEP]}`" if study else "")
         if r[Run.STATUS] == Outcome.DIVERGED:
             lines.append(
-                f"- {where} ({cell}): diverged at epoch {_known(r['diverged_epoch'], 'd')}, step {_known(r[Key.DIVERGED_STEP], 'd')}; "
+                f"- {where} ({cell}): diverged at epoch {_known(r[Run.DIVERGED_EPOCH], 'd')}, step {_known(r[Key.DIVERGED_STEP], 'd')}; "
                 f"last finite loss {_known(r[Key.LAST_FINITE_LOSS], '.4g')}, gradient norm {_known(r[Key.GRAD_NORM], '.4g')}"
             )
         else:

@@ -33,12 +33,13 @@ class Preflight:
     tracking: Tracking  # the file's, with --mlflow and the MLflow experiment's default name
 
 
-def preflight(spec: SweepSpec, source: str, *, storage_uri: str | None = None, address: str | None = None,
+def preflight(spec: SweepSpec, source: str, *, storage_uri: str | None = None, data_root: str | None = None, address: str | None = None,
               num_cpus: int | None = None, mlflow: str | None = None, prepare_missing: bool = True) -> Preflight:
     """Every check `run` makes before Ray starts, the cheap ones first (storage, CPUs, the trackers),
     then the datasets (a missing one prepared, unless a dry run: `prepare_missing` False) and each
-    plugin model built on torch's meta device. `run` and `--dry-run` both call this: a dry run
-    refuses what `run` would."""
+    plugin model built on torch's meta device. `run`, `--dry-run` and `resume` all call this: a dry
+    run refuses what `run` would, and a resume what has changed since (`data_root`: the one the
+    sweep recorded)."""
     root = check_storage(spec, source, storage_uri)
     check_local_cpus(spec.resources, source, address, num_cpus)
     tracking = spec.tracking.model_copy(update={"mlflow": mlflow or spec.tracking.mlflow, "experiment": spec.tracking.experiment or spec.name})
@@ -46,7 +47,7 @@ def preflight(spec: SweepSpec, source: str, *, storage_uri: str | None = None, a
         check_server(tracking.mlflow, source)
     if tracking.wandb:
         wandb_tracking.check(source)
-    data_root = storage.normalize(spec.data_root)
+    data_root = storage.normalize(data_root or spec.data_root)
     manifests = ready_datasets(spec, source, data_root, prepare_missing)
     check_models_build(spec, source, manifests)
     return Preflight(storage.join(root, spec.name), data_root, manifests, tracking)
@@ -133,11 +134,6 @@ def _as_prepared(name: str):
     raw = SOURCES[name].read(SOURCES[name].found())
     height, width, channels = raw.splits["train"].images.shape[1:]
     return lambda size: (len(raw.class_names), (channels, size or height, size or width))
-
-
-def load_manifests(spec: SweepSpec, data_root: str) -> dict[str, Manifest]:
-    """Each dataset's manifest, as `resume` finds them (the checks ran when the sweep started)."""
-    return {name: load_manifest(remote.location(data_root, name)) for name in dict.fromkeys(t.dataset for t in spec.trials())}
 
 
 def check_storage(spec: SweepSpec, source: str, storage_uri: str | None) -> str:

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from ray import tune
 
-from se_train.result import Outcome
+from se_train.result import Outcome, TuneStatus
 from se_train.trial_status import elapsed, last_reported, VIEW_STATES, render, run_status, trial_line
 
 FINISHED_SHOWN = 5  # finished trials listed; a 300-trial sweep's view would scroll away otherwise
-_UNFINISHED = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "pending"}  # as Tune has it now
+_UNFINISHED = {TuneStatus.RUNNING: "running", TuneStatus.PENDING: "pending", TuneStatus.PAUSED: "pending"}  # as Tune has it now
 
 
 class CompactReporter(tune.ProgressReporter):

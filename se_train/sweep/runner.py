@@ -20,9 +20,10 @@ from ray import tune
 from se_train import experiment as layout
 from se_train import tune_files
 from se_train import plugins, storage, wandb_tracking
+from se_train.result import Method
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
-from se_train.sweep.checks import check_local_cpus, joining, load_manifests, preflight, split_rows, streams
+from se_train.sweep.checks import check_storage, joining, preflight, split_rows, streams
 from se_train.sweep.cluster import check_gpus, connect, hardware, max_concurrent
 from se_train.sweep.live_view import CompactReporter  # noqa: F401 - older sweeps' tuner.pkl files name these two here
 from se_train.sweep.tuner import TUNE_ENVIRONMENT, make_trainable, tune_configs, trial_dirname as _trial_dirname  # noqa: F401
@@ -46,8 +47,7 @@ def run_sweep(
 ) -> str:
     """Check, then run the whole grid; return the experiment path. `mlflow`: a tracking URI
     (overrides the file's `tracking.mlflow`); `verbose`: Ray's own log on the terminal too."""
-    checked = preflight(spec, source, storage_uri=storage_uri, address=address, num_cpus=num_cpus, mlflow=mlflow)
-    experiment, manifests, tracking = checked.experiment, checked.manifests, checked.tracking
+    experiment = storage.join(check_storage(spec, source, storage_uri), spec.name)
     if layout.is_experiment(experiment):
         # The same command again continues the same sweep; a changed sweep must not mix into it.
         previous = layout.read_sweep(experiment)
@@ -64,6 +64,8 @@ def run_sweep(
             print(f"{experiment} exists with this sweep: resuming it (finished trials are not rerun)")
             return resume_sweep(experiment, address=address, num_cpus=num_cpus, concurrency=concurrency, mlflow=mlflow, verbose=verbose)
         print(f"{experiment} exists with this sweep, but Tune saved no state there: starting it anew")
+    checked = preflight(spec, source, storage_uri=storage_uri, address=address, num_cpus=num_cpus, mlflow=mlflow)
+    manifests, tracking = checked.manifests, checked.tracking
     streamed = streams(spec, manifests)
     if not verbose:
         ray_log.to_file(ray_log.where(experiment, spec.name))
@@ -90,7 +92,7 @@ def _check_growth(before: SweepSpec, spec: SweepSpec, source: str, experiment: s
                         "rename the sweep or pass another --storage")
     if spec.seeds.max < before.seeds.max:
         raise UserError(f"{source}: seeds.max: {spec.seeds.max} is below the {before.seeds.max} {experiment} started with; a sweep's max can only grow")
-    if spec.seeds.method != "anytime":
+    if spec.seeds.method != Method.ANYTIME:
         raise UserError(f"{source}: seeds.max: {experiment} runs method {spec.seeds.method}, whose boundary holds only for the looks "
                         f"{before.seeds.start}..{before.seeds.max} it was set for; only an anytime sweep can grow (start a new one with method: anytime)")
 
@@ -164,7 +166,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
     # Tune returns, its state saved, when Ctrl-C (or SIGUSR1) stops it: trials left unfinished,
     # or more to come from the searcher, mean the sweep did not reach its end.
     more = search_alg.to_come() if isinstance(search_alg, AdaptiveSeeds) else not search_alg.is_finished()
-    if more or any(trial["status"] not in ("TERMINATED", "ERROR") for trial, _ in tune_files.read_state(folder)):
+    if more or not all(trial.finished for trial in tune_files.read_state(folder)):
         raise Interrupted(record.experiment)
     return results
 
@@ -223,12 +225,14 @@ def resume_sweep(
         # Tune restores the callbacks a sweep started with; a restored Tuner takes no new ones.
         started = f"logs to {tracked}" if tracked else "was started without MLflow"
         raise UserError(f"--mlflow {mlflow}: this sweep {started}, and a resumed sweep keeps the tracking it started with; drop --mlflow")
-    check_local_cpus(spec.resources, meta_path, address, num_cpus)
+    # The checks `run` made, as they stand now: the data, the trackers and the machine may have changed.
+    checked = preflight(spec, meta_path, storage_uri=storage.parent(experiment), data_root=record.data_root,
+                        address=address, num_cpus=num_cpus, mlflow=tracked)
     if not verbose:
         ray_log.to_file(ray_log.where(experiment, spec.name))
     connect(address, num_cpus, plugins.py_modules(spec.plugins))
     check_gpus(spec.resources, meta_path, on_cluster=joining(address))
-    cap = max_concurrent(spec, concurrency, streams(spec, load_manifests(spec, record.data_root)), on_cluster=joining(address))
+    cap = max_concurrent(spec, concurrency, streams(spec, checked.manifests), on_cluster=joining(address))
     callbacks = []
     if spec.search and not tune.Tuner.can_restore(experiment):
         # The comparison has not started: it starts now, with the sweep's MLflow tracking.

@@ -23,7 +23,7 @@ from se_train import cell, storage
 from se_train import experiment as layout
 from se_train.config import SweepSpec
 from se_train.trial_status import run_status
-from se_train.result import Key, Outcome
+from se_train.result import Key, Outcome, TuneStatus
 
 if TYPE_CHECKING:
     from ray import tune  # the plan and --dry-run read this module without Ray
@@ -96,7 +96,7 @@ def choose(experiment: str, spec: SweepSpec, tries: tune.ResultGrid) -> layout.C
     for result in tries:
         reported = result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
         ok = [r[Key.VALID_ACC] for r in reported if not r.get(Key.DIVERGED)]
-        outcome = run_status("ERROR" if result.error else "TERMINATED", result.config, reported)
+        outcome = run_status(TuneStatus.ERROR if result.error else TuneStatus.TERMINATED, result.config, reported)
         key = cell.key(cell_of(result.config, spec))
         scored.setdefault(key, []).append({**{f: result.config[f] for f in fields}, "acc": max(ok, default=math.nan), "outcome": outcome})
     cells = []

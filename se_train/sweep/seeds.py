@@ -17,7 +17,7 @@ from ray.tune.search import SearchGenerator, Searcher
 from se_train import cell, tune_files
 from se_train.config import SweepSpec
 from se_train.progress import IMAGES, Progress, comparisons_of
-from se_train.result import Key, Verdict
+from se_train.result import Key, TuneStatus, Verdict
 from se_train.sweep import ray_private
 from se_train.sweep.cluster import NO_CAP
 
@@ -112,31 +112,31 @@ class AdaptiveSeeds(Searcher):
         synced them to storage yet."""
         self.trials.clear()
         self.running.clear()
-        for trial, runtime in tune_files.read_state(self.experiment):
-            config = trial["config"]
+        for trial in tune_files.read_state(self.experiment):
+            config = trial.config
             key, seed = cell.key(config, self.progress.axes), int(config["seed"])
             if key not in self.cells:
                 continue
-            self.trials[trial["trial_id"]] = (key, seed)
+            self.trials[trial.trial_id] = (key, seed)
             self.planned[key] = max(self.planned[key], seed + 1)
-            results = _recorded(runtime)
-            if trial["status"] in ("TERMINATED", "ERROR"):
-                self.progress.record(config, results, trial["status"] == "ERROR")
+            results = _recorded(trial)
+            if trial.finished:
+                self.progress.record(config, results, trial.status == TuneStatus.ERROR)
             else:
-                self.running[trial["trial_id"]] = results
+                self.running[trial.trial_id] = results
         taken = set(self.trials.values())
         self.queue = [(k, s) for s in range(max(self.planned.values(), default=0)) for k in self.cells
                       if s < self.planned[k] and (k, s) not in taken]
         self._extend()
 
 
-def _recorded(runtime: dict[str, Any]) -> list[dict[str, Any]]:
+def _recorded(trial: tune_files.SavedTrial) -> list[dict[str, Any]]:
     """What Tune's saved state holds of a trial's results, as the searcher keeps them: its best
     valid accuracy (Tune's running max) and its last result; none before its first report."""
-    last = runtime.get("last_result") or {}
+    last = trial.last_result
     if Key.EPOCH not in last:
         return []
-    best = ((runtime.get("metric_analysis") or {}).get(Key.VALID_ACC) or {}).get("max", last.get(Key.VALID_ACC))
+    best = (trial.metric_analysis.get(Key.VALID_ACC) or {}).get("max", last.get(Key.VALID_ACC))
     return [{**{k: last.get(k) for k in KEPT}, Key.VALID_ACC: best}]
 
 

@@ -32,8 +32,8 @@ import json
 import posixpath
 
 from se_train import experiment as layout
-from se_train import storage
-from se_train.result import Key
+from se_train import storage, tune_files
+from se_train.result import Key, TuneStatus
 from se_train.sweep import ray_private
 from se_train.train.checkpoint import RECORDS_FILE, UNRECORDED_FILE
 
@@ -54,10 +54,10 @@ def repair(folder: str, train_runs: str) -> list[str]:
     staged = ray_private.driver_staging(storage.name(folder))
     lines, changed = [], False
     for pair in state["trial_data"]:
-        trial = json.loads(pair[0])
-        if trial.get("status") == "TERMINATED" or not trial.get("relative_logdir"):
+        trial = tune_files.saved_trial(*pair)
+        if trial.status == TuneStatus.TERMINATED or not trial.folder:
             continue  # finished, or never started: nothing to continue
-        where = trial["relative_logdir"]
+        where = trial.folder
         trial_folder = storage.join(folder, where)
         metadata = ray_private.run_metadata(pair[1])
         said, checkpoint, moved = _present_checkpoint(trial_folder, where, metadata.checkpoint_manager)
@@ -67,7 +67,7 @@ def repair(folder: str, train_runs: str) -> list[str]:
             pair[1] = metadata.get_json_state()
             changed = True
         # Tune hands a log back (from storage) only to a trial it restores from its own checkpoint.
-        continued = _train_checkpoint(train_runs, trial["trial_id"]) or checkpoint
+        continued = _train_checkpoint(train_runs, trial.trial_id) or checkpoint
         lines += _records_again(trial_folder, where, continued, checkpoint is not None, [s / where for s in staged])
     if changed:
         storage.write_text(path, json.dumps(state))
