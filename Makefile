@@ -18,7 +18,9 @@ run: $(INSTALLED)
 	$(VENV)/bin/se-sweep run sweeps/smoke.yaml
 	$(VENV)/bin/se-sweep report experiments/smoke --out reports/smoke
 
-# The docs site first: `--strict` fails on a dead link or a page left out of the nav.
+# The docs site first: `--strict` fails on a dead link or a page left out of the nav. Then the
+# suite, a test file per process (a file's fixtures built once), each process with its own local
+# Ray: the suite is CPU-bound, so one process per core, up to 4 (results/bench/README.md: its time).
 test: $(INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --numprocesses auto --maxprocesses 4 --dist loadfile

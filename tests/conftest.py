@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local Ray for the whole test session, and small on-disk datasets."""
+"""Shared fixtures: one real local Ray per test process, and small on-disk datasets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A real local Ray (2 CPUs, as CI's machine), shared by every test that needs one."""
+    """A real local Ray (2 CPUs, as CI's machine), shared by every test of this process that needs
+    one (`make test` runs a process per core, pytest-xdist's, each with its own)."""
     import ray
 
     ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
