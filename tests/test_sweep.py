@@ -254,6 +254,33 @@ def test_a_driver_killed_while_tune_copies_its_state_leaves_the_last_state_whole
     assert (experiment / "trial_0" / "result.json").read_text() == "{}\n"
 
 
+def test_tunes_uploads_copy_a_trials_log_again_only_when_it_changed_and_the_state_always(tmp_path):
+    # Tune uploads the whole staging folder at every snapshot: recopying every finished trial's
+    # logs made 300 short trials' uploads quadratic (results/bench/README.md, issue 49).
+    import pyarrow.fs
+    from ray.train._internal import storage as train_storage
+
+    from se_train.sweep import ray_private
+
+    ray_private.atomic_local_uploads()
+    staging, experiment = tmp_path / "staging", tmp_path / "experiment"
+    (staging / "trial_0").mkdir(parents=True)
+    (staging / "experiment_state-x.json").write_text('{"trial_data": ["RUNNING"]}')
+    (staging / "trial_0" / "result.json").write_text('{"epoch": 1}\n')
+    upload = lambda: train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))  # noqa: E731
+    upload()
+    # Marks in storage show what the next upload copies: an unchanged log is left, the state is not.
+    (experiment / "trial_0" / "result.json").write_text("left\n")
+    (experiment / "experiment_state-x.json").write_text("left")
+    upload()
+    assert (experiment / "trial_0" / "result.json").read_text() == "left\n"
+    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["RUNNING"]}'
+    with (staging / "trial_0" / "result.json").open("a") as log:
+        log.write('{"epoch": 2}\n')
+    upload()
+    assert (experiment / "trial_0" / "result.json").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+
+
 def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, capsys, monkeypatch):
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["resume", str(diverging_experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2

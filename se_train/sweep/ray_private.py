@@ -80,8 +80,8 @@ def atomic_local_uploads() -> None:
     after every snapshot. On a local disk pyarrow writes each file in place, so a driver killed
     mid-copy leaves an empty experiment_state file, and the sweep can no longer be resumed (seen in
     tests/test_seeds.py's killed driver). Here a local copy goes to a file beside its destination,
-    renamed over it: a reader sees the old file or the new one, never a part; a file this driver
-    copied is not copied again until it changes. Object stores (S3, GCS) publish an upload only
+    renamed over it: a reader sees the old file or the new one, never a part; a trial's log this
+    driver copied is not copied again until it changes. Object stores (S3, GCS) publish an upload only
     once it is complete, and keep Ray's own copy. Done in the driver before Tune starts; idempotent."""
     from ray.train._internal import storage as train_storage
 
@@ -92,7 +92,7 @@ def atomic_local_uploads() -> None:
 
 
 _ray_upload = None  # Ray's own upload, once replaced
-# Each destination's source as this driver last copied it (size, mtime): Tune uploads every staged
+# Each trial log's source as this driver last copied it (size, mtime): Tune uploads every staged
 # file at every snapshot, and a finished trial's logs never change again; copying them all each
 # time made 300 one-epoch trials' uploads grow with the square of the trials (py-spy, `bench
 # scale`: 3.4x its plain loops, 1.5x without). Module-level, as the function: Tune pickles its
@@ -118,7 +118,9 @@ def _atomic_upload(local_path: str, fs, fs_path: str, exclude: list | None = Non
             dst.mkdir(parents=True, exist_ok=True)
             continue
         made = src.stat()
-        if _copied.get(dst) == (made.st_size, made.st_mtime_ns) and dst.exists():
+        # The experiment's own files (its state, rewritten in place at every snapshot) are always
+        # copied; a trial's logs in its folder only grow, so their size and time tell a change.
+        if src.parent != source and _copied.get(dst) == (made.st_size, made.st_mtime_ns) and dst.exists():
             continue  # copied by this driver, and not changed since
         dst.parent.mkdir(parents=True, exist_ok=True)
         part = dst.with_name(f".{dst.name}.part")
