@@ -109,8 +109,10 @@ def own_options() -> dict[str, Any]:
 def _own_options(models: tuple[Model, ...]) -> dict[str, Any]:
     own: dict[str, tuple[Any, str]] = {}  # option -> its type, and the model that first declared it
     for model in models:
+        if isinstance(model.builder, str):
+            continue  # a built-in registered by its place: its options are all trial fields
         names = [n for n in model.options if n not in TrialConfig.model_fields]
-        types = model.option_types() if names and not isinstance(model.builder, str) else {}
+        types = model.option_types() if names else {}
         for name in names:
             if name not in types:
                 raise UserError(f"model {model.name!r}: option {name!r} has no type; annotate it, e.g. {name}: int = 64, "

@@ -43,10 +43,7 @@ class Model:
         return _resolve(self.builder)
 
     def option_types(self) -> dict[str, Any]:
-        """Its options' annotated types (a built-in registered by its place declares none: its
-        options are all trial fields)."""
-        if isinstance(self.builder, str):
-            return {}
+        """Its options' annotated types, read from the function a plugin registered."""
         try:
             hints = typing.get_type_hints(self.builder, include_extras=True)
         except Exception as e:  # noqa: BLE001 - an annotation naming what its module does not define

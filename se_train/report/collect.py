@@ -105,7 +105,7 @@ def collect(experiment: str) -> Experiment:
         cell = {Run.TRIAL_ID: t.trial_id, Run.EXPERIMENT: record.experiment, **{a: settings[a] for a in axes}}
         for r in results:
             epoch_rows.append({**cell, **{k: v for k, v in r.items() if k not in ("config",)}})
-        run_rows.append({**cell, **_summarise(t, cfg, results, experiment), **settings, **_provenance(record)})
+        run_rows.append({**cell, **_summarise(t, results, experiment), **settings, **_provenance(record)})
     epochs = pd.DataFrame(epoch_rows)
     runs = pd.DataFrame(run_rows)
     return Experiment([record], axes, epochs, runs, notes)
@@ -126,7 +126,8 @@ def _provenance(record: layout.SweepRecord) -> dict[str, Any]:
     return {Run.SWEEP: record.name, "hardware": record.hardware.description if record.hardware else None}
 
 
-def _summarise(t: tune_files.SavedTrial, cfg: dict, results: list[dict], experiment: str) -> dict[str, Any]:
+def _summarise(t: tune_files.SavedTrial, results: list[dict], experiment: str) -> dict[str, Any]:
+    cfg = t.config
     planned = TrialConfig.planned(cfg, "epochs")
     ok = [r for r in results if not r.get(Key.DIVERGED)]
     last = results[-1] if results else {}
