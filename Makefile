@@ -21,6 +21,7 @@ run: $(INSTALLED)
 # The docs site first: `--strict` fails on a dead link or a page left out of the nav. Then the
 # suite, a test file per process (a file's fixtures built once), each process with its own local
 # Ray: the suite is CPU-bound, so one process per core, up to 4 (results/bench/README.md: its time).
+# The files go out slowest first, as tests/conftest.py orders them.
 test: $(INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
-	$(VENV)/bin/pytest --numprocesses auto --maxprocesses 4 --dist loadfile
+	$(VENV)/bin/pytest --numprocesses auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder

@@ -5,14 +5,23 @@ from __future__ import annotations
 import pytest
 
 RAY_FIXTURES = {"ray_cluster", "diverging_experiment"}
+# The files that train the most, slowest first (`pytest --durations=0`, results/bench/README.md).
+# `make test` hands whole files to its processes in collection order (`--no-loadscope-reorder`):
+# the long ones start first and the many short ones fill in at the end, so no process is left
+# running one long file alone.
+SLOWEST_FIRST = ("test_recovery.py", "test_cluster.py", "test_no_shared_disk.py", "test_seeds.py", "test_tracking.py",
+                 "test_sweep.py", "test_search.py", "test_s3.py", "test_plugins.py", "test_image_folder.py")
 
 
 def pytest_collection_modifyitems(items):
     """Mark every test that uses the session's Ray `ray` (a test starting its own cluster says so
-    itself), so `pytest -m "not ray"` is the fast lane: models, configs, data formats, reports."""
+    itself), so `pytest -m "not ray"` is the fast lane: models, configs, data formats, reports.
+    Then order the files as SLOWEST_FIRST says, the rest after them as collected."""
     for item in items:
         if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -72,12 +72,14 @@ def test_a_sweep_grows_an_autoscaling_cluster_and_runs_trials_at_once(tmp_path):
     # As the shipped cluster configs: a head that trains nothing, workers from 0 nodes up. Sized
     # at the start, the sweep would run one trial at a time on one node.
     with ray_cluster(head_cpus=0, autoscale=(1, 3)) as cluster:
-        path = sweep_file(tmp_path, "grow", {"seed": [0, 1, 2, 3, 4, 5]}, train={"epochs": 25})
+        # The 3 nodes come up together, the first 3 trials start within 2 s: 12 epochs (6 s or
+        # more) overlap them.
+        path = sweep_file(tmp_path, "grow", {"seed": [0, 1, 2, 3, 4, 5]}, train={"epochs": 12})
         done = _se_sweep("run", str(path), "--address", cluster.address, env=cluster.env)
         (tmp_path / "run.log").write_text(done.stdout + done.stderr)
         assert done.returncode == 0, done.stderr[-3000:]
     progress = trial_progress(tmp_path / "experiments" / "grow")
-    assert len(progress) == 6 and all(df["epoch"].tolist() == list(range(1, 26)) for df in progress.values())
+    assert len(progress) == 6 and all(df["epoch"].tolist() == list(range(1, 13)) for df in progress.values())
     # Each node holds one 1-CPU trial process and the head none: 3 processes, 3 nodes added.
     assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 3
     assert _most_at_once(progress) >= 3

@@ -1,32 +1,27 @@
-"""The sweep on a real local Ray: grids complete, divergence is stopped and recorded, a killed
-worker recovers from its checkpoint, a killed driver resumes, and bad sweep files fail early."""
+"""The sweep on a real local Ray: grids complete in reused trial processes, divergence is stopped
+and recorded, DDP workers take the same steps, a streamed split trains as a held one, and bad sweep
+files fail early, before Ray (recovery from kills: test_recovery.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 import torch
 import yaml
 
-from se_train import tune_files
 from se_train.cli import main
 from se_train.sweep_file import load_sweep, parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import cluster, runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress, wait_for
+from tests.helpers import run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
+
 
 def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, capsys):
     # One trial at a time: the second runs in the first one's process (torch imported, no new
@@ -91,37 +86,6 @@ def test_two_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cl
     assert run.train_rows == 1197 and run.batch_size == 46  # what a study report pools runs by
 
 
-@pytest.mark.slow
-def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
-    import psutil
-
-    # Enough short epochs that the kill lands mid-trial (a ResNet-50's 3 slow ones cost 60 s more).
-    path = sweep_file(tmp_path, "ddpft", {}, train={"epochs": 8},
-                      resources={"workers_per_trial": 2, "cpus_per_worker": 0.5, "max_failures": 1})
-    experiment = tmp_path / "experiments" / "ddpft"
-    killed: list[int] = []
-
-    # Only this test's Ray's workers (its raylet's children): another Ray on the machine is not ours.
-    raylet_flag = f"--raylet_socket_name={ray_cluster.address_info['raylet_socket_name']}"
-    (raylet,) = [p for p in psutil.process_iter(["cmdline"]) if raylet_flag in (p.info["cmdline"] or [])]
-
-    def kill_a_worker_after_the_first_checkpoint():
-        wait_for(lambda: list(experiment.glob("train_runs/*/checkpoint_*")), "epoch 1's checkpoint")
-        for proc in raylet.children():
-            if "RayTrainWorker" in proc.name():
-                proc.kill()
-                killed.append(proc.pid)
-                break
-
-    killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
-    killer.start()
-    run_with_hang_guard(path)
-    killer.join(5)
-    assert killed, "no Train worker was killed: the test did not exercise recovery"
-    (df,) = trial_progress(experiment).values()
-    assert df["epoch"].tolist() == list(range(1, 9)) and df["workers"].eq(2).all()
-
-
 def test_a_streamed_split_trains_as_the_same_split_held_in_memory(tmp_path, ray_cluster):
     # One batch per epoch (batch 2048 > 1,197 rows): no shuffle order to differ, so the streamed
     # and the held run see the same batches and may differ only by float summation order.
@@ -165,152 +129,6 @@ def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_proces
     assert x_alone["epoch"].tolist() == [1, 2] and not x_alone["diverged"].any() and x_alone["valid_acc"].iloc[-1] > 0.5
     (state,) = alone_experiment.glob("*/checkpoint_*/state.pt")
     assert all(not k.startswith("_orig_mod") for k in torch.load(state, weights_only=True)["model"])
-
-
-def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
-    # A one-worker trial trains in its Tune trial's process: killing that process is killing the worker.
-    # Enough short epochs that the kill lands mid-trial (a ResNet-50's 3 slow ones cost 30 s more).
-    path = sweep_file(tmp_path, "ft", {}, train={"epochs": 30}, resources={"max_failures": 2})
-    killed: list[int] = []
-
-    def kill_after_first_epoch():
-        experiment = tmp_path / "experiments" / "ft"
-        (df, *_) = wait_for(lambda: experiment.exists() and list(trial_progress(experiment).values()), "the first epoch")
-        os.kill(int(df["pid"].iloc[0]), signal.SIGKILL)  # Tune records the trial's pid
-        killed.append(int(df["pid"].iloc[0]))
-
-    killer = threading.Thread(target=kill_after_first_epoch, daemon=True)
-    killer.start()
-    experiment = run_with_hang_guard(path)
-    killer.join(5)
-    assert killed, "the worker was never killed: the test did not exercise recovery"
-    (df,) = trial_progress(experiment).values()
-    assert df["epoch"].tolist() == list(range(1, 31))
-    assert df["pid"].nunique() == 2, "the trial did not continue in a new process"  # the kill landed mid-trial
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "se_train.cli", *args]
-
-
-def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_cluster):
-    address = ray_cluster.address_info["address"]
-    path = sweep_file(tmp_path, "res", {"activation": ["relu", "selu"], "se": [False, True]}, resources={"max_concurrent_trials": 1})
-    experiment = tmp_path / "experiments" / "res"
-    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished = wait_for(lambda: experiment.exists() and {k: df for k, df in trial_progress(experiment).items() if len(df) == 2},
-                        "a finished trial")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
-    assert status.returncode == 0 and re.search(r"resume would rerun [1-4]: ", status.stdout), status.stdout + status.stderr
-    before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
-
-    # The sweep file says one trial at a time; the resume asks for two, which this Ray fits.
-    # Tune's timestamps are whole seconds: a float start keeps the finished trial's last row,
-    # reported in the second the resume starts, out of the resumed rows.
-    resumed = time.time()
-    done = subprocess.run(_cli("resume", str(experiment), "--address", address, "--max-concurrent", "2"),
-                          capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"se-sweep report {experiment}" in done.stdout
-    progress = trial_progress(experiment)
-    assert len(progress) == 4
-    assert all(df["epoch"].tolist() == [1, 2] for df in progress.values())
-    assert {k: (experiment / k / "progress.csv").read_text() for k in finished} == before  # not rerun
-    # Reused trial processes: one at a time would have run every resumed epoch in one process.
-    pids = {int(pid) for df in progress.values() for pid in df.loc[df["timestamp"] >= resumed, "pid"]}
-    assert len(pids) == 2
-
-
-def test_a_driver_killed_while_tune_copies_its_state_leaves_the_last_state_whole(tmp_path, monkeypatch):
-    import shutil
-
-    import pyarrow.fs
-    from ray.train._internal import storage as train_storage
-
-    from se_train.sweep import ray_private
-
-    ray_private.atomic_local_uploads()  # as the driver does before Tune starts
-    staging, experiment = tmp_path / "staging", tmp_path / "experiment"
-    (staging / "trial_0").mkdir(parents=True)
-    (staging / "experiment_state-x.json").write_text('{"trial_data": ["new"]}')
-    (staging / "trial_0" / "result.json").write_text("{}\n")
-    experiment.mkdir()
-    (experiment / "experiment_state-x.json").write_text('{"trial_data": ["old"]}')
-
-    def killed(src, dst):  # the copy dies halfway, as under a SIGKILL
-        Path(dst).write_text('{"tri')
-        raise SystemExit("killed")
-
-    with monkeypatch.context() as m:
-        m.setattr(shutil, "copyfile", killed)
-        with pytest.raises(SystemExit):
-            train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))
-    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["old"]}'  # Tune's last state, whole
-    train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))
-    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["new"]}'
-    assert (experiment / "trial_0" / "result.json").read_text() == "{}\n"
-
-
-def test_tunes_uploads_copy_a_trials_log_again_only_when_it_changed_and_the_state_always(tmp_path):
-    # Tune uploads the whole staging folder at every snapshot: recopying every finished trial's
-    # logs made 300 short trials' uploads quadratic (results/bench/README.md, issue 49).
-    import pyarrow.fs
-    from ray.train._internal import storage as train_storage
-
-    from se_train.sweep import ray_private
-
-    ray_private.atomic_local_uploads()
-    staging, experiment = tmp_path / "staging", tmp_path / "experiment"
-    (staging / "trial_0").mkdir(parents=True)
-    (staging / "experiment_state-x.json").write_text('{"trial_data": ["RUNNING"]}')
-    (staging / "trial_0" / "result.json").write_text('{"epoch": 1}\n')
-    upload = lambda: train_storage._upload_to_fs_path(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))  # noqa: E731
-    upload()
-    # Marks in storage show what the next upload copies: an unchanged log is left, the state is not.
-    (experiment / "trial_0" / "result.json").write_text("left\n")
-    (experiment / "experiment_state-x.json").write_text("left")
-    upload()
-    assert (experiment / "trial_0" / "result.json").read_text() == "left\n"
-    assert (experiment / "experiment_state-x.json").read_text() == '{"trial_data": ["RUNNING"]}'
-    with (staging / "trial_0" / "result.json").open("a") as log:
-        log.write('{"epoch": 2}\n')
-    upload()
-    assert (experiment / "trial_0" / "result.json").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
-
-
-def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, capsys, monkeypatch):
-    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
-    assert main(["resume", str(diverging_experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2
-    assert capsys.readouterr().err == (
-        "se-sweep: error: --mlflow http://127.0.0.1:5000: this sweep was started without MLflow, and a resumed sweep "
-        "keeps the tracking it started with; drop --mlflow\n")
-
-
-def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsys, monkeypatch):
-    # Killed between writing sweep.json and Tune's first snapshot: nothing to resume, nothing lost.
-    from se_train import experiment as layout
-
-    path = sweep_file(tmp_path, "unsaved", {})
-    spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
-    experiment = tmp_path / "experiments" / "unsaved"
-    experiment.mkdir(parents=True)
-    layout.write_sweep(layout.SweepRecord(spec=spec, sweep_file=str(path), experiment=str(experiment), data_root="data"))
-    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
-    assert main(["resume", str(experiment)]) == 2
-    assert capsys.readouterr().err == (
-        f"se-sweep: error: {experiment}: Tune saved no state there (the sweep stopped before its first trial started), so "
-        f"there is nothing to resume; `se-sweep run {path} --storage {experiment.parent}` starts it anew\n")
-
-    class Started(Exception):
-        pass
-
-    monkeypatch.setattr(runner, "connect", lambda *a, **k: (_ for _ in ()).throw(Started()))
-    with pytest.raises(Started):  # run goes on to start the sweep instead of sending the user back to resume
-        main(["run", str(path), "--storage", str(experiment.parent)])
-    assert "Tune saved no state there: starting it anew" in capsys.readouterr().out
 
 
 def test_checking_a_sweep_file_imports_neither_torch_nor_ray(tmp_path):
@@ -371,30 +189,6 @@ def test_run_and_dry_run_make_the_same_checks_before_ray(tmp_path, capsys, monke
         assert main(["run", str(path), *flags, *dry]) == 2
         said.append(capsys.readouterr().err)
     assert said[0] == said[1] and said[0].count("\n") == 1 and message in said[0], said
-
-
-@pytest.mark.parametrize("blocks, flags, message", [
-    ({"resources": {"cpus_per_worker": 3}}, ["--num-cpus", "2"], "resources: a trial asks for 3 CPU (1 worker(s) x 3 cpus_per_worker), but a local Ray here has 2"),
-    ({"tracking": {"wandb": "se-sweep-tests"}}, [], "tracking.wandb: no W&B credentials here: run `wandb login`"),
-])
-def test_resume_makes_the_checks_run_makes_before_ray(tmp_path, capsys, monkeypatch, blocks, flags, message):
-    # The same preflight again: what changed since the sweep started (the machine: a local Ray of
-    # 2 CPUs for a trial asking 3; W&B's credentials gone) is refused in run's words, before Ray.
-    import numpy as np
-
-    from se_train.bench.report import fake_experiment
-
-    for key in ("WANDB_MODE", "WANDB_API_KEY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # where `wandb login` would have stored a key
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    folder = tmp_path / "experiments" / "again"
-    fake_experiment(folder, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0), **blocks)
-    (folder / "tuner.pkl").write_bytes(b"")  # Tune's mark of a restorable sweep; never read: refused before
-    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
-    assert main(["resume", str(folder), *flags]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
 
 
 def test_shipped_sweeps_validate():
@@ -500,61 +294,6 @@ def test_missing_test_shard_is_named_before_ray_starts(tmp_path, capsys, monkeyp
     assert f"{shard}: shard listed in the manifest is missing" in _refused(path, capsys, monkeypatch)
 
 
-def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_path, ray_cluster):
-    # What a driver killed between Tune's deleting a trial's old checkpoint and uploading the state
-    # that names the new one leaves (seen on a cluster without a shared disk): a state naming a
-    # checkpoint that is gone. Made here by hand after a kill: trial A keeps only a checkpoint newer
-    # than any the state can name, trial B keeps none. Both must finish, each epoch counted once.
-    address = ray_cluster.address_info["address"]
-    path = sweep_file(tmp_path, "gone", {"activation": ["relu", "selu"]}, train={"epochs": 30}, resources={"max_concurrent_trials": 2})
-    experiment = tmp_path / "experiments" / "gone"
-    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = lambda trial: sorted(trial.glob("checkpoint_*"))  # noqa: E731
-    started = lambda: [p for p in experiment.glob("simple_cnn-*") if p.is_dir()] if experiment.exists() else []  # noqa: E731
-    wait_for(lambda: len(started()) == 2 and all(len(trial_progress(experiment).get(p.name, ())) >= 3 and checkpoints(p) for p in started()),
-             "two trials past their third epoch")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Ray ends a dead driver's trial processes a moment later: until then they still checkpoint.
-    pids = {int(df["pid"].iloc[-1]) for df in trial_progress(experiment).values()}
-    wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
-    a, b = sorted(started())
-    newest = checkpoints(a)[-1]
-    later = newest.with_name(f"checkpoint_{int(newest.name.split('_')[1]) + 1:06d}")
-    newest.rename(later)
-    for old in checkpoints(a)[:-1] + checkpoints(b):
-        shutil.rmtree(old)
-    done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(rf"resume: {a.name}: Tune's state names checkpoint_\d+, which is gone from storage; continues from {later.name}, the newest there", done.stdout), done.stdout
-    assert re.search(rf"resume: {b.name}: Tune's state names checkpoint_\d+, which is gone from storage, and no checkpoint is left; starts again", done.stdout), done.stdout
-    exp = collect(str(experiment))
-    assert (exp.runs["status"] == "completed").all() and len(exp.runs) == 2
-    epochs = {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
-    assert all(e == list(range(1, 31)) for e in epochs.values()), epochs
-
-
-def test_ctrl_c_exits_130_with_the_resume_hint_and_status_counts_the_trials_to_come(tmp_path, ray_cluster):
-    address = ray_cluster.address_info["address"]
-    path = sweep_file(tmp_path, "ctrlc", {"activation": ["relu", "selu"], "se": [False, True]}, train={"epochs": 20},
-                      resources={"max_concurrent_trials": 1})
-    experiment = tmp_path / "experiments" / "ctrlc"
-    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: experiment.exists() and any(len(df) >= 2 for df in trial_progress(experiment).values()), "a trial's second epoch")
-    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground process group
-    out, err = proc.communicate(timeout=HANG_TIMEOUT_S)
-    assert proc.returncode == 130, out[-2000:] + err[-3000:]
-    assert err.rstrip().endswith(f"next: se-sweep resume {experiment}") and "Tuner.restore(" not in out + err
-    assert "\x1b[" not in out + err  # no colour code in a pipe: Ray's worker-line prefixes included
-    assert "next: se-sweep report" not in out
-    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
-    # 4 cells, one at a time: the first interrupted, the other 3 never created by Tune.
-    assert re.search(r"4 trials: 1 unfinished, 3 to come;", status.stdout), status.stdout
-    assert "resume would rerun 1: simple_cnn digits relu s0, and start the 3 to come" in status.stdout, status.stdout
-
-
 def test_rays_own_log_lines_go_to_the_experiments_log_not_the_terminal(tmp_path, capfd, request):
     import logging
 
@@ -623,42 +362,3 @@ def test_the_help_says_what_se_sweep_does_and_the_first_commands(capsys):
     assert "map user errors" not in out  # the module's docstring is for developers
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_epoch_once(tmp_path, ray_cluster, workers):
-    # What a driver killed after a mid-trial checkpoint reached storage, before the records of the
-    # epochs up to it were uploaded, leaves: a checkpoint ahead of result.json and progress.csv.
-    # Made here by hand after a kill: the trial's last two recorded epochs are cut from both. A
-    # multi-worker trial continues from its Ray Train run's own checkpoint (train_runs/). Resumed
-    # on the same machine, Tune finds the killed driver's staged logs; resumed on another (a copy
-    # of the folder, made before the first resume), none.
-    address = ray_cluster.address_info["address"]
-    resources = {"max_concurrent_trials": 1} | ({"workers_per_trial": 2, "cpus_per_worker": 0.5} if workers == 2 else {})
-    path = sweep_file(tmp_path, "cut", {}, train={"epochs": 20}, resources=resources)
-    experiment = tmp_path / "experiments" / "cut"
-    # Tune uploads a trial's logs with its state, every 10 s or more, and a multi-worker trial's
-    # 20 epochs take 10 s: each second here, so the kill lands mid-trial.
-    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True, env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: experiment.exists() and any(len(df) >= 4 for df in trial_progress(experiment).values()), "a trial's fourth epoch")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    pids = {int(df["pid"].iloc[-1]) for df in trial_progress(experiment).values()}
-    wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
-    time.sleep(3)  # a Ray Train run's workers and controller end after the trial's process
-    (trial,) = [p.name for p in experiment.glob("simple_cnn-*") if p.is_dir()]
-    assert not tune_files.read_state(str(experiment))[0].finished, "the trial ended before the kill"
-    for log in ("result.json", "progress.csv"):
-        lines = (experiment / trial / log).read_text().splitlines(keepends=True)
-        (experiment / trial / log).write_text("".join(lines[:-2]))
-    elsewhere = tmp_path / "another-machine" / "cut"
-    shutil.copytree(experiment, elsewhere)
-    for folder, machine in ((experiment, "same"), (elsewhere, "another")):
-        if machine == "another":
-            for staged in Path(ray_cluster.address_info["session_dir"], "artifacts").glob("*/cut"):
-                shutil.rmtree(staged)
-        done = subprocess.run(_cli("resume", str(folder), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-        assert done.returncode == 0, machine + done.stdout[-3000:] + done.stderr[-3000:]
-        recorded = [json.loads(line)["epoch"] for line in (folder / trial / "result.json").read_text().splitlines()]
-        assert recorded == list(range(1, 21)), (machine, recorded, done.stdout)
-        assert "\x1b[" not in done.stdout + done.stderr  # no colour code in a pipe: Ray's worker-line prefixes included
-        assert trial_progress(folder)[trial]["epoch"].tolist() == list(range(1, 21)), machine
