@@ -29,16 +29,14 @@ def check(source: str) -> None:
                     "or set WANDB_MODE=offline to keep the runs in the experiment's folder")
 
 
-def callback(project: str, sweep: str, experiment: str):
-    """Tune's callback for the sweep's trials, writing W&B's files under `folder(experiment)`. The
-    mode set here reaches the logging actors, which Ray starts with the cluster's environment, not
-    this process's."""
-    from ray.air.integrations.wandb import WandbLoggerCallback
-
+def logger_options(project: str, sweep: str, experiment: str) -> dict[str, str]:
+    """Tune's `WandbLoggerCallback` options for the sweep's trials (`ray_private.wandb_logger`),
+    writing W&B's files under `folder(experiment)`. The mode set here reaches the logging actors,
+    which Ray starts with the cluster's environment, not this process's."""
     where = folder(experiment, sweep)
     where.mkdir(parents=True, exist_ok=True)
     mode = os.environ.get("WANDB_MODE")
-    return WandbLoggerCallback(project=project, group=sweep, resume="allow", dir=str(where), **({"mode": mode} if mode else {}))
+    return {"project": project, "group": sweep, "resume": "allow", "dir": str(where), **({"mode": mode} if mode else {})}
 
 
 def folder(experiment: str, sweep: str) -> Path:

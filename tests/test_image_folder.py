@@ -78,7 +78,6 @@ def test_a_bad_image_folder_is_one_line(tmp_path, capsys, make, args, message):
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
 
 
-@pytest.mark.ray
 def _oddity(kind: str):
     """A tree of real digits with one file-system oddity of `kind` among digit3's images."""
     import os
@@ -119,7 +118,7 @@ def test_every_file_system_oddity_is_one_line_and_skip_bad_skips_and_counts_it(t
     assert sum(i["rows"] for i in manifest["splits"].values()) == 50  # every real image, the odd entry left out
 
 
-def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, tmp_path):
+def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, tmp_path, ray_cluster):
     from se_train.report.status import status
     from se_train.report.summary import write_report
 
@@ -130,8 +129,10 @@ def test_your_own_model_runs_decides_and_reports_on_your_own_image_folder(pngs, 
     path = sweep_file(tmp_path, "own", grid, train={"epochs": 3})
     raw = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**raw, "plugins": ["my_models.py"], "compare": [{"axis": "hidden", "treated": 64, "control": 16}]}))
-    # As a user runs it: se-sweep starts the Ray whose job ships the plugin to the trials.
-    done = subprocess.run([sys.executable, "-m", "se_train.cli", "run", str(path), "--num-cpus", "2"],
+    # As a user runs it on a Ray already up: se-sweep joins it, and its job ships the plugin to the
+    # trials (test_plugins.py runs the worked example on a Ray that se-sweep starts).
+    address = ray_cluster.address_info["address"]
+    done = subprocess.run([sys.executable, "-m", "se_train.cli", "run", str(path), "--address", address],
                           capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment = tmp_path / "experiments" / "own"

@@ -170,9 +170,22 @@ def test_tunes_uploads_copy_a_trials_log_again_only_when_it_changed_and_the_stat
     assert (experiment / "trial_0" / "result.json").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
 
 
-def test_resume_refuses_a_new_mlflow_server_in_one_line(diverging_experiment, capsys, monkeypatch):
+def _restorable(folder: Path, **blocks) -> Path:
+    """A finished sweep's folder as `run` and Tune write it (sweep.json, Tune's state, each trial's
+    log), with the sweep file's other `blocks`; for what `resume` must refuse before Ray."""
+    import numpy as np
+
+    from se_train.bench.report import fake_experiment
+
+    fake_experiment(folder, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0), **blocks)
+    (folder / "tuner.pkl").write_bytes(b"")  # Tune's mark of a restorable sweep; never read: refused before
+    return folder
+
+
+def test_resume_refuses_a_new_mlflow_server_in_one_line(tmp_path, capsys, monkeypatch):
+    experiment = _restorable(tmp_path / "experiments" / "untracked")
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
-    assert main(["resume", str(diverging_experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2
+    assert main(["resume", str(experiment), "--mlflow", "http://127.0.0.1:5000"]) == 2
     assert capsys.readouterr().err == (
         "se-sweep: error: --mlflow http://127.0.0.1:5000: this sweep was started without MLflow, and a resumed sweep "
         "keeps the tracking it started with; drop --mlflow\n")
@@ -209,17 +222,11 @@ def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsy
 def test_resume_makes_the_checks_run_makes_before_ray(tmp_path, capsys, monkeypatch, blocks, flags, message):
     # The same preflight again: what changed since the sweep started (the machine: a local Ray of
     # 2 CPUs for a trial asking 3; W&B's credentials gone) is refused in run's words, before Ray.
-    import numpy as np
-
-    from se_train.bench.report import fake_experiment
-
     for key in ("WANDB_MODE", "WANDB_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # where `wandb login` would have stored a key
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    folder = tmp_path / "experiments" / "again"
-    fake_experiment(folder, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0), **blocks)
-    (folder / "tuner.pkl").write_bytes(b"")  # Tune's mark of a restorable sweep; never read: refused before
+    folder = _restorable(tmp_path / "experiments" / "again", **blocks)
     monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
     assert main(["resume", str(folder), *flags]) == 2
     err = capsys.readouterr().err

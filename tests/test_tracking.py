@@ -190,6 +190,31 @@ def test_wandb_offline_writes_one_run_per_trial_with_its_cell_and_every_epoch(tm
     assert cells == {("simple_cnn", "relu"), ("simple_cnn", "selu")}  # each run carries its own cell
 
 
+def test_a_trials_wandb_logging_actor_ends_only_after_wandbs_service_wrote_its_run(tmp_path, monkeypatch):
+    # Tune kills a trial's W&B logging actor as soon as its run() returns, so W&B's service must
+    # have written the run by then (ray_private.wandb_logger). The actor's own code, in this process.
+    from types import SimpleNamespace
+
+    import psutil
+    from ray.air.integrations.wandb import _QueueItem
+
+    from se_train.sweep import ray_private
+
+    pytest.importorskip("wandb", reason="the test extra installs wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.chdir(tmp_path)  # the actor changes to its trial's folder; this test's process changes back after
+    actor_class = ray_private.wandb_logger(project="p", dir=str(tmp_path))._logger_actor_cls
+    items = iter([(_QueueItem.RESULT, {"epoch": 1, "valid_acc": 0.5, "training_iteration": 1}), (_QueueItem.END, None)])
+    actor = actor_class(logdir=str(tmp_path), queue=SimpleNamespace(get=lambda: next(items)), exclude=[], to_config=[],
+                        project="p", dir=str(tmp_path), mode="offline", id="t1")
+    actor.run()
+    assert not [p for p in psutil.Process().children(recursive=True) if "wandb" in " ".join(p.cmdline())], "W&B's service is still up"
+    (run,) = tmp_path.glob("wandb/offline-run-*/run-t1.wandb")
+    kinds = [r.WhichOneof("record_type") for r in _wandb_records(run)]
+    assert "history" in kinds and kinds[-1] == "exit", kinds
+
+
 def test_wandb_without_credentials_is_one_line_before_ray_starts(tmp_path, capsys, monkeypatch):
     pytest.importorskip("wandb", reason="the test extra installs wandb")
     for key in ("WANDB_MODE", "WANDB_API_KEY"):

@@ -146,3 +146,24 @@ def reopen_search(generator: Any, at_least: int, more_to_come: bool) -> None:
     restored sweep whose searcher has more to give raises the one and clears the other."""
     generator._total_samples = max(generator._total_samples, at_least)
     generator._finished = generator._finished and not more_to_come
+
+
+def wandb_logger(**options: Any) -> tune.Callback:
+    """Ray 2.60, ray.air.integrations.wandb: Tune's `WandbLoggerCallback`, with its logging actor
+    (`_logger_actor_cls`, a `_WandbLoggingActor`) made to wait for W&B's service before it ends.
+    Tune kills that actor as soon as its `run()` returns from `wandb.finish()`, so W&B's exit hook,
+    which waits for the service to write every record, never runs: on a loaded machine the last
+    trial's offline run kept its header alone (tests/test_tracking.py, once in the suite).
+    `wandb.teardown()` is that wait, called before `run()` returns. Imported here, not at the
+    module's top: Ray's integration imports wandb, which a sweep without W&B does not need."""
+    from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
+
+    class WrittenLoggingActor(_WandbLoggingActor):
+        def run(self) -> None:
+            super().run()
+            self._wandb.teardown()
+
+    class WrittenWandbLogger(WandbLoggerCallback):
+        _logger_actor_cls = WrittenLoggingActor
+
+    return WrittenWandbLogger(**options)

@@ -107,7 +107,7 @@ def _tracking(record: layout.SweepRecord) -> list[tune.Callback]:
         axes = spec.axes() + (["seed"] if spec.seeds else [])  # adaptive seeds: not a grid axis, still a run's tag
         callbacks.append(MlflowTracking(tracking.mlflow, tracking.experiment, record.experiment, spec.name, axes))
     if tracking and tracking.wandb:
-        callbacks.append(wandb_tracking.callback(tracking.wandb, spec.name, record.experiment))
+        callbacks.append(ray_private.wandb_logger(**wandb_tracking.logger_options(tracking.wandb, spec.name, record.experiment)))
     return callbacks
 
 
