@@ -31,8 +31,9 @@ from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial
 
 @pytest.mark.slow
 def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
-    # Enough short epochs that the kill lands mid-trial (a ResNet-50's 3 slow ones cost 60 s more).
-    path = sweep_file(tmp_path, "ddpft", {}, train={"epochs": 8},
+    # Killed as epoch 1's checkpoint appears, 3 epochs (2 s or more) before the trial ends: the
+    # kill lands mid-trial (a ResNet-50's 3 slow epochs would cost 60 s more).
+    path = sweep_file(tmp_path, "ddpft", {}, train={"epochs": 4},
                       resources={"workers_per_trial": 2, "cpus_per_worker": 0.5, "max_failures": 1})
     experiment = tmp_path / "experiments" / "ddpft"
     killed: list[int] = []
@@ -55,13 +56,14 @@ def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
     killer.join(5)
     assert killed, "no Train worker was killed: the test did not exercise recovery"
     (df,) = trial_progress(experiment).values()
-    assert df["epoch"].tolist() == list(range(1, 9)) and df["workers"].eq(2).all()
+    assert df["epoch"].tolist() == list(range(1, 5)) and df["workers"].eq(2).all()
 
 
 def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_path, ray_cluster):
     # A one-worker trial trains in its Tune trial's process: killing that process is killing the worker.
-    # Enough short epochs that the kill lands mid-trial (a ResNet-50's 3 slow ones cost 30 s more).
-    path = sweep_file(tmp_path, "ft", {}, train={"epochs": 30}, resources={"max_failures": 2})
+    # Killed after its first epoch, 14 short ones (2 s or more) before its end: the kill lands
+    # mid-trial (a ResNet-50's 3 slow epochs would cost 30 s more).
+    path = sweep_file(tmp_path, "ft", {}, train={"epochs": 15}, resources={"max_failures": 2})
     killed: list[int] = []
 
     def kill_after_first_epoch():
@@ -76,7 +78,7 @@ def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_pa
     killer.join(5)
     assert killed, "the worker was never killed: the test did not exercise recovery"
     (df,) = trial_progress(experiment).values()
-    assert df["epoch"].tolist() == list(range(1, 31))
+    assert df["epoch"].tolist() == list(range(1, 16))
     assert df["pid"].nunique() == 2, "the trial did not continue in a new process"  # the kill landed mid-trial
 
 

@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 import se_train
+from se_train.cli import main
 from tests.helpers import S3_CREDENTIALS, s3_server
 
-pytestmark = pytest.mark.ray  # each command starts (and stops) its own local Ray
+pytestmark = pytest.mark.ray  # `run` and `resume` each start (and stop) their own local Ray
 
 
 
@@ -34,7 +35,7 @@ def _se_sweep(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "se_train.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endpoint, tmp_path):
+def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endpoint, tmp_path, capsys):
     bucket = "se-sweep"
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket=bucket)
@@ -71,12 +72,16 @@ def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endp
 
     finished = results()
     assert len(finished) == 2
+    # `status` and `report` start no Ray: run here, in each environment, as the command line runs them.
     for experiment, how in ((f"s3://{bucket}/experiments/s3", by_variable), (f"s3://{bucket}/experiments/s3{query}", env)):
-        status = _se_sweep(how, "status", experiment, cwd=tmp_path)
-        assert status.returncode == 0 and "2 trials: 2 done" in status.stdout, status.stdout + status.stderr
-        out = tmp_path / f"report{len(experiment)}"
-        report = _se_sweep(how, "report", experiment, "--out", str(out), cwd=tmp_path)
-        assert report.returncode == 0, report.stderr
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("AWS_ENDPOINT_URL", raising=False)
+            for key, value in how.items():
+                patch.setenv(key, value)
+            assert main(["status", experiment]) == 0
+            assert "2 trials: 2 done" in capsys.readouterr().out
+            out = tmp_path / f"report{len(experiment)}"
+            assert main(["report", experiment, "--out", str(out)]) == 0
         assert json.loads((out / "sources.json").read_text())[0]["data_root"] == data_root
         assert len(pd.read_parquet(out / "runs.parquet")) == 2
         assert pd.read_parquet(out / "epochs.parquet")["train_images"].tolist() == [1197, 1197]  # the whole streamed split
