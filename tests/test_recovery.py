@@ -172,6 +172,25 @@ def test_tunes_uploads_copy_a_trials_log_again_only_when_it_changed_and_the_stat
     assert (experiment / "trial_0" / "result.json").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
 
 
+def test_a_log_uploaded_an_epoch_ahead_of_the_other_is_cut_to_the_epochs_both_hold(tmp_path):
+    # Tune appends each epoch to result.json and progress.csv, then uploads them one after the
+    # other: a driver killed in between leaves progress.csv an epoch ahead (seen once in the suite,
+    # a duplicate epoch after resume). The checkpoint holds epochs 1-3; both logs keep epoch 1.
+    from se_train.sweep import tune_state
+
+    trial, checkpoint = tmp_path / "trial", tmp_path / "trial" / "checkpoint_000002"
+    checkpoint.mkdir(parents=True)
+    records = [{"epoch": e, "valid_acc": 0.5} for e in (1, 2, 3)]
+    (checkpoint / "records.json").write_text(json.dumps(records))
+    (trial / "result.json").write_text(json.dumps(records[0]) + "\n")
+    (trial / "progress.csv").write_text("epoch,valid_acc\n1,0.5\n2,0.5\n")
+    said = tune_state._records_again(str(trial), "trial", str(checkpoint), True, [])
+    assert said == ["trial: epoch(s) 2, 3 reported again from checkpoint_000002"]
+    assert (trial / "result.json").read_text() == json.dumps(records[0]) + "\n"
+    assert (trial / "progress.csv").read_text().splitlines() == ["epoch,valid_acc", "1,0.5"]
+    assert json.loads((checkpoint / "unrecorded").read_text()) == [2, 3]
+
+
 def _restorable(folder: Path, **blocks) -> Path:
     """A finished sweep's folder as `run` and Tune write it (sweep.json, Tune's state, each trial's
     log), with the sweep file's other `blocks`; for what `resume` must refuse before Ray."""

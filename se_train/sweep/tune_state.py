@@ -16,6 +16,8 @@ from its Ray Train run's own checkpoint (`train_runs/<trial id>`) and gives Tune
 log from nothing. So each checkpoint carries the records of every epoch up to it, and here the
 log Tune will continue is cut to the checkpoint's epoch, and the epochs it lacks are written into
 the checkpoint folder (`UNRECORDED_FILE`): the trial reports them again before it trains on.
+The two logs are uploaded one after the other, so a kill can leave one an epoch ahead: both are
+cut to the epochs they share.
 Tune continues the log it finds staged on this machine, else the one in storage: both are made
 the same. A bucket written by an older se-sweep may be in any of these states, so the repair is
 made at resume, whatever made it.
@@ -116,9 +118,12 @@ def _records_again(trial_folder: str, where: str, checkpoint: str | None, restor
         if not storage.exists(storage.join(checkpoint, RECORDS_FILE)):
             return []  # written by an se-sweep that kept no records: its log is left as it is
         records = json.loads(storage.read_text(storage.join(checkpoint, RECORDS_FILE)))
-    last = records[-1][Key.EPOCH] if records else 0
-    logs = {name: _cut(storage.read_text(storage.join(trial_folder, name)), name, last)
-            for name in (layout.RESULT_FILE, PROGRESS_FILE) if restored and storage.exists(storage.join(trial_folder, name))}
+    texts = {name: storage.read_text(storage.join(trial_folder, name))
+             for name in (layout.RESULT_FILE, PROGRESS_FILE) if restored and storage.exists(storage.join(trial_folder, name))}
+    # Tune appends each epoch to both logs but uploads them one after the other: a driver killed
+    # in between leaves one an epoch ahead. Both keep only the epochs they share.
+    last = min([records[-1][Key.EPOCH] if records else 0, *(max(_epochs(text, name), default=0) for name, text in texts.items())])
+    logs = {name: _cut(text, name, last) for name, text in texts.items()}
     for name, (text, cut) in logs.items():
         if cut:
             storage.write_text(storage.join(trial_folder, name), text)
@@ -144,14 +149,29 @@ def _cut(text: str, name: str, last: int) -> tuple[str, bool]:
         lines = text.splitlines(keepends=True)
         kept = [line for line, r in zip(lines, map(_parsed, lines)) if r is not None and r.get(Key.EPOCH, 0) <= last]
         return "".join(kept), len(kept) < len(lines)
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or Key.EPOCH.value not in rows[0]:
+    header, rows = _csv_epochs(text)
+    if header is None:
         return text, False
-    column = rows[0].index(Key.EPOCH.value)
-    kept = [rows[0]] + [row for row in rows[1:] if len(row) == len(rows[0]) and row[column] and int(float(row[column])) <= last]
+    kept = [header] + [row for row, epoch in rows if epoch is not None and epoch <= last]
     out = io.StringIO()
     csv.writer(out).writerows(kept)  # the dialect Tune appends in (csv.DictWriter's default): one line ending throughout
-    return out.getvalue(), len(kept) < len(rows)
+    return out.getvalue(), len(kept) < len(rows) + 1
+
+
+def _epochs(text: str, name: str) -> list[int]:
+    """The epochs a log holds (a line cut short by a kill holds none)."""
+    if name == layout.RESULT_FILE:
+        return [r.get(Key.EPOCH, 0) for r in _log_records(text)]
+    return [epoch for _, epoch in _csv_epochs(text)[1] if epoch is not None]
+
+
+def _csv_epochs(text: str) -> tuple[list[str] | None, list[tuple[list[str], int | None]]]:
+    """progress.csv's header (None without an epoch column) and each row with its epoch."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or Key.EPOCH.value not in rows[0]:
+        return None, []
+    column = rows[0].index(Key.EPOCH.value)
+    return rows[0], [(row, int(float(row[column])) if len(row) == len(rows[0]) and row[column] else None) for row in rows[1:]]
 
 
 def _parsed(line: str) -> dict | None:
