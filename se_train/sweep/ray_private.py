@@ -129,7 +129,6 @@ def _atomic_upload(local_path: str, fs, fs_path: str, exclude: list | None = Non
         _copied[dst] = (made.st_size, made.st_mtime_ns)
 
 
-
 def driver_staging(experiment_name: str) -> list[Path]:
     """Ray 2.60, ray.train._internal.storage.StorageContext.experiment_driver_staging_path: where
     this machine's drivers of the experiment, in the Ray session it is connected to, staged the
