@@ -77,7 +77,11 @@ def test_two_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cl
     # each, so Ray Data keeps a CPU on this 2-CPU Ray.
     path = sweep_file(tmp_path, "uneven", {}, train={"epochs": 2, "batch_size": 46},
                       resources={"workers_per_trial": 2, "cpus_per_worker": 0.5})
+    before = _actors(ray_cluster, "DatasetManager")
     experiment = run_with_hang_guard(path)
+    # Every split held in memory: the Train run streams nothing, so it starts no Ray Data actor
+    # (a process of its own, `ray_private.torch_trainer`).
+    assert _actors(ray_cluster, "DatasetManager") == before
     (df,) = trial_progress(experiment).values()
     assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any() and df["valid_acc"].between(0, 1).all()
     assert df["workers"].tolist() == [2, 2] and df["train_images"].tolist() == [1196, 1196]  # 598 each; the one row over is left out
@@ -98,6 +102,14 @@ def test_a_streamed_split_trains_as_the_same_split_held_in_memory(tmp_path, ray_
     assert reads["held"] == 0 and reads["streamed"] > 0, reads  # Ray Data read only the streamed run's splits
     for metric in ("train_loss", "valid_loss", "valid_acc", "test_loss", "test_acc"):
         assert finals["streamed"][metric] == pytest.approx(finals["held"][metric], rel=1e-4, abs=1e-6), metric
+
+
+def _actors(cluster, class_name: str) -> int:
+    """Actors of `class_name` so far on the session's Ray (alive or ended), from Ray's State API."""
+    from ray.util.state import list_actors
+
+    return len(list_actors(address=cluster.address_info["gcs_address"], filters=[("class_name", "=", class_name)],
+                           limit=10_000, raise_on_missing_output=False))
 
 
 def _parquet_read_tasks(cluster) -> int:

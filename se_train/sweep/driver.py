@@ -1,5 +1,6 @@
 """The Tune trial: one grid cell. A one-worker trial trains right here, in the trial's own
-(reused) process; an N-worker trial builds and fits a Ray Train V2 `TorchTrainer` (DDP).
+(reused) process; an N-worker trial builds and fits a Ray Train V2 `TorchTrainer` (DDP;
+`ray_private.torch_trainer`).
 Both run the same loop (`train.loop.fit`), which reports every epoch to Tune.
 """
 
@@ -10,7 +11,6 @@ from typing import Any
 
 import ray.train
 import ray.tune
-from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from se_train.blocks import Resources
@@ -52,7 +52,7 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
     worker_resources = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         worker_resources["GPU"] = res.gpus_per_worker
-    trainer = TorchTrainer(
+    trainer = ray_private.torch_trainer(
         _train_worker,
         train_loop_config={"trial": cfg.model_dump(), "data_root": data_root, "held": held, "resources": resources, "plugins": list(plugins)},
         scaling_config=ray.train.ScalingConfig(

@@ -147,6 +147,24 @@ def reopen_search(generator: Any, at_least: int, more_to_come: bool) -> None:
     generator._finished = generator._finished and not more_to_come
 
 
+def torch_trainer(train_fn: Any, **kwargs: Any) -> Any:
+    """Ray 2.60, ray.train.v2: a `TorchTrainer` whose controller starts Ray Data's `DatasetManager`
+    actor only when the trainer is given a dataset to stream. `_create_default_callbacks` always
+    adds a `DatasetsCallback`, which starts that actor (a process importing Ray Data, 3.7 CPU-s,
+    measured with benchmarks/cpu_by_process.py) for every worker group, datasets or none: a DDP
+    trial whose splits are all held in memory streams nothing. Imported here: a sweep of one-worker
+    trials never builds a Ray Train run."""
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+
+    class StreamingOnlyTorchTrainer(TorchTrainer):
+        def _create_default_callbacks(self) -> list:
+            callbacks = super()._create_default_callbacks()
+            return callbacks if self.datasets else [c for c in callbacks if not isinstance(c, DatasetsCallback)]
+
+    return StreamingOnlyTorchTrainer(train_fn, **kwargs)
+
+
 def wandb_logger(**options: Any) -> tune.Callback:
     """Ray 2.60, ray.air.integrations.wandb: Tune's `WandbLoggerCallback`, with its logging actor
     (`_logger_actor_cls`, a `_WandbLoggingActor`) made to wait for W&B's service before it ends.
