@@ -112,6 +112,9 @@ def test_two_node_ray_runs_a_submitted_sweep_on_both_nodes(tmp_path, two_nodes):
         time.sleep(2)
     (tmp_path / "job.log").write_text(job.stdout + job.stderr)  # kept by pytest for diagnosis
     assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
+    # The job's log is the live view's: no Ray Train INFO line per report or checkpoint from each worker.
+    for line in ("Reporting training result", "Checkpoint successfully created", "Started training worker group"):
+        assert line not in job.stdout + job.stderr, line
     progress = trial_progress(tmp_path / "experiments" / "multi")
     assert len(progress) == 1 and all(df["workers"].tolist() == [2] for df in progress.values())
     listed = run(RAY, "list", "actors", "--address", cluster.address, "--filter", "class_name=RayTrainWorker",

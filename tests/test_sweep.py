@@ -267,6 +267,18 @@ def test_num_cpus_with_a_cluster_address_is_refused_before_ray_starts(tmp_path, 
     assert "--num-cpus sizes a local Ray" in capsys.readouterr().err
 
 
+def test_a_local_ray_runs_ddp_trials_without_rays_preemption_watcher(monkeypatch):
+    # Nothing drains a node of one machine; the watcher was a process more per DDP trial, and its
+    # start logged an error line to the terminal. A cluster's trials keep it.
+    started = {}
+    monkeypatch.setattr(cluster.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(cluster.ray, "init", lambda **kwargs: started.update(kwargs))
+    cluster.connect(None, num_cpus=2)
+    assert started["runtime_env"]["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    assert started["runtime_env"]["env_vars"]["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"]  # the job's own, kept
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in cluster.JOB_ENVIRONMENT
+
+
 def test_gpu_trials_on_a_local_ray_without_gpu_fail_at_once(tmp_path, capsys, ray_cluster):
     # The session's Ray has no GPU: the trials would wait forever for one.
     path = sweep_file(tmp_path, "gpu", {}, resources={"gpus_per_worker": 0.5})

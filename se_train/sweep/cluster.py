@@ -54,7 +54,14 @@ def connect(address: str | None, num_cpus: int | None = None, py_modules: list[s
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env)
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=_local(runtime_env))
+
+
+def _local(runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """A local Ray's job environment: Ray Train's preemption watcher off. It polls for nodes being
+    drained, and a local Ray is this machine alone; it is a process more in every DDP trial, whose
+    start logs an error line to the terminal (Ray 2.60, ray-project/ray#53727)."""
+    return {**runtime_env, "env_vars": {**runtime_env["env_vars"], "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}}
 
 
 def _join(address: str | None, runtime_env: dict[str, Any]) -> None:

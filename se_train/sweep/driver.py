@@ -70,12 +70,16 @@ def run_trial(config: dict[str, Any], *, resources: Resources, data_root: str, t
             failure_config=ray.train.FailureConfig(max_failures=res.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
             callbacks=[TuneReportCallback()],
+            # Ray Train's own INFO lines (each worker group started, each checkpoint made) reach
+            # the sweep's terminal from every trial: the live view shows that progress.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
     )
     trainer.fit()
 
 
 def _train_worker(config: dict[str, Any]) -> None:
+    ray_private.quiet_report_log()
     user_code.load(config["plugins"])
     cfg = TrialConfig(**config["trial"])  # a worker may be on another machine: it reads its own copy
     fit(cfg, remote.fetch(config["data_root"], cfg.dataset, config["held"]), config["resources"], in_train_worker())

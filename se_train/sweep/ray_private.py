@@ -52,6 +52,15 @@ def quiet_checkpoint_log() -> None:
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
 
+def quiet_report_log() -> None:
+    """Ray 2.60, ray.train.v2._internal.execution.context: logs "Reporting training result" with
+    every metric, every epoch, from every DDP worker. Its logger is named by the module's file path,
+    not `ray.train...`, so `LoggingConfig(log_level=...)` does not reach it."""
+    from ray.train.v2._internal.execution import context
+
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
+
+
 # Tune's saved state (`tune_state.repair`). Ray 2.60: the state file's `trial_data`
 # is pairs of (trial JSON, run-metadata JSON); the metadata is a `_TrainingRunMetadata` whose
 # `_CheckpointManager` holds `_latest_checkpoint_result` and `_checkpoint_results`, each a
