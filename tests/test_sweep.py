@@ -4,6 +4,8 @@ files fail early, before Ray (recovery from kills: test_recovery.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
@@ -23,14 +25,23 @@ from se_train.sweep import cluster, runner
 from tests.helpers import run_with_hang_guard, sweep_file, tensorboard_scalars, trial_progress
 
 
-def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, capsys):
+@pytest.fixture(scope="module")
+def reused_pair(ray_cluster, tmp_path_factory) -> tuple[Path, str]:
+    """Two cells (no SE, SE), one trial at a time, 2 epochs, and what the sweep printed: shared by
+    the reused-process test and the first-or-after test, which would each run it."""
+    path = sweep_file(tmp_path_factory.mktemp("pair"), "pair", {"se": [False, True]}, resources={"max_concurrent_trials": 1})
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the live view prints from the sweep's thread
+        experiment = run_with_hang_guard(path)
+    return experiment, printed.getvalue()
+
+
+def test_one_worker_trials_train_in_one_reused_process(reused_pair):
     # One trial at a time: the second runs in the first one's process (torch imported, no new
     # worker group), and neither starts a Ray Train run.
-    path = sweep_file(tmp_path, "two", {"activation": ["relu", "selu"]}, resources={"max_concurrent_trials": 1})
-    experiment = run_with_hang_guard(path)
-    out = capsys.readouterr().out
+    experiment, out = reused_pair
     # The compact live view: one line per trial, counts; plain text, and no Tune table.
-    assert re.search(r"^simple_cnn digits selu s0 +2/2 +\d+\.\d% +\d\.\d{3} +[\d,]+  done$", out, re.M)
+    assert re.search(r"^simple_cnn digits relu SE s0 +2/2 +\d+\.\d% +\d\.\d{3} +[\d,]+  done$", out, re.M)
     assert "2 trials: 2 done" in out and "\x1b" not in out and "Trial name" not in out
     progress = trial_progress(experiment)
     assert len(progress) == 2
@@ -44,7 +55,7 @@ def test_one_worker_trials_train_in_one_reused_process(tmp_path, ray_cluster, ca
         assert df["test_acc"].isna().tolist() == [True, False] and 0 < df["test_acc"].iloc[-1] <= 1
     assert len({int(df["pid"].iloc[0]) for df in progress.values()}) == 1, "the trial actor was not reused"
     assert not (experiment / "train_runs").exists()
-    assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "two"
+    assert json.loads((experiment / "sweep.json").read_text())["spec"]["name"] == "pair"
     finals = list(experiment.glob("*/checkpoint_*/state.pt"))
     assert len(finals) == 2  # the last kept per trial: a finished trial's weights, no optimizer state
     assert all(set(torch.load(p, weights_only=True)) == {"model", "epoch"} for p in finals)
@@ -123,15 +134,19 @@ def _parquet_read_tasks(cluster) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_process(tmp_path, ray_cluster, compiled):
+def test_a_cell_gives_the_same_numbers_first_or_after_another_in_a_reused_process(tmp_path, ray_cluster, compiled, request):
     if compiled and not torch._dynamo.is_dynamo_supported():
         pytest.skip(f"torch.compile is not supported here (torch {torch.__version__})")
-    # Cell X alone, then cell Y followed by cell X in one reused trial process (one at a time).
+    # Cell X alone, then cell Y followed by cell X in one reused trial process (one at a time):
+    # eager, that is the shared pair.
     train = {"epochs": 2, "compile": compiled}
     alone_experiment = run_with_hang_guard(sweep_file(tmp_path, "alone", {"se": [True]}, train=train))
     alone = trial_progress(alone_experiment)
-    after = trial_progress(run_with_hang_guard(sweep_file(tmp_path, "after", {"se": [False, True]}, train=train,
-                                                          resources={"max_concurrent_trials": 1})))
+    if compiled:
+        after = trial_progress(run_with_hang_guard(sweep_file(tmp_path, "after", {"se": [False, True]}, train=train,
+                                                              resources={"max_concurrent_trials": 1})))
+    else:
+        after = trial_progress(request.getfixturevalue("reused_pair")[0])
     (x_alone,) = alone.values()
     x_after = next(df for name, df in after.items() if "-SE-" in name)  # folders are named as the live view names cells
     assert len({int(df["pid"].iloc[0]) for df in after.values()}) == 1, "the trial process was not reused"
