@@ -191,14 +191,20 @@ def test_a_log_uploaded_an_epoch_ahead_of_the_other_is_cut_to_the_epochs_both_ho
     assert json.loads((checkpoint / "unrecorded").read_text()) == [2, 3]
 
 
-def _restorable(folder: Path, **blocks) -> Path:
-    """A finished sweep's folder as `run` and Tune write it (sweep.json, Tune's state, each trial's
-    log), with the sweep file's other `blocks`; for what `resume` must refuse before Ray."""
+def _restorable(folder: Path, finished: bool = False, **blocks) -> Path:
+    """A sweep's folder as `run` and Tune write it (sweep.json, Tune's state, each trial's log),
+    with the sweep file's other `blocks`; its one trial finished, or left running by a killed
+    driver (what `resume` must check, and refuse before Ray, before it continues)."""
     import numpy as np
 
+    from se_train import experiment as layout
     from se_train.bench.report import fake_experiment
+    from se_train.result import TuneStatus
 
     fake_experiment(folder, {"model": ["simple_cnn"], "activation": ["relu"], "se": [False]}, 1, np.random.default_rng(0), **blocks)
+    if not finished:
+        (state,) = folder.glob(f"{layout.STATE_PREFIX}*")
+        state.write_text(state.read_text().replace(TuneStatus.TERMINATED.value, TuneStatus.RUNNING.value))
     (folder / "tuner.pkl").write_bytes(b"")  # Tune's mark of a restorable sweep; never read: refused before
     return folder
 
@@ -210,6 +216,14 @@ def test_resume_refuses_a_new_mlflow_server_in_one_line(tmp_path, capsys, monkey
     assert capsys.readouterr().err == (
         "se-sweep: error: --mlflow http://127.0.0.1:5000: this sweep was started without MLflow, and a resumed sweep "
         "keeps the tracking it started with; drop --mlflow\n")
+
+
+def test_resuming_a_finished_grid_starts_no_ray_and_says_nothing_is_left(tmp_path, capsys, monkeypatch):
+    experiment = _restorable(tmp_path / "experiments" / "done", finished=True)
+    monkeypatch.setattr(runner, "connect", lambda *a, **k: pytest.fail("Ray was started"))
+    assert main(["resume", str(experiment)]) == 0
+    out = capsys.readouterr().out
+    assert f"resume: every trial of {experiment} has finished; nothing to rerun" in out and f"next: se-sweep report {experiment}" in out
 
 
 def test_a_sweep_stopped_before_tune_saved_state_is_started_anew(tmp_path, capsys, monkeypatch):

@@ -92,4 +92,5 @@ def test_a_sweep_with_storage_and_data_in_a_bucket_runs_reports_and_resumes(endp
     assert opened.record.name == "s3" and len(opened.runs) == 2 and opened.epochs["epoch"].tolist() == [1, 1]
     resumed = _se_sweep(env, "resume", experiment, "--num-cpus", "2", cwd=tmp_path)  # the query form, no variable
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "nothing to rerun" in resumed.stdout  # every trial finished: said from the bucket's state, no Ray started
     assert results() == finished  # read back from the bucket, and nothing finished was rerun

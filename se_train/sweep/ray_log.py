@@ -5,6 +5,7 @@ line or Tune's state-sync lines. `--verbose` keeps them on the terminal."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 import os
 import sys
 import tempfile
@@ -52,3 +53,16 @@ def to_file(path: Path) -> None:
                 old.close()
         logger.addHandler(handler)
     print(f"Ray's own log: {path} (--verbose shows it here)")
+
+
+@contextmanager
+def without_tunes_resume_hint():
+    """Tune ends an interrupted run by logging "Resume experiment with: Tuner.restore(...)" (Ray
+    2.60, ray.tune.tune); se-sweep's own hint, `se-sweep resume`, replaces it."""
+    hint = lambda record: "Tuner.restore(" not in record.getMessage()  # noqa: E731
+    logger = logging.getLogger("ray.tune.tune")
+    logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hint)

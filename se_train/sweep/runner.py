@@ -9,17 +9,14 @@ multi-worker trials, `train_runs/` (each trial's Ray Train run with its checkpoi
 
 from __future__ import annotations
 
-import logging
 import os
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from ray import tune
 
 from se_train import experiment as layout
-from se_train import tune_files
-from se_train import plugins, storage, wandb_tracking
+from se_train import plugins, storage, tune_files, wandb_tracking
 from se_train.result import Method
 from se_train.config import SweepSpec
 from se_train.errors import Interrupted, UserError
@@ -116,6 +113,15 @@ def _restorable(spec: SweepSpec, experiment: str) -> bool:
     return tune.Tuner.can_restore(experiment) or bool(spec.search and tune.Tuner.can_restore(storage.join(experiment, search.SEARCH)))
 
 
+def _all_finished(spec: SweepSpec, experiment: str) -> bool:
+    """A grid whose every cell has a finished trial: nothing for Tune to do, so no Ray is started
+    for it. Adaptive seeds and a search decide in their searchers what is left: those restore."""
+    if spec.seeds or spec.search:
+        return False
+    trials = tune_files.read_state(experiment)
+    return len(trials) >= len(spec.cells()) and all(t.finished for t in trials)
+
+
 def _run_stages(record: layout.SweepRecord, cap: int, callbacks: list[tune.Callback]) -> None:
     """The plan's Tune runs, each continued where Tune saved it: with a `search:` block, the search
     (unless chosen.json says it is done), the choice, then the comparison; else the grid."""
@@ -161,7 +167,7 @@ def _tune(record: layout.SweepRecord, stage: Stage, cap: int, callbacks: list[tu
     search_alg = _searcher(tuner)
     if isinstance(search_alg, AdaptiveSeeds):  # the live view reads the searcher Tune runs (restored, on resume)
         ray_private.reporter(tuner).seeds = search_alg
-    with _without_tunes_resume_hint():
+    with ray_log.without_tunes_resume_hint():
         results = tuner.fit()
     # Tune returns, its state saved, when Ctrl-C (or SIGUSR1) stops it: trials left unfinished,
     # or more to come from the searcher, mean the sweep did not reach its end.
@@ -176,19 +182,6 @@ def _searcher(tuner: tune.Tuner) -> Any:
     a resumed sweep pickled)."""
     search_alg = ray_private.searcher(tuner)
     return getattr(search_alg, "searcher", search_alg)
-
-
-@contextmanager
-def _without_tunes_resume_hint():
-    """Tune ends an interrupted run by logging "Resume experiment with: Tuner.restore(...)" (Ray
-    2.60, ray.tune.tune); se-sweep's own hint, `se-sweep resume`, replaces it."""
-    hint = lambda record: "Tuner.restore(" not in record.getMessage()  # noqa: E731
-    logger = logging.getLogger("ray.tune.tune")
-    logger.addFilter(hint)
-    try:
-        yield
-    finally:
-        logger.removeFilter(hint)
 
 
 def resume_sweep(
@@ -225,6 +218,9 @@ def resume_sweep(
         # Tune restores the callbacks a sweep started with; a restored Tuner takes no new ones.
         started = f"logs to {tracked}" if tracked else "was started without MLflow"
         raise UserError(f"--mlflow {mlflow}: this sweep {started}, and a resumed sweep keeps the tracking it started with; drop --mlflow")
+    if _all_finished(spec, experiment):
+        print(f"resume: every trial of {experiment} has finished; nothing to rerun")
+        return experiment
     # The checks `run` made, as they stand now: the data, the trackers and the machine may have changed.
     checked = preflight(spec, meta_path, storage_uri=storage.parent(experiment), data_root=record.data_root,
                         address=address, num_cpus=num_cpus, mlflow=tracked)
