@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from se_train.sweep_file import parse_sweep
 from se_train.sweep import runner
 
 HANG_TIMEOUT_S = 600  # far above a healthy run; only a hang reaches it
+T = TypeVar("T")
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -56,26 +58,43 @@ def sweep_file(tmp_path: Path, name: str, grid: dict, train: dict | None = None,
 
 
 def run_with_hang_guard(path: Path, **kwargs) -> Path:
-    """Run a sweep in a thread; fail (instead of hanging the suite) if it never finishes."""
+    """Run a sweep in this process, on its session's Ray; fail (instead of hanging the suite) if
+    it never finishes."""
     spec = parse_sweep(yaml.safe_load(path.read_text()), str(path))
+    return Path(_guarded(lambda: runner.run_sweep(spec, str(path), **kwargs)))
+
+
+def se_sweep_here(*args: str) -> tuple[int, str, str]:
+    """`se-sweep ARGS` in this process, on its session's Ray (a driver process more would import
+    torch and Ray again: ~4 CPU-s), hang-guarded: its exit status, and what it printed."""
+    from se_train.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+
+    def call() -> int:
+        with redirect_stdout(out), redirect_stderr(err):
+            return main(list(args))
+
+    return _guarded(call), out.getvalue(), err.getvalue()
+
+
+def _guarded(work: Callable[[], T]) -> T:
+    """`work()` in a thread, its error re-raised here; fail if it has not returned in HANG_TIMEOUT_S."""
     out: dict = {}
 
     def target():
         try:
-            out["experiment"] = runner.run_sweep(spec, str(path), **kwargs)
+            out["value"] = work()
         except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
             out["error"] = e
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     thread.join(HANG_TIMEOUT_S)
-    assert not thread.is_alive(), f"the sweep did not finish in {HANG_TIMEOUT_S} s: a hang (see the trials' logs)"
+    assert not thread.is_alive(), f"not finished in {HANG_TIMEOUT_S} s: a hang (see the trials' logs)"
     if "error" in out:
         raise out["error"]
-    return Path(out["experiment"])
-
-
-T = TypeVar("T")
+    return out["value"]
 
 
 def wait_for(condition: Callable[[], T], what: str, timeout_s: float = HANG_TIMEOUT_S) -> T:

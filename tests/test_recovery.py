@@ -26,7 +26,7 @@ from se_train.cli import main
 from se_train.sweep_file import parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress, wait_for
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, se_sweep_here, sweep_file, trial_progress, wait_for
 
 
 @pytest.mark.slow
@@ -38,9 +38,7 @@ def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
     experiment = tmp_path / "experiments" / "ddpft"
     killed: list[int] = []
 
-    # Only this test's Ray's workers (its raylet's children): another Ray on the machine is not ours.
-    raylet_flag = f"--raylet_socket_name={ray_cluster.address_info['raylet_socket_name']}"
-    (raylet,) = [p for p in psutil.process_iter(["cmdline"]) if raylet_flag in (p.info["cmdline"] or [])]
+    raylet = _raylet(ray_cluster)
 
     def kill_a_worker_after_the_first_checkpoint():
         wait_for(lambda: list(experiment.glob("train_runs/*/checkpoint_*")), "epoch 1's checkpoint")
@@ -82,6 +80,13 @@ def test_killed_worker_recovers_from_checkpoint_reporting_each_epoch_once(tmp_pa
     assert df["pid"].nunique() == 2, "the trial did not continue in a new process"  # the kill landed mid-trial
 
 
+def _raylet(ray_cluster) -> psutil.Process:
+    """This test process's Ray's raylet, whose children are its workers: another Ray on the machine is not ours."""
+    flag = f"--raylet_socket_name={ray_cluster.address_info['raylet_socket_name']}"
+    (raylet,) = [p for p in psutil.process_iter(["cmdline"]) if flag in (p.info["cmdline"] or [])]
+    return raylet
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "se_train.cli", *args]
 
@@ -90,31 +95,33 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     address = ray_cluster.address_info["address"]
     path = sweep_file(tmp_path, "res", {"activation": ["relu", "selu"], "se": [False, True]}, resources={"max_concurrent_trials": 1})
     experiment = tmp_path / "experiments" / "res"
-    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True,
+    # Tune uploads a trial's log with its state, every 10 s or more: each second here, so the kill
+    # comes as the first trial's end shows, with two or more left (seen in the suite: one left).
+    proc = subprocess.Popen(_cli("run", str(path), "--address", address), start_new_session=True, env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finished = wait_for(lambda: experiment.exists() and {k: df for k, df in trial_progress(experiment).items() if len(df) == 2},
                         "a finished trial")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
-    assert status.returncode == 0 and re.search(r"resume would rerun [1-4]: ", status.stdout), status.stdout + status.stderr
+    code, out, err = se_sweep_here("status", str(experiment))
+    assert code == 0 and re.search(r"resume would rerun [1-4]: ", out), out + err
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
 
     # The sweep file says one trial at a time; the resume asks for two, which this Ray fits.
     # Tune's timestamps are whole seconds: a float start keeps the finished trial's last row,
     # reported in the second the resume starts, out of the resumed rows.
     resumed = time.time()
-    done = subprocess.run(_cli("resume", str(experiment), "--address", address, "--max-concurrent", "2"),
-                          capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"se-sweep report {experiment}" in done.stdout
+    code, out, err = se_sweep_here("resume", str(experiment), "--address", address, "--max-concurrent", "2")
+    assert code == 0, err[-3000:]
+    assert f"se-sweep report {experiment}" in out
     progress = trial_progress(experiment)
     assert len(progress) == 4
     assert all(df["epoch"].tolist() == [1, 2] for df in progress.values())
     assert {k: (experiment / k / "progress.csv").read_text() for k in finished} == before  # not rerun
     # Reused trial processes: one at a time would have run every resumed epoch in one process.
-    pids = {int(pid) for df in progress.values() for pid in df.loc[df["timestamp"] >= resumed, "pid"]}
-    assert len(pids) == 2
+    rows = {k: df.loc[df["timestamp"] >= resumed] for k, df in progress.items()}
+    assert sum(not df.empty for df in rows.values()) >= 2, "fewer than two trials were left to resume"
+    assert len({int(pid) for df in rows.values() for pid in df["pid"]}) == 2
 
 
 def test_a_driver_killed_while_tune_copies_its_state_leaves_the_last_state_whole(tmp_path, monkeypatch):
@@ -293,10 +300,10 @@ def test_a_state_naming_a_deleted_checkpoint_resumes_from_the_newest_left(tmp_pa
     newest.rename(later)
     for old in checkpoints(a)[:-1] + checkpoints(b):
         shutil.rmtree(old)
-    done = subprocess.run(_cli("resume", str(experiment), "--address", address), capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(rf"resume: {a.name}: Tune's state names checkpoint_\d+, which is gone from storage; continues from {later.name}, the newest there", done.stdout), done.stdout
-    assert re.search(rf"resume: {b.name}: Tune's state names checkpoint_\d+, which is gone from storage, and no checkpoint is left; starts again", done.stdout), done.stdout
+    code, out, err = se_sweep_here("resume", str(experiment), "--address", address)
+    assert code == 0, err[-3000:]
+    assert re.search(rf"resume: {a.name}: Tune's state names checkpoint_\d+, which is gone from storage; continues from {later.name}, the newest there", out), out
+    assert re.search(rf"resume: {b.name}: Tune's state names checkpoint_\d+, which is gone from storage, and no checkpoint is left; starts again", out), out
     exp = collect(str(experiment))
     assert (exp.runs["status"] == "completed").all() and len(exp.runs) == 2
     epochs = {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
@@ -317,10 +324,10 @@ def test_ctrl_c_exits_130_with_the_resume_hint_and_status_counts_the_trials_to_c
     assert err.rstrip().endswith(f"next: se-sweep resume {experiment}") and "Tuner.restore(" not in out + err
     assert "\x1b[" not in out + err  # no colour code in a pipe: Ray's worker-line prefixes included
     assert "next: se-sweep report" not in out
-    status = subprocess.run(_cli("status", str(experiment)), capture_output=True, text=True, timeout=120)
+    code, out, _ = se_sweep_here("status", str(experiment))
     # 4 cells, one at a time: the first interrupted, the other 3 never created by Tune.
-    assert re.search(r"4 trials: 1 unfinished, 3 to come;", status.stdout), status.stdout
-    assert "resume would rerun 1: simple_cnn digits relu s0, and start the 3 to come" in status.stdout, status.stdout
+    assert code == 0 and re.search(r"4 trials: 1 unfinished, 3 to come;", out), out
+    assert "resume would rerun 1: simple_cnn digits relu s0, and start the 3 to come" in out, out
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -345,7 +352,9 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     proc.wait()
     pids = {int(df["pid"].iloc[-1]) for df in trial_progress(experiment).values()}
     wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
-    time.sleep(3)  # a Ray Train run's workers and controller end after the trial's process
+    # A Ray Train run's controller and workers end after the trial's process: until then they may still checkpoint.
+    wait_for(lambda: not [p for p in _raylet(ray_cluster).children() if any(k in p.name() for k in ("TrainController", "RayTrainWorker"))],
+             "the Ray Train run to end")
     (trial,) = [p.name for p in experiment.glob("simple_cnn-*") if p.is_dir()]
     assert not tune_files.read_state(str(experiment))[0].finished, "the trial ended before the kill"
     for log in ("result.json", "progress.csv"):

@@ -25,7 +25,7 @@ from se_train.report.status import status
 from se_train.report.summary import write_report
 from se_train.sweep.search import pick, search_spec, settings
 from se_train.train.loop import fit
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, sweep_file, trial_progress, wait_for
+from tests.helpers import run_with_hang_guard, se_sweep_here, sweep_file, trial_progress, wait_for
 from tests.test_loop import _recording_session
 
 GRID = {"model": ["simple_cnn"], "dataset": ["digits"], "activation": ["relu", "selu"], "se": [False], "seed": [0, 1]}
@@ -144,8 +144,8 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_tries(tmp_path
     assert not (experiment / "chosen.json").exists()
     assert "stage 2, the comparison at each cell's chosen setting:\nnot started" in status(str(experiment))
     before = {k: (experiment / "search" / k / "progress.csv").read_text() for k in finished}
-    done = subprocess.run([*cli, "resume", str(experiment), "--address", address], capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
+    code, _, err = se_sweep_here("resume", str(experiment), "--address", address)
+    assert code == 0, err[-3000:]
     assert {k: (experiment / "search" / k / "progress.csv").read_text() for k in finished} == before  # not rerun
     assert len(trial_progress(experiment / "search")) == 6 and len(trial_progress(experiment)) == 2
     assert all(len(c["tries"]) == 3 for c in json.loads((experiment / "chosen.json").read_text())["cells"])

@@ -24,7 +24,7 @@ from se_train.report.status import status
 from se_train.report.summary import write_report
 from se_train.sweep.runner import _check_growth
 from se_train.sweep_file import parse_sweep
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, trial_progress, wait_for
+from tests.helpers import run_with_hang_guard, se_sweep_here, trial_progress, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -111,8 +111,8 @@ def test_a_killed_driver_resumes_without_rerunning_seeds_and_decides_the_same(ad
     proc.wait()
     finished = {k: df for k, df in trial_progress(experiment).items() if len(df) == 1}
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
-    done = subprocess.run([*cli, "resume", str(experiment), "--address", address], capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
+    code, _, err = se_sweep_here("resume", str(experiment), "--address", address)
+    assert code == 0, err[-3000:]
     assert {k: (experiment / k / "progress.csv").read_text() for k in finished} == before  # not rerun
     assert _seeds(experiment) == _seeds(adaptive)  # no seed twice, none missing
     whole = write_report([str(adaptive)], tmp_path / "whole")

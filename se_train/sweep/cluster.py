@@ -48,20 +48,22 @@ def connect(address: str | None, num_cpus: int | None = None, py_modules: list[s
             raise UserError("this process started Ray itself (ray.init), without the sweep's plugins; let se-sweep start or join "
                             "Ray, or pass runtime_env={'py_modules': se_train.plugins.py_modules(...)} to ray.init")
         return
-    runtime_env = {"env_vars": JOB_ENVIRONMENT, **({"py_modules": list(py_modules)} if py_modules else {})}
+    env = job_environment(py_modules, local=not joining(address))
     if joining(address):
-        _join(address, runtime_env)
+        _join(address, env)
     else:
         # The dashboard's State API lets Ray Train clean up a trial that Tune stops; without it
         # the stopped trial's placement group leaks and the next trial hangs. Bound to localhost.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=_local(runtime_env))
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=env)
 
 
-def _local(runtime_env: dict[str, Any]) -> dict[str, Any]:
-    """A local Ray's job environment: Ray Train's preemption watcher off. It polls for nodes being
-    drained, and a local Ray is this machine alone; it is a process more in every DDP trial, whose
-    start logs an error line to the terminal (Ray 2.60, ray-project/ray#53727)."""
-    return {**runtime_env, "env_vars": {**runtime_env["env_vars"], "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}}
+def job_environment(py_modules: list[str] = (), *, local: bool) -> dict[str, Any]:
+    """The sweep's job runtime_env: JOB_ENVIRONMENT and its plugins. On a local Ray, Ray Train's
+    preemption watcher is off: it polls for nodes being drained, and a local Ray is this machine
+    alone; it is a process more in every DDP trial, whose start logs an error line to the
+    terminal (Ray 2.60, ray-project/ray#53727)."""
+    env_vars = {**JOB_ENVIRONMENT, **({"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"} if local else {})}
+    return {"env_vars": env_vars, **({"py_modules": list(py_modules)} if py_modules else {})}
 
 
 def _join(address: str | None, runtime_env: dict[str, Any]) -> None:
