@@ -5,10 +5,10 @@ line or Tune's state-sync lines. `--verbose` keeps them on the terminal."""
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from se_train import storage
