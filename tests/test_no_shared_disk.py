@@ -1,13 +1,13 @@
 """A cluster whose machines share no disk, as real clusters are: a head that trains nothing and two
 worker nodes, each `ray start`ed in its own mount namespace with empty tmpfs over the driver's
 folders, every HOME (caches, ~/.ray), the head's session and /dev/shm (tests/clusters.py), with the
-data and the experiments in a bucket on moto's S3 server. On it: a two-worker DDP sweep completes,
-one worker on each node, and a one-worker sweep whose driver is SIGKILLed at four points (during a trial's first checkpoint, just
-after a mid-trial one, between two checkpoints, just after a trial finishes) resumes each time to every trial complete with
-exactly its epochs, nothing finished rerun; and a researcher's own model file and image folder,
-both on the driver alone, train there with DDP over both nodes: the plugin shipped by Ray's
-runtime_env, the images prepared into the bucket. Skipped where mount namespaces are not permitted (CI runs as root, where
-they are). Stops only the processes it started."""
+data and the experiments in a bucket on moto's S3 server. On it: a researcher's own model file and
+image folder, both on the driver alone, train there with two-worker DDP, one worker on each node:
+the plugin shipped by Ray's runtime_env, the images prepared into the bucket; and a one-worker
+sweep whose driver is SIGKILLed at four points (during a trial's first checkpoint, just after a
+mid-trial one, between two checkpoints, just after a trial finishes) resumes each time to every
+trial complete with exactly its epochs, nothing finished rerun. Skipped where mount namespaces
+are not permitted (CI runs as root, where they are). Stops only the processes it started."""
 
 from __future__ import annotations
 
@@ -96,22 +96,6 @@ def _epochs(experiment: str) -> dict[str, list[int]]:
     return {t: group["epoch"].tolist() for t, group in exp.epochs.groupby("trial_id")}
 
 
-def test_a_ddp_sweep_trains_each_trial_on_both_nodes_that_share_no_disk(bucket, cluster):
-    # (The one-worker sweep on this cluster is the next test's, killed and resumed.)
-    s3, query = bucket
-    c, env, driver = cluster
-    path = _sweep(driver, query, "ddp", 2, ("relu",), workers_per_trial=2, placement_strategy="SPREAD")
-    done = _se_sweep(env, driver, "run", str(path), "--address", c.address)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    experiment = f"s3://{BUCKET}/experiments/ddp{query}"
-    assert list(_epochs(experiment).values()) == [[1, 2]]
-    status = _se_sweep(env, driver, "status", experiment)
-    assert "1 trials: 1 done" in status.stdout, status.stdout + status.stderr
-    listed = run(RAY, "list", "actors", "--address", c.address, "--filter", "class_name=RayTrainWorker",
-                 "--detail", "--format", "json", "--limit", "100", env=c.cli_env)
-    assert len({a["node_id"] for a in json.loads(listed.stdout)}) == 2  # one worker on each node
-
-
 def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(bucket, cluster):
     s3, query = bucket
     c, env, driver = cluster
@@ -130,6 +114,9 @@ def test_your_own_model_file_and_image_folder_train_on_nodes_that_share_no_disk(
     experiment = f"s3://{BUCKET}/experiments/own{query}"
     exp = collect(experiment)
     assert list(exp.runs["status"]) == ["completed"] * 2 and set(exp.runs["model"]) == {"mlp"} and set(exp.epochs["workers"]) == {2}
+    listed = run(RAY, "list", "actors", "--address", c.address, "--filter", "class_name=RayTrainWorker",
+                 "--detail", "--format", "json", "--limit", "100", env=c.cli_env)
+    assert len({a["node_id"] for a in json.loads(listed.stdout)}) == 2  # one worker on each node
     # 1 x 16 x 16 inputs (greyscale PNGs stay one channel), two hidden layers of each width, 10 classes
     assert dict(zip(exp.runs["hidden"], exp.runs["params"])) == {h: 256 * h + h + h * h + h + h * 10 + 10 for h in (32, 64)}
     # 600 real digits as PNG, 3 epochs of the plugin's MLP, on the worker nodes (the head has no
