@@ -13,6 +13,7 @@ import os
 import platform
 import socket
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -57,7 +58,7 @@ def connect(address: str | None, num_cpus: int | None = None, py_modules: list[s
         ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=env)
 
 
-def job_environment(py_modules: list[str] = (), *, local: bool) -> dict[str, Any]:
+def job_environment(py_modules: Sequence[str] = (), *, local: bool) -> dict[str, Any]:
     """The sweep's job runtime_env: JOB_ENVIRONMENT and its plugins. On a local Ray, Ray Train's
     preemption watcher is off: it polls for nodes being drained, and a local Ray is this machine
     alone; it is a process more in every DDP trial, whose start logs an error line to the
