@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import psutil
 import yaml
 
 from se_train.sweep_file import parse_sweep
@@ -106,6 +107,20 @@ def wait_for(condition: Callable[[], T], what: str, timeout_s: float = HANG_TIME
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def running_children(parent: psutil.Process, *parts: str, recursive: bool = False) -> list[psutil.Process]:
+    """`parent`'s children still running whose command line holds one of `parts` (Ray retitles a
+    worker `ray::<its actor>`). A child that ends while they are read, or has ended and awaits
+    its parent's wait (a zombie, whose command line can no longer be read), is not running."""
+    found = []
+    for child in parent.children(recursive=recursive):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any(part in " ".join(child.cmdline()) for part in parts):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
 
 
 def trial_progress(experiment: Path) -> dict[str, pd.DataFrame]:

@@ -26,7 +26,7 @@ from se_train.cli import main
 from se_train.sweep_file import parse_sweep
 from se_train.report.collect import collect
 from se_train.sweep import runner
-from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, se_sweep_here, sweep_file, trial_progress, wait_for
+from tests.helpers import HANG_TIMEOUT_S, run_with_hang_guard, running_children, se_sweep_here, sweep_file, trial_progress, wait_for
 
 
 @pytest.mark.slow
@@ -42,11 +42,9 @@ def test_killed_ddp_worker_resumes_from_its_checkpoint(tmp_path, ray_cluster):
 
     def kill_a_worker_after_the_first_checkpoint():
         wait_for(lambda: list(experiment.glob("train_runs/*/checkpoint_*")), "epoch 1's checkpoint")
-        for proc in raylet.children():
-            if "RayTrainWorker" in proc.name():
-                proc.kill()
-                killed.append(proc.pid)
-                break
+        for proc in running_children(raylet, "RayTrainWorker")[:1]:  # one of the two
+            proc.kill()
+            killed.append(proc.pid)
 
     killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
     killer.start()
@@ -355,7 +353,7 @@ def test_a_driver_killed_between_a_checkpoint_and_its_record_resumes_to_every_ep
     pids = {int(df["pid"].iloc[-1]) for df in trial_progress(experiment).values()}
     wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), "the trial processes to end")
     # A Ray Train run's controller and workers end after the trial's process: until then they may still checkpoint.
-    wait_for(lambda: not [p for p in _raylet(ray_cluster).children() if any(k in p.name() for k in ("TrainController", "RayTrainWorker"))],
+    wait_for(lambda: not running_children(_raylet(ray_cluster), "TrainController", "RayTrainWorker"),
              "the Ray Train run to end")
     (trial,) = [p.name for p in experiment.glob("simple_cnn-*") if p.is_dir()]
     assert not tune_files.read_state(str(experiment))[0].finished, "the trial ended before the kill"

@@ -20,7 +20,7 @@ import pytest
 from se_train.cli import main
 from se_train.report.summary import write_report
 from se_train.sweep import runner
-from tests.helpers import run_with_hang_guard, sweep_file, trial_progress, wait_for
+from tests.helpers import run_with_hang_guard, running_children, sweep_file, trial_progress, wait_for
 
 mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow")
 
@@ -209,7 +209,7 @@ def test_a_trials_wandb_logging_actor_ends_only_after_wandbs_service_wrote_its_r
     actor = actor_class(logdir=str(tmp_path), queue=SimpleNamespace(get=lambda: next(items)), exclude=[], to_config=[],
                         project="p", dir=str(tmp_path), mode="offline", id="t1")
     actor.run()
-    assert not [p for p in psutil.Process().children(recursive=True) if "wandb" in " ".join(p.cmdline())], "W&B's service is still up"
+    assert not running_children(psutil.Process(), "wandb", recursive=True), "W&B's service is still up"
     (run,) = tmp_path.glob("wandb/offline-run-*/run-t1.wandb")
     kinds = [r.WhichOneof("record_type") for r in _wandb_records(run)]
     assert "history" in kinds and kinds[-1] == "exit", kinds
