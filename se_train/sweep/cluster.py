@@ -32,10 +32,15 @@ DATA_CPUS = 1
 NO_CAP = 0  # BasicVariantGenerator's "no maximum"
 
 
-# The sweep's job environment, seen by every actor, Ray Train's controllers included. A
-# multi-worker trial's worker group gives up on its placement group after 60 s by default and
-# fails into a retry; a trial queued on a full or growing cluster should wait for resources.
-JOB_ENVIRONMENT = {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", str(7 * 24 * 3600))}
+# The sweep's job environment, seen by every actor, Ray Train's controllers included; each can be
+# set otherwise in the driver's environment. A multi-worker trial's worker group gives up on its
+# placement group after 60 s by default and fails into a retry; a trial queued on a full or
+# growing cluster should wait for resources. Ray Data 2.60 reads a Parquet read's footers on a
+# pool of 32 actors, a process each, started for every read (every streamed split of every
+# trial: ~1.3 CPU-s a read here, `bench` in results/bench/README.md); one takes 128 footers at a
+# time, a split of 16 GiB in se-sweep's 128 MiB shards.
+_DEFAULTS = {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": str(7 * 24 * 3600), "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "1"}
+JOB_ENVIRONMENT = {name: os.environ.get(name, value) for name, value in _DEFAULTS.items()}
 
 
 def connect(address: str | None, num_cpus: int | None = None, py_modules: list[str] = ()) -> None:
