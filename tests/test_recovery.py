@@ -105,7 +105,12 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_c
     assert code == 0 and re.search(r"resume would rerun [1-4]: ", out), out + err
     before = {k: (experiment / k / "progress.csv").read_text() for k in finished}
 
-    # The sweep file says one trial at a time; the resume asks for two, which this Ray fits.
+    # The sweep file says one trial at a time; the resume asks for two, which this Ray fits once
+    # Ray has ended the killed run's trial process, a moment after the kill (under load, seconds:
+    # until then the resume runs one trial at a time, in one process).
+    import ray
+
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 2, "this Ray's 2 CPUs free (the killed run's trial process ended)", timeout_s=60)
     # Tune's timestamps are whole seconds: a float start keeps the finished trial's last row,
     # reported in the second the resume starts, out of the resumed rows.
     resumed = time.time()
