@@ -20,7 +20,7 @@ _started: dict[str, tuple[float, float]] = {}
 _rows: list[tuple[float, float, str]] = []
 
 
-def _busy_s() -> float:
+def busy_s() -> float:
     """Seconds of CPU the machine has spent, on every core, other than idle and waiting for I/O."""
     with open("/proc/stat") as stat:
         ticks = [int(v) for v in stat.readline().split()[1:]]
@@ -28,12 +28,12 @@ def _busy_s() -> float:
 
 
 def pytest_runtest_logstart(nodeid, location):
-    _started[nodeid] = (_busy_s(), time.time())
+    _started[nodeid] = (busy_s(), time.time())
 
 
 def pytest_runtest_logfinish(nodeid, location):
     busy, wall = _started.pop(nodeid)
-    _rows.append((_busy_s() - busy, time.time() - wall, nodeid))
+    _rows.append((busy_s() - busy, time.time() - wall, nodeid))
 
 
 def pytest_terminal_summary(terminalreporter):

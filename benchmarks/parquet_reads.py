@@ -14,22 +14,18 @@ from __future__ import annotations
 import argparse
 import time
 
-import psutil
 import ray
 from ray.util.state import list_actors
 
 from se_train.data.pipeline import open_split
 from se_train.sweep.cluster import job_environment
 
+from cpu_by_test import busy_s  # this folder's: the machine's busy time, from /proc/stat
+
 
 @ray.remote(num_cpus=1)
 def read(folder: str, splits: list[str], rounds: int) -> int:
     return sum(len(batch["label"]) for _ in range(rounds) for split in splits for batch in open_split(folder, split).iter_batches())
-
-
-def busy_s() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.system + t.nice + t.irq + t.softirq
 
 
 def main() -> None:

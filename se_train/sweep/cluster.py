@@ -37,7 +37,7 @@ NO_CAP = 0  # BasicVariantGenerator's "no maximum"
 # placement group after 60 s by default and fails into a retry; a trial queued on a full or
 # growing cluster should wait for resources. Ray Data 2.60 reads a Parquet read's footers on a
 # pool of 32 actors, a process each, started for every read (every streamed split of every
-# trial: ~1.3 CPU-s a read here, `bench` in results/bench/README.md); one takes 128 footers at a
+# trial: ~1.7 CPU-s a read here, benchmarks/parquet_reads.py); one takes 128 footers at a
 # time, a split of 16 GiB in se-sweep's 128 MiB shards.
 _DEFAULTS = {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": str(7 * 24 * 3600), "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "1"}
 JOB_ENVIRONMENT = {name: os.environ.get(name, value) for name, value in _DEFAULTS.items()}
