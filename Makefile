@@ -7,13 +7,15 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test
 
-# pip byte-compiles what it installs on one core (57 s of the 136 s install here, torch's CUDA build
-# being most of it); compileall does the same on every core (29 s). Like pip, it skips a file that
-# does not compile (torch ships one in Python 3.12 syntax): its exit status and list are dropped.
+# Bytecode is written as Python imports each module, even where the machine says not to
+# (PYTHONDONTWRITEBYTECODE): a sweep and the suite start hundreds of processes, each of which would
+# otherwise compile torch and Ray again. So pip compiles nothing up front (it would compile all of
+# the 21,800 files it installs, on one core, most of them never imported).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --no-compile -e '.[test]'
-	$(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 # The experiment and its report go to git-ignored folders (experiments/, reports/); the committed
