@@ -18,7 +18,7 @@ import ray
 from ray.util.state import list_actors
 
 from se_train.data.pipeline import open_split
-from se_train.sweep.cluster import job_environment
+from se_train.sweep.cluster import local_environment
 
 from cpu_by_test import busy_s  # this folder's: the machine's busy time, from /proc/stat
 
@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["train", "valid", "test"])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, runtime_env=job_environment(local=True))
+    with local_environment():
+        ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
     ray.get(read.remote(args.folder, args.splits[:1], 1))  # a warm worker: its start is not the reads'
     time.sleep(3)
     before, started = busy_s(), time.perf_counter()

@@ -27,14 +27,14 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A real local Ray (2 CPUs, as CI's machine), shared by every test of this process that needs
-    one (`make test` runs a process per core, pytest-xdist's, each with its own); its job's
+    one (`make test` runs a process per core, pytest-xdist's, each with its own); its processes'
     environment is the one `se-sweep run` gives a local Ray it starts."""
     import ray
 
-    from se_train.sweep.cluster import job_environment
+    from se_train.sweep.cluster import local_environment
 
-    ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
-                   runtime_env=job_environment(local=True))
+    with local_environment():
+        ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
     yield ctx
     ray.shutdown()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -88,11 +89,11 @@ def test_two_ddp_workers_with_uneven_shards_take_the_same_steps(tmp_path, ray_cl
     # each, so Ray Data keeps a CPU on this 2-CPU Ray.
     path = sweep_file(tmp_path, "uneven", {}, train={"epochs": 2, "batch_size": 46},
                       resources={"workers_per_trial": 2, "cpus_per_worker": 0.5})
-    before = _actors(ray_cluster, "DatasetManager")
+    before = _actors(ray_cluster, "DatasetManager"), _actors(ray_cluster, "PreemptionWatcher")
     experiment = run_with_hang_guard(path)
     # Every split held in memory: the Train run streams nothing, so it starts no Ray Data actor
-    # (a process of its own, `ray_private.torch_trainer`).
-    assert _actors(ray_cluster, "DatasetManager") == before
+    # (a process of its own, `ray_private.torch_trainer`); nor, on a local Ray, a preemption watcher.
+    assert (_actors(ray_cluster, "DatasetManager"), _actors(ray_cluster, "PreemptionWatcher")) == before
     (df,) = trial_progress(experiment).values()
     assert df["epoch"].tolist() == [1, 2] and not df["diverged"].any() and df["valid_acc"].between(0, 1).all()
     assert df["workers"].tolist() == [2, 2] and df["train_images"].tolist() == [1196, 1196]  # 598 each; the one row over is left out
@@ -112,7 +113,7 @@ def test_a_streamed_split_trains_as_the_same_split_held_in_memory(tmp_path, ray_
         finals[name] = df.iloc[-1]
         reads[name], footer_readers[name] = _parquet_read_tasks(ray_cluster) - before[0], _actors(ray_cluster, "FooterReader") - before[1]
     assert reads["held"] == 0 and reads["streamed"] > 0, reads  # Ray Data read only the streamed run's splits
-    # One footer reader a read (the job's environment), not Ray Data's pool of 32: 5 here, 160 without.
+    # One footer reader a read (the job environment), not Ray Data's pool of 32: 5 here, 160 without.
     assert footer_readers["held"] == 0 and 0 < footer_readers["streamed"] < 32, footer_readers
     for metric in ("train_loss", "valid_loss", "valid_acc", "test_loss", "test_acc"):
         assert finals["streamed"][metric] == pytest.approx(finals["held"][metric], rel=1e-4, abs=1e-6), metric
@@ -288,15 +289,23 @@ def test_num_cpus_with_a_cluster_address_is_refused_before_ray_starts(tmp_path, 
     assert "--num-cpus sizes a local Ray" in capsys.readouterr().err
 
 
-def test_a_local_ray_runs_ddp_trials_without_rays_preemption_watcher(monkeypatch):
-    # Nothing drains a node of one machine; the watcher was a process more per DDP trial, and its
-    # start logged an error line to the terminal. A cluster's trials keep it.
+def test_a_local_rays_processes_inherit_the_job_environment_and_its_job_has_none(monkeypatch):
+    # Ray gives a job only workers started with its runtime_env: with the job environment there,
+    # the worker per CPU a local Ray starts ahead would never serve a trial. Ray Train's preemption
+    # watcher is off on one machine (nothing drains a node; it was a process more per DDP trial,
+    # whose start logged an error line); a cluster's trials keep it.
     started = {}
     monkeypatch.setattr(cluster.ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(cluster.ray, "init", lambda **kwargs: started.update(kwargs))
+    monkeypatch.setattr(cluster.ray, "init", lambda **kwargs: started.update(kwargs, environ=dict(os.environ)))
+    monkeypatch.setenv("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "5")  # the driver's own, kept, and restored after
+    monkeypatch.setattr(cluster, "JOB_ENVIRONMENT", {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "5", "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "1"})
+    monkeypatch.delenv("RAY_DATA_PARQUET_FOOTER_NUM_ACTORS", raising=False)
     cluster.connect(None, num_cpus=2)
-    assert started["runtime_env"]["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
-    assert started["runtime_env"]["env_vars"]["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"]  # the job's own, kept
+    assert started["runtime_env"] is None
+    assert {name: started["environ"][name] for name in ("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S",
+                                                         "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS")} == {
+        "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "5", "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "1"}
+    assert "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS" not in os.environ and os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] == "5"
     assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in cluster.JOB_ENVIRONMENT
 
 
