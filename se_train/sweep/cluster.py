@@ -72,8 +72,9 @@ def local_environment() -> Iterator[None]:
     drained, and a local Ray is this machine alone; it was a process more in every DDP trial,
     whose start logged an error line, ray-project/ray#53727). Not in the job's runtime_env, as on
     a cluster: Ray gives a job only workers started with its runtime_env, so the worker per CPU a
-    local Ray starts ahead would each be started for nothing, and the first trials would each wait for a
-    new one (~0.9 s against ~0.2 s for the first task and actor: benchmarks/first_worker.py)."""
+    local Ray starts ahead would be started for nothing, and the first trials would each wait for
+    a new one (~0.9 s against ~0.2 s for the first task and actor: benchmarks/first_worker.py).
+    Only these names are restored after: ray.init sets others of its own."""
     env = {**JOB_ENVIRONMENT, "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
     before = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
